@@ -1,0 +1,51 @@
+# The README's two commands: `make demo` (run the product) and `make test` (the whole suite).
+# Every target creates what is missing and is safe to run again.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON310 ?= $(shell PYENV_VERSION=3.10.13 pyenv which python 2>/dev/null || command -v python3.10)
+VENV := .venv
+RASA_VENV := .venv-rasa
+export RASA_TELEMETRY_ENABLED := false
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help setup test demo bench lock clean
+
+help:
+	@echo "make demo   - set up and run the product (SQLite, demo portfolio)"
+	@echo "make test   - set up and run the whole test suite"
+	@echo "make bench  - run the benchmarks (they print their numbers)"
+	@echo "make lock   - refresh constraints*.txt from the current venvs"
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (pyenv install 3.10.13)"; exit 1; }
+	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+$(RASA_VENV)/.installed: constraints-rasa.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (pyenv install 3.10.13)"; exit 1; }
+	test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install -q --upgrade pip
+	$(RASA_VENV)/bin/pip install -q -c constraints-rasa.txt rasa==3.6.21
+	touch $@
+
+setup: $(VENV)/.installed $(RASA_VENV)/.installed
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+demo: setup
+	$(VENV)/bin/acuerdo seed-demo
+	$(VENV)/bin/acuerdo show-demo
+
+bench: setup
+	$(VENV)/bin/python -m benchmarks.import_portfolio
+
+lock:
+	$(VENV)/bin/pip freeze --exclude-editable > constraints.txt
+	$(RASA_VENV)/bin/pip freeze > constraints-rasa.txt
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache

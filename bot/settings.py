@@ -1,0 +1,46 @@
+"""One typed settings object, read from the environment (see README, "Settings")."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every knob of Acuerdo. Defaults give the embedded demo: SQLite, no Redis, local servers."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'acuerdo.db'}",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://…).",
+    )
+    redis_url: str | None = Field(default=None, description="Unset in the demo: in-process locks.")
+    config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = Field(default="acuerdo-dev-token", description="Rasa HTTP API --auth-token.")
+    action_server_url: str = "http://127.0.0.1:5055/webhook"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = "dev-twilio-auth-token"
+    twilio_api_base: str | None = Field(default=None, description="Override Twilio's API host (tests: a local fake).")
+    stripe_api_key: str = "sk_test_dev"
+    stripe_webhook_secret: str = "whsec_dev"
+    stripe_api_base: str | None = None
+    payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
+
+    verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")
+    verification_lock_minutes: int = Field(default=30, ge=1, description="How long a lock lasts.")
+    verification_valid_hours: int = Field(default=24, ge=1, description="A verified identity holds this long, on any channel.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the environment."""
+    return Settings()

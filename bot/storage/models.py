@@ -1,0 +1,222 @@
+"""The ledger: who owes what to whom, and every message exchanged about it."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.stages import Stage, stage_for_days_past_due
+
+MONEY = Numeric(18, 2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+
+
+class AccountStatus(str, enum.Enum):
+    ACTIVE = "active"
+    PAID = "paid"
+    RECALLED = "recalled"  # the creditor took the account back (missing from a full re-import)
+    CLOSED = "closed"
+
+
+class ConversationMode(str, enum.Enum):
+    BOT = "bot"
+    QUEUED = "queued"
+    AGENT = "agent"
+    CLOSED = "closed"
+
+
+class Direction(str, enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageStatus(str, enum.Enum):
+    RECEIVED = "received"  # stored, not yet acted on
+    PROCESSED = "processed"
+    PENDING = "pending"  # waiting for the bot to come back
+    QUEUED = "queued"  # outbound, waiting for the sender
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the readable value, as a VARCHAR with a CHECK, so SQLite and PostgreSQL hold the same data.
+    return Enum(cls, values_callable=lambda members: [m.value for m in members], native_enum=False,
+                validate_strings=True, length=16)
+
+
+class Creditor(Base):
+    __tablename__ = "creditors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="creditor")
+
+
+class Debtor(Base):
+    """A person, identified by the portfolio's debtor_id across all creditors."""
+
+    __tablename__ = "debtors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    document_id: Mapped[str] = mapped_column(String(32))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    country: Mapped[str] = mapped_column(String(2))
+    email: Mapped[str | None] = mapped_column(String(254))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    authorized_channels: Mapped[str | None] = mapped_column(String(100))
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="debtor", order_by="Phone.id")
+    accounts: Mapped[list[Account]] = relationship(back_populates="debtor", order_by="Account.id")
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split()[0] if self.full_name.strip() else ""
+
+
+class Phone(Base):
+    __tablename__ = "phones"
+    __table_args__ = (UniqueConstraint("debtor_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    wrong_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    opted_out_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    debtor: Mapped[Debtor] = relationship(back_populates="phones")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("creditor_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    product: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[Decimal] = mapped_column(MONEY)
+    interest: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    fees: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    due_date: Mapped[date] = mapped_column(Date)
+    segment: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus), default=AccountStatus.ACTIVE)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    creditor: Mapped[Creditor] = relationship(back_populates="accounts")
+    debtor: Mapped[Debtor] = relationship(back_populates="accounts")
+    payments: Mapped[list[Payment]] = relationship(back_populates="account", order_by="Payment.id")
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees
+
+    def days_past_due(self, today: date) -> int:
+        return (today - self.due_date).days
+
+    def stage(self, today: date) -> Stage:
+        return stage_for_days_past_due(self.days_past_due(today))
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
+    paid_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="payments")
+
+
+class Conversation(Base):
+    """One chat thread with one sender on one channel; its mode says who answers."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(64), unique=True)  # "<channel>:<E.164>"
+    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id"), index=True)
+    mode: Mapped[ConversationMode] = mapped_column(_enum(ConversationMode), default=ConversationMode.BOT)
+    mode_reason: Mapped[str | None] = mapped_column(String(64))
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    channel: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # Twilio MessageSid
+    media: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "bot", "system", "import", "agent:<id>"
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
