@@ -1,7 +1,8 @@
 """Money and dates as each debtor's country writes them (Babel)."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from decimal import ROUND_HALF_UP, Decimal
 
 from babel.dates import format_date
@@ -35,3 +36,16 @@ def format_long_date(day: date, locale: str) -> str:
 def format_weekday_date(day: date, locale: str) -> str:
     """'viernes 27 de noviembre': for near dates, where the year goes without saying."""
     return format_date(day, "EEEE d 'de' MMMM", locale=locale)
+
+
+def local_today(country: str, timezone_name: str | None, now: datetime) -> date:
+    """Today where the debtor lives: days past due change at their midnight, not the server's."""
+    zone = ZoneInfo(timezone_name or country_config(country).timezone)
+    return now.astimezone(zone).date()
+
+
+def join_spanish(items: list[str]) -> str:
+    """'a, b y c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " y " + items[-1]

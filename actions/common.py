@@ -1,0 +1,46 @@
+"""What every action needs from the tracker: who is writing, and a unit of work on the ledger."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from rasa_sdk import Tracker
+
+from bot.phones import InvalidPhone, split_sender_id
+
+
+@dataclass(frozen=True)
+class Sender:
+    sender_id: str
+    channel: str
+    e164: str | None  # None when the sender id does not follow `<channel>:<E.164>`
+
+    @property
+    def key(self) -> str:
+        """A stable key for per-sender records, even for malformed sender ids."""
+        return self.e164 or self.sender_id[:20]
+
+
+def sender_of(tracker: Tracker) -> Sender:
+    try:
+        channel, e164 = split_sender_id(tracker.sender_id)
+    except InvalidPhone:
+        return Sender(tracker.sender_id, "unknown", None)
+    return Sender(f"{channel}:{e164}", channel, e164)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def triggering_intent(tracker: Tracker, loop_name: str) -> str | None:
+    """The intent of the message that started `loop_name` (what the debtor asked before verifying)."""
+    events = list(tracker.events)
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if event.get("event") == "active_loop" and event.get("name") == loop_name:
+            for earlier in reversed(events[:index]):
+                if earlier.get("event") == "user":
+                    return (earlier.get("parse_data") or {}).get("intent", {}).get("name")
+            return None
+    return None

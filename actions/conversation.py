@@ -1,0 +1,108 @@
+"""Handoff to a human, fallbacks, opt-out and wrong person: each one call into bot/."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import sender_of, utcnow
+from bot.contact import opt_out
+from bot.conversations import request_handoff
+from bot.identity import mark_wrong_number, verified_debtor
+from bot.storage.db import session_scope
+
+
+def _handoff(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
+    sender = sender_of(tracker)
+    now = utcnow()
+    if sender.e164:
+        with session_scope() as session:
+            debtor = verified_debtor(session, sender.e164, now)
+            request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
+    dispatcher.utter_message(response="utter_handoff")
+    return [SlotSet("pending_offer", None)]
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        return _handoff(tracker, dispatcher, "debtor_request")
+
+
+class ActionAcceptOffer(Action):
+    """A "sí" to the bot's offer of a human."""
+
+    def name(self) -> str:
+        return "action_accept_offer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        return _handoff(tracker, dispatcher, "offer_accepted")
+
+
+class ActionDeclineOffer(Action):
+    def name(self) -> str:
+        return "action_decline_offer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(response="utter_offer_declined")
+        return [SlotSet("pending_offer", None)]
+
+
+class ActionFallback(Action):
+    """Two stages: ask to rephrase, then (second miss in a row) offer a human."""
+
+    def name(self) -> str:
+        return "action_fallback"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        misses = 0
+        for event in reversed(tracker.events):
+            if event.get("event") != "user":
+                continue
+            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+                break
+            misses += 1
+        if misses >= 2:
+            dispatcher.utter_message(response="utter_offer_human")
+            return [SlotSet("pending_offer", "human")]
+        dispatcher.utter_message(response="utter_ask_rephrase")
+        return []
+
+
+class ActionOptOut(Action):
+    def name(self) -> str:
+        return "action_opt_out"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        sender = sender_of(tracker)
+        if sender.e164:
+            with session_scope() as session:
+                opt_out(session, sender.e164, sender.channel, source="intent")
+        dispatcher.utter_message(response="utter_opt_out_confirmed")
+        return [SlotSet("pending_offer", None)]
+
+
+class ActionWrongPerson(Action):
+    """Not the debtor: mark the number, stop contacting it, and say nothing more."""
+
+    def name(self) -> str:
+        return "action_wrong_person"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        sender = sender_of(tracker)
+        if sender.e164:
+            with session_scope() as session:
+                mark_wrong_number(session, sender.e164)
+                opt_out(session, sender.e164, sender.channel, source="wrong_person")
+        dispatcher.utter_message(response="utter_wrong_person")
+        return [SlotSet("verified", False), SlotSet("debtor_first_name", None), SlotSet("pending_offer", None)]

@@ -1,0 +1,95 @@
+"""The identity form: ask, check through bot.identity, and only then answer the original request."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import Sender, sender_of, triggering_intent, utcnow
+from actions.requests import respond_to_verified
+from bot.identity import Outcome, lock_status, minutes_until, verified_debtor, verify
+from bot.storage.db import session_scope
+
+FORM = "identity_form"
+
+
+class ValidateIdentityForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_identity_form"
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
+        # Already verified (another session or channel) or locked: nothing to ask, the form ends.
+        sender = sender_of(tracker)
+        now = utcnow()
+        with session_scope() as session:
+            if sender.e164 and verified_debtor(session, sender.e164, now):
+                return []
+            if lock_status(session, sender.key, now):
+                return []
+        return domain_slots
+
+    async def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                       tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+        sender = sender_of(tracker)
+        now = utcnow()
+        with session_scope() as session:
+            result = verify(session, sender.key, str(slot_value or ""), now)
+            if result.outcome is Outcome.VERIFIED and result.debtor is not None:
+                return {"identity_answer": "verified", "verified": True,
+                        "debtor_first_name": result.debtor.first_name}
+        if result.outcome is Outcome.LOCKED:
+            return {"identity_answer": "locked"}
+        if result.outcome is Outcome.MISMATCH:
+            dispatcher.utter_message(response="utter_identity_retry", attempts_left=result.attempts_left)
+        else:
+            dispatcher.utter_message(response="utter_identity_hint")
+        return {"identity_answer": None}
+
+
+class ActionRespondAfterVerification(Action):
+    """Runs when the identity form ends: answer what was asked, or explain the lock."""
+
+    def name(self) -> str:
+        return "action_respond_after_verification"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        sender = sender_of(tracker)
+        now = utcnow()
+        events: list[EventType] = [SlotSet("identity_answer", None)]
+        with session_scope() as session:
+            debtor = verified_debtor(session, sender.e164, now) if sender.e164 else None
+            if debtor is not None:
+                events += [SlotSet("verified", True), SlotSet("debtor_first_name", debtor.first_name)]
+                events += respond_to_verified(triggering_intent(tracker, FORM), session, debtor, now, dispatcher,
+                                              just_verified=True)
+                return events
+            locked_until = lock_status(session, sender.key, now)
+        if locked_until:
+            dispatcher.utter_message(response="utter_identity_locked", minutes=minutes_until(locked_until, now))
+        else:
+            dispatcher.utter_message(response="utter_how_can_i_help")
+        return events + [SlotSet("verified", False), SlotSet("pending_offer", "human")]
+
+
+class ActionRespondVerified(Action):
+    """A request from a sender verified earlier in this session."""
+
+    def name(self) -> str:
+        return "action_respond_verified"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        sender: Sender = sender_of(tracker)
+        now = utcnow()
+        with session_scope() as session:
+            debtor = verified_debtor(session, sender.e164, now) if sender.e164 else None
+            if debtor is None:  # the verification expired or the number was reported: start over
+                dispatcher.utter_message(response="utter_need_verification")
+                return [SlotSet("verified", False), SlotSet("debtor_first_name", None), FollowupAction(FORM)]
+            intent = (tracker.latest_message.get("intent") or {}).get("name")
+            return respond_to_verified(intent, session, debtor, now, dispatcher)

@@ -1,0 +1,31 @@
+"""Session start: slots come from the database, not from the previous session."""
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.common import sender_of, utcnow
+from bot.identity import verified_debtor
+from bot.storage.db import session_scope
+
+
+class ActionSessionStart(Action):
+    def name(self) -> str:
+        return "action_session_start"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        sender = sender_of(tracker)
+        debtor = None
+        if sender.e164:
+            with session_scope() as session:
+                debtor = verified_debtor(session, sender.e164, utcnow())
+        return [
+            SessionStarted(),
+            SlotSet("verified", debtor is not None),
+            SlotSet("debtor_first_name", debtor.first_name if debtor else None),
+            ActionExecuted("action_listen"),
+        ]

@@ -1,0 +1,82 @@
+"""Trained Rasa models, named by a hash of their inputs, so nothing retrains needlessly.
+
+`python -m bot.rasa_model train` trains only when no model exists for the current inputs, records it as
+the active model (models/ACTIVE) and prints its path; `path` prints the active model's path.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.settings import PROJECT_ROOT
+
+MODELS_DIR = PROJECT_ROOT / "models"
+ACTIVE_FILE = MODELS_DIR / "ACTIVE"
+RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+def training_inputs(root: Path = PROJECT_ROOT) -> list[Path]:
+    """Everything `rasa train` reads, plus the Rasa version pins."""
+    data = sorted(path for path in (root / "data").rglob("*.yml"))
+    return [root / "config.yml", root / "domain.yml", root / "constraints-rasa.txt", *data]
+
+
+def inputs_hash(root: Path = PROJECT_ROOT) -> str:
+    digest = hashlib.sha256()
+    for path in training_inputs(root):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def model_name(root: Path = PROJECT_ROOT) -> str:
+    return f"acuerdo-{inputs_hash(root)}"
+
+
+def model_path(root: Path = PROJECT_ROOT) -> Path:
+    return root / "models" / f"{model_name(root)}.tar.gz"
+
+
+def train(root: Path = PROJECT_ROOT) -> Path:
+    """Train unless the model for these inputs exists; record it as active either way."""
+    target = model_path(root)
+    if not target.exists():
+        env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+        subprocess.run([str(RASA_BIN), "train", "--fixed-model-name", model_name(root), "--out",
+                        str(root / "models")], cwd=root, env=env, check=True)
+    (root / "models" / "ACTIVE").write_text(target.name + "\n", encoding="utf-8")
+    return target
+
+
+def active_model(root: Path = PROJECT_ROOT) -> Path | None:
+    """The recorded model Rasa should start with: a restart never silently switches models."""
+    active = root / "models" / "ACTIVE"
+    if not active.exists():
+        return None
+    path = root / "models" / active.read_text(encoding="utf-8").strip()
+    return path if path.exists() else None
+
+
+def main(argv: list[str]) -> int:
+    command = argv[1] if len(argv) > 1 else "path"
+    if command == "train":
+        print(train())
+        return 0
+    if command == "path":
+        path = active_model()
+        if path is None:
+            print("no active model: run `make model`", file=sys.stderr)
+            return 1
+        print(path)
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,72 @@
+"""`make demo`: seed the demo portfolio, start the servers, and chat in the terminal as a demo debtor."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import httpx
+
+from bot.demo import demo_debtors, seed_demo
+from bot.rasa_model import active_model
+from bot.settings import PROJECT_ROOT, get_settings
+from bot.storage.db import migrate, session_scope
+from scripts import servers
+
+
+def choose_debtor() -> tuple[str, str]:
+    with session_scope() as session:
+        debtors = [(d.full_name, d.country, d.phones[0].e164) for d in demo_debtors(session) if d.phones]
+    print("Deudores de demostración:")
+    for number, (name, country, phone) in enumerate(debtors, 1):
+        print(f"  {number}. {name} ({country}, {phone})")
+    print(f"  {len(debtors) + 1}. Un número desconocido (+5215599990000)")
+    choice = input("Elige uno [1]: ").strip() or "1"
+    index = int(choice) - 1 if choice.isdigit() else 0
+    if 0 <= index < len(debtors):
+        return debtors[index][0], debtors[index][2]
+    return "desconocido", "+525599990000"
+
+
+def chat(rasa_url: str, sender: str) -> None:
+    print("\nEscribe como el deudor (Ctrl-D o /salir para terminar).")
+    print("Pistas: los últimos 4 dígitos del documento verifican; p. ej. María → 2211, Camila → 6785.\n")
+    while True:
+        try:
+            text = input("tú> ").strip()
+        except EOFError:
+            break
+        if text in ("/salir", "/exit"):
+            break
+        response = httpx.post(f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
+                              timeout=30)
+        for message in response.json():
+            print(f"bot> {message.get('text', '')}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rasa-port", type=int, default=5005)
+    parser.add_argument("--action-port", type=int, default=5055)
+    args = parser.parse_args()
+    model = active_model()
+    if model is None:
+        print("no trained model: run `make model`", file=sys.stderr)
+        return 1
+    migrate()
+    with session_scope() as session:
+        print(seed_demo(session).summary())
+    name, phone = choose_debtor()
+    print("Iniciando el servidor de acciones y Rasa (unos 30 s)…")
+    running = servers.start(model, args.rasa_port, args.action_port, env={}, log_dir=PROJECT_ROOT / "var" / "logs",
+                            token=get_settings().rasa_token)
+    try:
+        print(f"Chateando como {name} por la demo (demo:{phone}).")
+        chat(running.rasa_url, f"demo:{phone}")
+    finally:
+        running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Trackers built by hand, as Rasa would send them, against a real SQLite ledger."""
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
+
+from bot.portfolio import import_portfolio_text
+from tests.factories import portfolio, row
+
+ANA = "whatsapp:+5215512345678"  # WhatsApp's Mexican +521 form: same debtor as +52 55…
+CAMILA = "sms:+56987654321"
+
+
+def user_event(text: str, intent: str, confidence: float = 0.9) -> dict[str, Any]:
+    return {"event": "user", "text": text,
+            "parse_data": {"intent": {"name": intent, "confidence": confidence}, "entities": [], "text": text}}
+
+
+def make_tracker(sender_id: str, *, intent: str = "greet", text: str = "hola", slots: dict | None = None,
+                 events: list[dict] | None = None, active_loop: str | None = None) -> Tracker:
+    latest = {"intent": {"name": intent, "confidence": 0.9}, "entities": [], "text": text}
+    history = [*(events or []), user_event(text, intent)]
+    return Tracker(sender_id, {"verified": False, "pending_offer": None, **(slots or {})}, latest, history, False,
+                   None, {"name": active_loop} if active_loop else {}, "action_listen")
+
+
+def run_action(action: Action, tracker: Tracker) -> tuple[list[dict], list[dict]]:
+    """Run an action; returns (messages, events)."""
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return dispatcher.messages, events
+
+
+@pytest.fixture
+def ledger(session: Session) -> Session:
+    import_portfolio_text(session, portfolio(
+        row("D1", "Ana Ruiz", "55 1234 5678", "5544332211", "1985-03-12", "MX", "A-90001", "banco-aurora",
+            "Tarjeta de crédito", "MXN", "12500.00", "1830.55", "350.00", 45),
+        row("D2", "Camila Soto Fuentes", "9 8765 4321", "12.345.678-5", "1992-02-14", "CL", "F-30021",
+            "finanzas-norte", "Crédito de consumo", "CLP", "1250000", "187500", "12000", 149),
+    ))
+    session.commit()
+    return session

@@ -1,0 +1,47 @@
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from actions.conversation import ActionAcceptOffer, ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
+from bot.contact import is_opted_out
+from bot.storage.models import Conversation, ConversationMode, Phone
+from tests.actions.conftest import ANA, make_tracker, run_action, user_event
+
+PENDING_HUMAN = {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None}
+
+
+def test_two_stage_fallback_rephrase_then_offer_a_human(ledger: Session) -> None:
+    first = make_tracker(ANA, intent="nlu_fallback", text="asdf", events=[user_event("hola", "greet")])
+    messages, events = run_action(ActionFallback(), first)
+    assert [m["response"] for m in messages] == ["utter_ask_rephrase"] and events == []
+    second = make_tracker(ANA, intent="nlu_fallback", text="qwer", events=[user_event("asdf", "nlu_fallback")])
+    messages, events = run_action(ActionFallback(), second)
+    assert [m["response"] for m in messages] == ["utter_offer_human"] and events == [PENDING_HUMAN]
+    # a message understood in between starts the count again
+    third = make_tracker(ANA, intent="nlu_fallback", text="zxcv",
+                         events=[user_event("asdf", "nlu_fallback"), user_event("gracias", "thank_you")])
+    assert run_action(ActionFallback(), third)[0][0]["response"] == "utter_ask_rephrase"
+
+
+def test_handoff_queues_the_conversation(ledger: Session) -> None:
+    messages, _ = run_action(ActionHandoff(), make_tracker(ANA, intent="request_agent"))
+    assert [m["response"] for m in messages] == ["utter_handoff"]
+    conversation = ledger.scalars(select(Conversation)).one()
+    assert conversation.sender_id == "whatsapp:+525512345678"
+    assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "debtor_request")
+    run_action(ActionAcceptOffer(), make_tracker(ANA, intent="affirm"))  # already queued: stays as it was
+    ledger.expire_all()
+    assert ledger.scalars(select(Conversation.mode_reason)).one() == "debtor_request"
+
+
+def test_opt_out_is_recorded_once_and_confirmed(ledger: Session) -> None:
+    for _ in range(2):
+        messages, _ = run_action(ActionOptOut(), make_tracker(ANA, intent="stop_contact", text="no me escriban"))
+        assert [m["response"] for m in messages] == ["utter_opt_out_confirmed"]
+    assert is_opted_out(ledger, "+525512345678")
+
+
+def test_wrong_person_marks_the_number_and_stops_contact(ledger: Session) -> None:
+    messages, events = run_action(ActionWrongPerson(), make_tracker(ANA, intent="wrong_person"))
+    assert [m["response"] for m in messages] == ["utter_wrong_person"]
+    assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is True
+    assert is_opted_out(ledger, "+525512345678")

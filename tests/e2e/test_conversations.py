@@ -1,0 +1,117 @@
+"""Whole conversations through the real Rasa server and the real action server, on a real ledger."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.storage.db import session_scope
+from bot.storage.models import IdentityCheck, OptOut, Phone
+from tests.factories import local_today
+
+pytestmark = pytest.mark.e2e
+
+MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
+ASK = ("¿Me compartes los últimos 4 dígitos de tu documento de identidad? "
+       "También sirve tu fecha de nacimiento (dd/mm/aaaa).")
+GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
+NEED = "Con gusto te ayudo. Antes, para proteger tu información, necesito confirmar tu identidad."
+
+
+def long_date(day: date) -> str:
+    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
+
+
+def reveals_nothing(replies: list[str]) -> bool:
+    text = " ".join(replies)
+    return not any(secret in text for secret in (
+        "$", "S/", "María", "Juan", "Camila", "Banco Aurora", "Finanzas", "Telco", "Capital", "Total", "atraso"))
+
+
+def test_mexican_debtor_fails_once_then_hears_the_balance(chat) -> None:
+    maria = chat("whatsapp:+5215512345678")  # WhatsApp's +521 form of +52 55 1234 5678
+    replies = maria.say("hola")
+    assert replies == [GREETING, ASK]
+    replies = maria.say("1234")
+    assert replies == ["Ese dato no coincide con nuestros registros. Te quedan 2 intentos.", ASK]
+    replies = maria.say("2211")
+    assert replies == ["¡Gracias, María! Ya confirmé tu identidad. ¿En qué te puedo ayudar? "
+                       "Puedo decirte tu saldo, por ejemplo."]
+    replies = maria.say("cuánto debo?")
+    due = local_today("MX") - timedelta(days=45)
+    assert replies == [
+        "María, este es tu saldo al día de hoy:",
+        "Banco Aurora · Tarjeta de crédito (termina en 0001)\nCapital: $12,500.00\nIntereses: $1,830.55\n"
+        f"Comisiones: $350.00\nTotal: $14,680.55\nVenció el {long_date(due)} (45 días de atraso).",
+        "¿Te gustaría pagar o armar un plan de pago? Si prefieres, te comunico con una persona.",
+    ]
+
+
+def test_chilean_debtor_asks_first_and_verifies_by_birth_date(chat) -> None:
+    camila = chat("sms:+56987654321")
+    assert camila.say("cuanto debo") == [NEED, ASK]
+    replies = camila.say("14/02/1992")
+    due = local_today("CL") - timedelta(days=149)
+    assert replies[0] == "Camila, este es tu saldo al día de hoy:"
+    assert replies[1] == ("Finanzas del Norte · Crédito de consumo (termina en 0021)\nCapital: $1.250.000\n"
+                          "Intereses: $187.500\nComisiones: $12.000\nTotal: $1.449.500\n"
+                          f"Venció el {long_date(due)} (149 días de atraso).")
+
+
+def test_a_stranger_asking_for_the_balance_learns_nothing(chat) -> None:
+    stranger = chat("whatsapp:+5215599990000")
+    replies = stranger.say("cuánto debo?")
+    assert replies == [NEED, ASK]
+    replies += stranger.say("2211")  # María's digits, from the wrong phone
+    assert replies[-2:] == ["Ese dato no coincide con nuestros registros. Te quedan 2 intentos.", ASK]
+    assert reveals_nothing(replies)
+
+
+def test_three_failures_lock_and_the_lock_survives_a_new_session_and_channel(chat, ledger_url) -> None:
+    juan = chat("whatsapp:+5213323456789")
+    replies = juan.say("saldo")
+    replies += juan.say("0000")
+    replies += juan.say("1111")
+    locked = juan.say("2222")
+    assert locked == ["Por tu seguridad pausé la verificación durante 30 minutos. Si quieres, te comunico con "
+                      "una persona de nuestro equipo. ¿Te parece?"]
+    # the right answer no longer opens anything
+    replies += juan.say("0011") + juan.say("cuánto debo?")
+    juan.say("/session_start")
+    replies += juan.say("cuánto debo?")
+    replies += chat("sms:+523323456789").say("cuánto debo?")  # the same number over SMS: a new tracker
+    assert reveals_nothing(replies + locked)
+    assert sum("pausé la verificación" in reply for reply in replies) == 3
+    with session_scope(ledger_url) as session:
+        check = session.scalars(select(IdentityCheck).join(Phone, Phone.debtor_id == IdentityCheck.debtor_id)
+                                .where(Phone.e164 == "+523323456789")).one()
+        assert check.locked_until is not None and check.verified_until is None
+
+
+def test_wrong_person_marks_the_number_and_ends_politely(chat, ledger_url) -> None:
+    stranger = chat("whatsapp:+573001234567")
+    assert stranger.say("hola") == [GREETING, ASK]
+    replies = stranger.say("no soy esa persona")
+    assert replies == ["Disculpa la molestia. Registré que este número no corresponde a la persona que buscamos "
+                       "y no volveremos a escribirte por este tema."]
+    with session_scope(ledger_url) as session:
+        assert session.scalars(select(Phone.wrong_number).where(Phone.e164 == "+573001234567")).one() is True
+        assert session.scalars(select(OptOut.source).where(OptOut.e164 == "+573001234567")).one() == "wrong_person"
+    # even Andrés's own digits no longer open the account from this number
+    assert stranger.say("cuánto debo?") == [NEED, ASK]
+    assert stranger.say("4050")[0].startswith("Ese dato no coincide")
+
+
+def test_stop_contact_is_confirmed_in_one_message_and_recorded(chat, ledger_url) -> None:
+    jose = chat("sms:+51987654321")
+    assert jose.say("no me escriban más") == [
+        "Listo, no te enviaremos más mensajes automáticos a este número. Si cambias de opinión, escribe ALTA."]
+    with session_scope(ledger_url) as session:
+        assert session.scalars(select(OptOut.channel).where(OptOut.e164 == "+51987654321")).one() == "sms"
+
+
+def test_the_bot_says_it_is_a_virtual_assistant(chat) -> None:
+    assert chat("demo:+525500000001").say("eres un robot?") == [
+        "Soy un asistente virtual, no una persona. Si prefieres hablar con alguien de nuestro equipo, dime y te "
+        "comunico."]

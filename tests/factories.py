@@ -1,0 +1,26 @@
+"""Small portfolio builders shared by tests: one CSV row per account, due dates relative to today."""
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+HEADER = ("debtor_id,full_name,phone,document_id,birth_date,country,account_id,creditor,product,currency,"
+          "principal,interest,fees,due_date,segment")
+TIMEZONES = {"MX": "America/Mexico_City", "CO": "America/Bogota", "AR": "America/Argentina/Buenos_Aires",
+             "CL": "America/Santiago", "PE": "America/Lima"}
+
+
+def local_today(country: str) -> date:
+    return datetime.now(ZoneInfo(TIMEZONES[country])).date()
+
+
+def row(debtor_id: str, name: str, phone: str, document: str, birth: str, country: str, account: str,
+        creditor: str, product: str, currency: str, principal: str, interest: str, fees: str,
+        days_past_due: int, segment: str = "") -> str:
+    due = local_today(country) - timedelta(days=days_past_due)
+    return ",".join([debtor_id, name, phone, document, birth, country, account, creditor, product, currency,
+                     principal, interest, fees, due.isoformat(), segment])
+
+
+def portfolio(*rows: str) -> str:
+    return "\n".join([HEADER, *rows]) + "\n"
