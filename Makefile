@@ -9,10 +9,11 @@ RASA_VENV := .venv-rasa
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup test demo bench lock clean
+.PHONY: help setup model test demo bench lock clean
 
 help:
-	@echo "make demo   - set up and run the product (SQLite, demo portfolio)"
+	@echo "make demo   - set up and run the product (SQLite, demo portfolio, terminal chat)"
+	@echo "make model  - train the Rasa model if its inputs changed"
 	@echo "make test   - set up and run the whole test suite"
 	@echo "make bench  - run the benchmarks (they print their numbers)"
 	@echo "make lock   - refresh constraints*.txt from the current venvs"
@@ -33,12 +34,15 @@ $(RASA_VENV)/.installed: constraints-rasa.txt
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
-test: setup
+# Trains only when no model exists for the current inputs (models are named by their hash).
+model: setup
+	$(VENV)/bin/python -m bot.rasa_model train
+
+test: model
 	$(VENV)/bin/python -m pytest
 
-demo: setup
-	$(VENV)/bin/acuerdo seed-demo
-	$(VENV)/bin/acuerdo show-demo
+demo: model
+	$(VENV)/bin/python -m scripts.demo
 
 bench: setup
 	$(VENV)/bin/python -m benchmarks.import_portfolio
@@ -48,4 +52,4 @@ lock:
 	$(RASA_VENV)/bin/pip freeze > constraints-rasa.txt
 
 clean:
-	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache
+	rm -rf $(VENV) $(RASA_VENV) models var .pytest_cache .rasa

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import httpx
 
 from bot.demo import demo_debtors, seed_demo
+from bot.identity import document_digits
 from bot.rasa_model import active_model
 from bot.settings import PROJECT_ROOT, get_settings
 from bot.storage.db import migrate, session_scope
@@ -16,10 +16,11 @@ from scripts import servers
 
 def choose_debtor() -> tuple[str, str]:
     with session_scope() as session:
-        debtors = [(d.full_name, d.country, d.phones[0].e164) for d in demo_debtors(session) if d.phones]
-    print("Deudores de demostración:")
-    for number, (name, country, phone) in enumerate(debtors, 1):
-        print(f"  {number}. {name} ({country}, {phone})")
+        debtors = [(d.full_name, d.country, d.phones[0].e164, document_digits(d.document_id)[-4:])
+                   for d in demo_debtors(session) if d.phones]
+    print("Deudores de demostración (los 4 dígitos verifican la identidad):")
+    for number, (name, country, phone, digits) in enumerate(debtors, 1):
+        print(f"  {number}. {name} ({country}, {phone}) · documento …{digits}")
     print(f"  {len(debtors) + 1}. Un número desconocido (+5215599990000)")
     choice = input("Elige uno [1]: ").strip() or "1"
     index = int(choice) - 1 if choice.isdigit() else 0
@@ -29,8 +30,7 @@ def choose_debtor() -> tuple[str, str]:
 
 
 def chat(rasa_url: str, sender: str) -> None:
-    print("\nEscribe como el deudor (Ctrl-D o /salir para terminar).")
-    print("Pistas: los últimos 4 dígitos del documento verifican; p. ej. María → 2211, Camila → 6785.\n")
+    print("\nEscribe como el deudor (Ctrl-D o /salir para terminar).\n")
     while True:
         try:
             text = input("tú> ").strip()
@@ -57,7 +57,7 @@ def main() -> int:
     with session_scope() as session:
         print(seed_demo(session).summary())
     name, phone = choose_debtor()
-    print("Iniciando el servidor de acciones y Rasa (unos 30 s)…")
+    print("Iniciando el servidor de acciones y Rasa (cerca de un minuto)…")
     running = servers.start(model, args.rasa_port, args.action_port, env={}, log_dir=PROJECT_ROOT / "var" / "logs",
                             token=get_settings().rasa_token)
     try:
