@@ -24,3 +24,11 @@ def row(debtor_id: str, name: str, phone: str, document: str, birth: str, countr
 
 def portfolio(*rows: str) -> str:
     return "\n".join([HEADER, *rows]) + "\n"
+
+
+MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
+
+
+def spanish_long_date(day: date) -> str:
+    """'15 de diciembre de 2026', written out here independently of Babel."""
+    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"

@@ -10,14 +10,7 @@ from actions.identity import ActionRespondAfterVerification, ActionRespondVerifi
 from actions.session import ActionSessionStart
 from bot.storage.models import IdentityCheck
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event
-from tests.factories import local_today
-
-MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
-
-
-def spanish_long_date(day) -> str:  # written out here, independently of Babel
-    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
-
+from tests.factories import local_today, spanish_long_date
 
 def validate(answer: str, sender: str = ANA) -> tuple[list[dict], dict]:
     dispatcher = CollectingDispatcher()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -84,7 +83,3 @@ def ledger_url(e2e_database_url: str) -> Iterator[str]:
     """Read what the action server wrote."""
     yield e2e_database_url
     reset_engines()
-
-
-def log_dir(running: servers.Servers) -> Path:
-    return running.logs[0].parent

@@ -1,26 +1,21 @@
 """Whole conversations through the real Rasa server and the real action server, on a real ledger."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from bot.storage.db import session_scope
 from bot.storage.models import IdentityCheck, OptOut, Phone
-from tests.factories import local_today
+from tests.factories import local_today, spanish_long_date
 
 pytestmark = pytest.mark.e2e
 
-MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
 ASK = ("¿Me compartes los últimos 4 dígitos de tu documento de identidad? "
        "También sirve tu fecha de nacimiento (dd/mm/aaaa).")
 GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
 NEED = "Con gusto te ayudo. Antes, para proteger tu información, necesito confirmar tu identidad."
-
-
-def long_date(day: date) -> str:
-    return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
 
 
 def reveals_nothing(replies: list[str]) -> bool:
@@ -43,7 +38,7 @@ def test_mexican_debtor_fails_once_then_hears_the_balance(chat) -> None:
     assert replies == [
         "María, este es tu saldo al día de hoy:",
         "Banco Aurora · Tarjeta de crédito (termina en 0001)\nCapital: $12,500.00\nIntereses: $1,830.55\n"
-        f"Comisiones: $350.00\nTotal: $14,680.55\nVenció el {long_date(due)} (45 días de atraso).",
+        f"Comisiones: $350.00\nTotal: $14,680.55\nVenció el {spanish_long_date(due)} (45 días de atraso).",
         "¿Te gustaría pagar o armar un plan de pago? Si prefieres, te comunico con una persona.",
     ]
 
@@ -56,7 +51,7 @@ def test_chilean_debtor_asks_first_and_verifies_by_birth_date(chat) -> None:
     assert replies[0] == "Camila, este es tu saldo al día de hoy:"
     assert replies[1] == ("Finanzas del Norte · Crédito de consumo (termina en 0021)\nCapital: $1.250.000\n"
                           "Intereses: $187.500\nComisiones: $12.000\nTotal: $1.449.500\n"
-                          f"Venció el {long_date(due)} (149 días de atraso).")
+                          f"Venció el {spanish_long_date(due)} (149 días de atraso).")
 
 
 def test_a_stranger_asking_for_the_balance_learns_nothing(chat) -> None:
