@@ -44,8 +44,9 @@ test: model
 demo: model
 	$(VENV)/bin/python -m scripts.demo
 
-bench: setup
+bench: model
 	$(VENV)/bin/python -m benchmarks.import_portfolio
+	$(VENV)/bin/python -m benchmarks.nlu
 
 lock:
 	$(VENV)/bin/pip freeze --exclude-editable > constraints.txt

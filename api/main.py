@@ -2,16 +2,30 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
+from api import demo, twilio
 from bot.storage.db import get_engine
 
-app = FastAPI(title="Acuerdo", version="0.1.0")
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="Acuerdo", version="0.1.0")
+    app.include_router(twilio.router)
+    app.include_router(demo.router)
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        """Liveness plus a database round trip, for load balancers and compose health checks."""
+        with get_engine().connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/demo")
+
+    return app
 
 
-@app.get("/healthz")
-def health() -> dict[str, str]:
-    """Liveness plus a database round trip, for load balancers and compose health checks."""
-    with get_engine().connect() as connection:
-        connection.execute(text("SELECT 1"))
-    return {"status": "ok"}
+app = create_app()

@@ -25,6 +25,11 @@ class Country(BaseModel):
     payment_methods: list[str] = []
 
 
+class WhatsAppTemplate(BaseModel):
+    content_sid: str
+    variables: list[str] = []
+
+
 class Creditor(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -33,6 +38,7 @@ class Creditor(BaseModel):
     link_domain: str | None = None
     whatsapp_sender: str | None = None
     sms_sender: str | None = None
+    templates: dict[str, WhatsAppTemplate] = {}
 
 
 def _load_yaml(path: Path) -> dict:

@@ -1,4 +1,5 @@
-"""Debtor-facing copy, read from domain.yml responses so Rasa and the app speak with one voice."""
+"""Debtor-facing copy: domain.yml responses (what Rasa says) and config/messages.yml (what the app says
+itself), read from those files so there are no Spanish sentences in the code."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -9,6 +10,7 @@ import yaml
 from bot.settings import PROJECT_ROOT
 
 DOMAIN_FILE = PROJECT_ROOT / "domain.yml"
+MESSAGES_FILE = PROJECT_ROOT / "config" / "messages.yml"
 
 
 @lru_cache(maxsize=2)
@@ -16,7 +18,17 @@ def _responses(path: Path) -> dict[str, list[dict]]:
     return yaml.safe_load(path.read_text(encoding="utf-8")).get("responses", {})
 
 
-def render(response: str, variant: int = 0, **variables: str) -> str:
+@lru_cache(maxsize=2)
+def _messages(path: Path) -> dict[str, str]:
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
+def render(response: str, variant: int = 0, **variables: object) -> str:
     """The text of a domain response with its {variables} filled in, as Rasa would fill them."""
     text: str = _responses(DOMAIN_FILE)[response][variant]["text"]
     return text.format(**variables)
+
+
+def app_message(name: str, **variables: object) -> str:
+    """A message the app sends itself (config/messages.yml)."""
+    return _messages(MESSAGES_FILE)[name].format(**variables)

@@ -6,7 +6,9 @@ the active model (models/ACTIVE) and prints its path; `path` prints the active m
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
 import subprocess
 import sys
 from pathlib import Path
@@ -47,10 +49,19 @@ def train(root: Path = PROJECT_ROOT) -> Path:
     target = model_path(root)
     if not target.exists():
         env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+        started = time.monotonic()
         subprocess.run([str(RASA_BIN), "train", "--fixed-model-name", model_name(root), "--out",
                         str(root / "models")], cwd=root, env=env, check=True)
+        record = {"training_seconds": round(time.monotonic() - started, 1), "inputs_hash": inputs_hash(root)}
+        target.with_name(f"{model_name(root)}.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
     (root / "models" / "ACTIVE").write_text(target.name + "\n", encoding="utf-8")
     return target
+
+
+def training_record(model: Path) -> dict[str, object] | None:
+    """What was measured when `model` was trained here (None for a model trained elsewhere)."""
+    record = model.with_name(model.name.removesuffix(".tar.gz") + ".json")
+    return json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
 
 
 def active_model(root: Path = PROJECT_ROOT) -> Path | None:

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
 
+    reply_mode: str = Field(default="twiml", pattern="^(twiml|rest)$",
+                            description="twiml: replies in the webhook response; rest: 200 at once, replies via the outbox.")
+    twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111", description="Sender when a conversation has none.")
+    twilio_sms_from: str = "+15550001111"
+    rasa_timeout_seconds: float = Field(default=10.0, gt=0, description="Past this the debtor gets a holding reply.")
+    max_text_chars: int = Field(default=1000, ge=100, description="Longer bodies are stored whole, read up to this.")
+
     verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")
     verification_lock_minutes: int = Field(default=30, ge=1, description="How long a lock lasts.")
     verification_valid_hours: int = Field(default=24, ge=1, description="A verified identity holds this long, on any channel.")

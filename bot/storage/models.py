@@ -79,6 +79,7 @@ class MessageStatus(str, enum.Enum):
     PROCESSED = "processed"
     PENDING = "pending"  # waiting for the bot to come back
     QUEUED = "queued"  # outbound, waiting for the sender
+    SENDING = "sending"
     SENT = "sent"
     DELIVERED = "delivered"
     READ = "read"
@@ -203,6 +204,7 @@ class Conversation(Base):
     debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id"), index=True)
     mode: Mapped[ConversationMode] = mapped_column(_enum(ConversationMode), default=ConversationMode.BOT)
     mode_reason: Mapped[str | None] = mapped_column(String(64))
+    our_address: Mapped[str | None] = mapped_column(String(64))  # the number the debtor wrote to ("To")
     last_inbound_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -223,6 +225,9 @@ class Message(Base):
     external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # Twilio MessageSid
     media: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error_code: Mapped[str | None] = mapped_column(String(16))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
+    processed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -110,3 +110,11 @@ def test_the_bot_says_it_is_a_virtual_assistant(chat) -> None:
     assert chat("demo:+525500000001").say("eres un robot?") == [
         "Soy un asistente virtual, no una persona. Si prefieres hablar con alguien de nuestro equipo, dime y te "
         "comunico."]
+
+
+@pytest.mark.parametrize(("index", "text"), list(enumerate(
+    ["¡¡¡", "¿?", "🙂", "🙏🙏🙏", "¿¡hola!?", "¿Cuánto debo? 😅", "¡Gracias! 👍", "😡😡😡 ¡¡DEJEN DE ESCRIBIR!!"])))
+def test_inverted_marks_and_emoji_never_break_anything(chat, index: int, text: str) -> None:
+    replies = chat(f"demo:+5255000002{index:02d}").say(text)
+    assert replies and all(reply.strip() for reply in replies)
+    assert reveals_nothing(replies)

@@ -1,0 +1,118 @@
+"""Twilio at the edge: signed webhooks in (WhatsApp, SMS, delivery statuses), the REST API out."""
+from __future__ import annotations
+
+import json
+
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+from twilio.twiml.messaging_response import MessagingResponse
+
+from api.deps import get_gateway, get_transport
+from bot.gateway import Gateway, Inbound
+from bot.outbox import OutboundRequest, Transport, TransportError, record_status, send_queued
+from bot.phones import InvalidPhone
+from bot.settings import Settings, get_settings
+from bot.storage.db import session_scope
+from bot.storage.models import MessageStatus, utcnow
+
+router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"])
+
+
+async def signed_form(request: Request) -> dict[str, str]:
+    """The POSTed form, only if X-Twilio-Signature proves Twilio sent it (else 403, nothing stored).
+
+    The URL signed is the public one Twilio called (PUBLIC_BASE_URL + path), so this holds behind a proxy.
+    """
+    settings = get_settings()
+    form = {key: str(value) for key, value in (await request.form()).multi_items()}
+    url = settings.public_base_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
+        raise HTTPException(status_code=403, detail="invalid Twilio signature")
+    return form
+
+
+def _inbound(channel: str, form: dict[str, str]) -> Inbound:
+    media = [{"url": form.get(f"MediaUrl{index}", ""), "content_type": form.get(f"MediaContentType{index}", "")}
+             for index in range(int(form.get("NumMedia", "0") or 0))]
+    return Inbound(channel=channel, sender=form.get("From", ""), body=form.get("Body", ""),
+                   external_id=form.get("MessageSid") or None, to=form.get("To") or None, media=media)
+
+
+def twiml(replies: list[str]) -> Response:
+    response = MessagingResponse()
+    for reply in replies:
+        response.message(reply)
+    return Response(content=str(response), media_type="application/xml")
+
+
+def _deliver_in_background(gateway: Gateway, transport: Transport, sender_id: str) -> None:
+    gateway.process(sender_id, MessageStatus.QUEUED)
+    with session_scope() as session:
+        send_queued(session, transport, utcnow())
+
+
+def _handle(channel: str, form: dict[str, str], gateway: Gateway, transport: Transport,
+            background: BackgroundTasks) -> Response:
+    try:
+        inbound = _inbound(channel, form)
+        if get_settings().reply_mode == "rest":
+            stored = gateway.store(inbound)
+            if not stored.duplicate:
+                background.add_task(_deliver_in_background, gateway, transport, stored.sender_id)
+            return twiml([])
+        _, replies = gateway.receive(inbound, MessageStatus.SENT)
+    except InvalidPhone:
+        raise HTTPException(status_code=400, detail="From is not a phone number") from None
+    return twiml(replies)
+
+
+@router.post("/whatsapp")
+def whatsapp(background: BackgroundTasks, form: dict[str, str] = Depends(signed_form),
+             gateway: Gateway = Depends(get_gateway), transport: Transport = Depends(get_transport)) -> Response:
+    return _handle("whatsapp", form, gateway, transport, background)
+
+
+@router.post("/sms")
+def sms(background: BackgroundTasks, form: dict[str, str] = Depends(signed_form),
+        gateway: Gateway = Depends(get_gateway), transport: Transport = Depends(get_transport)) -> Response:
+    return _handle("sms", form, gateway, transport, background)
+
+
+@router.post("/status")
+def status(form: dict[str, str] = Depends(signed_form)) -> Response:
+    with session_scope() as session:
+        record_status(session, form.get("MessageSid", ""), form.get("MessageStatus", ""),
+                      form.get("ErrorCode") or None, utcnow())
+    return Response(status_code=204)
+
+
+class TwilioTransport:
+    """Sends through the official SDK; TWILIO_API_BASE points it elsewhere (tests: a local fake)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
+        if settings.twilio_api_base:
+            self._client.api.base_url = settings.twilio_api_base.rstrip("/")
+        self._settings = settings
+
+    def send(self, request: OutboundRequest) -> str:
+        default_from = (self._settings.twilio_whatsapp_from if request.channel == "whatsapp"
+                        else self._settings.twilio_sms_from)
+        arguments: dict[str, object] = {
+            "to": request.to, "from_": request.from_ or default_from,
+            "status_callback": self._settings.public_base_url.rstrip("/") + "/webhooks/twilio/status",
+        }
+        if request.content_sid:
+            arguments["content_sid"] = request.content_sid
+            arguments["content_variables"] = json.dumps(request.content_variables)
+        else:
+            arguments["body"] = request.body
+        try:
+            return str(self._client.messages.create(**arguments).sid)
+        except TwilioRestException as exc:
+            raise TransportError(str(exc.code or exc.status), exc.msg) from exc

@@ -1,0 +1,50 @@
+"""Intent accuracy on utterances the model never saw (tests/nlu/heldout.yml), through the real Rasa server."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from bot.settings import PROJECT_ROOT
+from scripts import servers
+from scripts.nlu_eval import evaluate, load_examples, normalise
+
+HELDOUT = Path(__file__).with_name("heldout.yml")
+REPORT = PROJECT_ROOT / "results" / "nlu_heldout.txt"
+DOMAIN_INTENTS = set(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["intents"])
+
+
+def training_examples() -> list:
+    return [example for path in sorted((PROJECT_ROOT / "data" / "nlu").glob("*.yml"))
+            for example in load_examples(path)]
+
+
+def test_heldout_covers_every_intent_and_was_never_trained_on() -> None:
+    heldout = load_examples(HELDOUT)
+    counts = {intent: sum(1 for e in heldout if e.intent == intent) for intent in DOMAIN_INTENTS}
+    assert min(counts.values()) >= 10, counts
+    trained = {normalise(example.text) for example in training_examples()}
+    leaked = [example.text for example in heldout if normalise(example.text) in trained]
+    assert leaked == []
+
+
+def test_training_data_has_thirty_examples_per_intent() -> None:
+    examples = training_examples()
+    counts = {intent: sum(1 for e in examples if e.intent == intent) for intent in DOMAIN_INTENTS}
+    assert min(counts.values()) >= 30, {intent: n for intent, n in counts.items() if n < 30}
+
+
+@pytest.mark.e2e
+def test_heldout_macro_f1(bot_servers: servers.Servers) -> None:
+    with httpx.Client(base_url=bot_servers.rasa_url, params={"token": bot_servers.token}, timeout=30) as client:
+        def predict(text: str) -> str:
+            response = client.post("/model/parse", json={"text": text})
+            response.raise_for_status()
+            return str(response.json()["intent"]["name"])
+
+        report = evaluate(load_examples(HELDOUT), predict)
+    report.write(REPORT)
+    print(report.to_text())
+    assert report.macro_f1 >= 0.95, report.to_text()
