@@ -13,4 +13,4 @@ COPY domain.yml ./
 RUN useradd --create-home acuerdo && mkdir -p /app/var && chown acuerdo /app/var
 USER acuerdo
 EXPOSE 8000 5055
-CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers"]
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--ws", "none"]

@@ -6,13 +6,15 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from api import demo, twilio
+from bot.settings import get_settings
 from bot.storage.db import get_engine
 
 
 def create_app() -> FastAPI:
     app = FastAPI(title="Acuerdo", version="0.1.0")
     app.include_router(twilio.router)
-    app.include_router(demo.router)
+    if get_settings().demo_enabled:
+        app.include_router(demo.router)
 
     @app.get("/healthz")
     def health() -> dict[str, str]:
@@ -21,9 +23,10 @@ def create_app() -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/demo")
+    if get_settings().demo_enabled:
+        @app.get("/", include_in_schema=False)
+        def home() -> RedirectResponse:
+            return RedirectResponse("/demo")
 
     return app
 

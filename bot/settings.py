@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
 
+    demo_enabled: bool = Field(default=True, description="Serve /demo (lists debtors and their verification "
+                               "digits): never in production.")
     reply_mode: str = Field(default="twiml", pattern="^(twiml|rest)$",
                             description="twiml: replies in the webhook response; rest: 200 at once, replies via the outbox.")
     twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111", description="Sender when a conversation has none.")

@@ -1,4 +1,5 @@
-"""`make demo`: seed the demo portfolio, start the servers, and chat in the terminal as a demo debtor."""
+"""`make demo`: seed the demo portfolio, start the action server, Rasa and the app, and serve the demo chat
+at http://127.0.0.1:8000/demo (`--terminal` chats in the terminal instead). No Twilio, no Redis."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--action-port", type=int, default=5055)
+    parser.add_argument("--app-port", type=int, default=8000)
+    parser.add_argument("--terminal", action="store_true", help="chat in the terminal instead of the web page")
     args = parser.parse_args()
     model = active_model()
     if model is None:
@@ -56,16 +59,31 @@ def main() -> int:
     migrate()
     with session_scope() as session:
         print(seed_demo(session).summary())
-    name, phone = choose_debtor()
+    name, phone = choose_debtor() if args.terminal else ("", "")
     print("Iniciando el servidor de acciones y Rasa (cerca de un minuto)…")
     running = servers.start(model, args.rasa_port, args.action_port, env={}, log_dir=PROJECT_ROOT / "var" / "logs",
                             token=get_settings().rasa_token)
     try:
-        print(f"Chateando como {name} por la demo (demo:{phone}).")
-        chat(running.rasa_url, f"demo:{phone}")
+        if args.terminal:
+            print(f"Chateando como {name} por la demo (demo:{phone}).")
+            chat(running.rasa_url, f"demo:{phone}")
+        else:
+            serve_app(running.rasa_url, args.app_port)
     finally:
         running.stop()
     return 0
+
+
+def serve_app(rasa_url: str, port: int) -> None:
+    import os
+
+    import uvicorn
+
+    os.environ["RASA_URL"] = rasa_url
+    get_settings.cache_clear()
+    print(f"\nListo: abre http://127.0.0.1:{port}/demo (Ctrl-C para terminar).\n")
+    # ws="none": rasa-sdk pins websockets<11, too old for uvicorn's WebSocket support (none is needed).
+    uvicorn.run("api.main:app", host="127.0.0.1", port=port, log_level="warning", ws="none")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+
+import api.deps
+from api.main import create_app
 
 from bot.portfolio import import_portfolio_text
 from bot.rasa_model import active_model, model_path
@@ -20,6 +24,7 @@ from bot.settings import get_settings
 from bot.storage.db import migrate, reset_engines, session_scope
 from scripts import servers
 from tests.factories import portfolio, row
+from tests.fakes.twilio_api import FakeTwilio
 
 
 @pytest.fixture(scope="session")
@@ -62,6 +67,8 @@ E2E_PORTFOLIO = portfolio(
         "finanzas-norte", "Préstamo personal", "MXN", "4800.00", "620.40", "0.00", 6),
     row("E-CO-1", "Andrés Gómez", "300 123 4567", "1020304050", "1988-11-23", "CO", "TAN-55120",
         "telco-andina", "Plan móvil", "COP", "385000.00", "0.00", "25000.00", 82),
+    row("E-MX-3", "Sofía Hernández", "55 8765 4321", "1122334455", "1995-06-15", "MX", "AUR-70777",
+        "banco-aurora", "Tarjeta de crédito", "MXN", "3200.00", "410.10", "0.00", 12),
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )
@@ -121,3 +128,49 @@ def ledger_url(e2e_database_url: str) -> Iterator[str]:
     """Read what the action server wrote."""
     yield e2e_database_url
     reset_engines()
+
+
+# --- the app, wired to the real bot, the shared ledger and a fake Twilio API ------------------------------
+
+PUBLIC_BASE_URL = "https://acuerdo.example"
+AUTH_TOKEN = "test-twilio-auth-token"
+
+
+@pytest.fixture(scope="session")
+def fake_twilio() -> Iterator[FakeTwilio]:
+    fake = FakeTwilio().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, e2e_database_url: str, bot_servers: servers.Servers,
+            fake_twilio: FakeTwilio) -> Iterator[pytest.MonkeyPatch]:
+    for key, value in {"DATABASE_URL": e2e_database_url, "RASA_URL": bot_servers.rasa_url,
+                       "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                       "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml"}.items():
+        monkeypatch.setenv(key, value)
+    _refresh()
+    fake_twilio.sent.clear()
+    yield monkeypatch
+    _refresh()
+
+
+def _refresh() -> None:
+    get_settings.cache_clear()
+    reset_engines()
+    api.deps.reset()
+
+
+@pytest.fixture
+def client(app_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    with TestClient(create_app()) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def rest_mode_client(app_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    app_env.setenv("REPLY_MODE", "rest")
+    _refresh()
+    with TestClient(create_app()) as test_client:
+        yield test_client

@@ -69,7 +69,7 @@ def test_three_failures_lock_and_the_lock_survives_a_new_session_and_channel(cha
     replies += juan.say("0000")
     replies += juan.say("1111")
     locked = juan.say("2222")
-    assert locked == ["Por tu seguridad pausé la verificación durante 30 minutos. Si quieres, te comunico con "
+    assert locked == ["Por tu seguridad pausé la verificación 30 minutos. Si quieres, te comunico con "
                       "una persona de nuestro equipo. ¿Te parece?"]
     # the right answer no longer opens anything
     replies += juan.say("0011") + juan.say("cuánto debo?")

@@ -1,0 +1,78 @@
+"""A person using the demo chat in a real headless Chromium: the page, the gateway, Rasa, the actions."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Page, expect, sync_playwright
+
+from api.main import create_app
+from bot.settings import PROJECT_ROOT
+from tests.conftest import free_port
+from tests.factories import local_today, spanish_long_date
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def live_app(app_env: pytest.MonkeyPatch) -> Iterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
+                                         ws="none"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield browser.new_page(viewport={"width": 480, "height": 800})
+        browser.close()
+
+
+def send(page: Page, text: str, replies_before: int) -> None:
+    page.get_by_label("Mensaje").fill(text)
+    page.get_by_role("button", name="Enviar").click()
+    expect(page.locator(".bubble.in")).not_to_have_count(replies_before, timeout=30_000)
+
+
+def test_a_short_conversation_on_the_demo_page(live_app: str, page: Page) -> None:
+    page.goto(f"{live_app}/demo")
+    page.get_by_label("Deudor de demostración").select_option(label="Sofía Hernández (MX)")
+    expect(page.locator("#hint")).to_contain_text("dígitos del documento: 4455")
+    send(page, "hola", 0)
+    expect(page.locator(".bubble.in").nth(1)).to_contain_text("últimos 4 dígitos de tu documento")
+    send(page, "4455", 2)
+    expect(page.locator(".bubble.in").nth(2)).to_have_text(
+        "¡Gracias, Sofía! Ya confirmé tu identidad. ¿En qué te puedo ayudar? Puedo decirte tu saldo, por ejemplo.")
+    send(page, "cuánto debo?", 3)
+    due = spanish_long_date(local_today("MX") - timedelta(days=12))
+    expect(page.locator(".bubble.in").nth(4)).to_have_text(
+        "Banco Aurora · Tarjeta de crédito (termina en 0777)\nCapital: $3,200.00\nIntereses: $410.10\n"
+        f"Comisiones: $0.00\nTotal: $3,610.10\nVenció el {due} (12 días de atraso).")
+    (PROJECT_ROOT / "results").mkdir(exist_ok=True)
+    page.screenshot(path=str(PROJECT_ROOT / "results" / "demo_chat.png"), full_page=True)
