@@ -1,20 +1,36 @@
-"""Process-wide collaborators, built once from the settings (tests override them per app)."""
+"""Process-wide collaborators, built once from the settings (tests rebuild them with `reset`)."""
 from __future__ import annotations
 
 from functools import lru_cache
 
+import redis
+
 from bot.dialogue import RasaDialogue
 from bot.gateway import Gateway
-from bot.locks import InProcessLocks
+from bot.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
 from bot.outbox import Transport
 from bot.settings import get_settings
+from bot.storage.db import get_engine
+
+
+@lru_cache(maxsize=1)
+def get_redis() -> redis.Redis | None:
+    url = get_settings().redis_url
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2) if url else None
+
+
+def _locks() -> ConversationLocks:
+    client = get_redis()
+    if client is None:
+        return InProcessLocks()
+    return RedisLocks(client, fallback=DatabaseLocks(get_engine()))
 
 
 @lru_cache(maxsize=1)
 def get_gateway() -> Gateway:
     settings = get_settings()
-    return Gateway(RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds), InProcessLocks(),
-                   max_text_chars=settings.max_text_chars)
+    return Gateway(RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds), _locks(),
+                   max_text_chars=settings.max_text_chars, seen=SeenMessages(get_redis()))
 
 
 @lru_cache(maxsize=1)
@@ -28,3 +44,4 @@ def reset() -> None:
     """Forget built collaborators (tests change settings between apps)."""
     get_gateway.cache_clear()
     get_transport.cache_clear()
+    get_redis.cache_clear()

@@ -1,17 +1,29 @@
 """The HTTP edge. Routes stay thin: they call bot/ (and payments/)."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
 from api import demo, twilio
+from api.worker import RetryWorker
 from bot.settings import get_settings
 from bot.storage.db import get_engine
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    worker = RetryWorker(get_settings().retry_interval_seconds)
+    worker.start()
+    yield
+    worker.stop()
+
+
 def create_app() -> FastAPI:
-    app = FastAPI(title="Acuerdo", version="0.1.0")
+    app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan)
     app.include_router(twilio.router)
     if get_settings().demo_enabled:
         app.include_router(demo.router)

@@ -12,17 +12,17 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.contact import is_opted_out, opt_in, opt_out
-from bot.conversations import get_or_create_conversation
+from bot.conversations import get_or_create_conversation, request_handoff
 from bot.copy import app_message
 from bot.dialogue import Dialogue, DialogueUnavailable
-from bot.locks import ConversationLocks
+from bot.locks import ConversationLocks, SeenMessages
 from bot.outbox import store_outbound
 from bot.phones import sender_id_for, split_sender_id
 from bot.storage.db import session_scope
@@ -58,19 +58,25 @@ def keyword_of(body: str) -> str:
 
 class Gateway:
     def __init__(self, dialogue: Dialogue, locks: ConversationLocks, *, max_text_chars: int = 1000,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 seen: SeenMessages | None = None, clock: Callable[[], datetime] = utcnow) -> None:
         self._dialogue = dialogue
         self._locks = locks
+        self._seen = seen or SeenMessages(None)
         self._max_text_chars = max_text_chars
         self._clock = clock
 
     # --- 1. store ----------------------------------------------------------------------------------
     def store(self, inbound: Inbound) -> Stored:
         sender_id = sender_id_for(inbound.channel, inbound.sender.removeprefix(f"{inbound.channel}:"))
+        if inbound.external_id and self._seen.seen(inbound.external_id):
+            return Stored(0, sender_id, duplicate=True)
         for attempt in range(3):  # two first messages at once race to create the conversation
             try:
                 with session_scope() as session:
-                    return self._store(session, inbound, sender_id)
+                    stored = self._store(session, inbound, sender_id)
+                if inbound.external_id:
+                    self._seen.mark(inbound.external_id)
+                return stored
             except IntegrityError:
                 duplicate = self._find_duplicate(inbound)
                 if duplicate is not None:
@@ -103,9 +109,16 @@ class Gateway:
             return session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
 
     # --- 2. process --------------------------------------------------------------------------------
-    def process(self, sender_id: str, reply_status: MessageStatus) -> None:
-        """Handle every waiting message of this conversation, oldest first, one at a time."""
+    def process(self, sender_id: str, reply_status: MessageStatus, *, retry_pending: bool = False) -> None:
+        """Handle every waiting message of this conversation, oldest first, one at a time.
+
+        While a message of the conversation is pending (the bot was unavailable), new messages only wait
+        behind it, unless `retry_pending`: the retry worker is the one that tries the bot again. This
+        keeps webhook answers fast during an outage and the debtor gets a single holding reply.
+        """
         with self._locks.hold(sender_id):
+            if not retry_pending and self._has_pending(sender_id):
+                return
             while (message_id := self._next_waiting(sender_id)) is not None:
                 if not self._process_one(message_id, reply_status):
                     break  # the bot is unavailable: the rest waits, in order
@@ -117,6 +130,50 @@ class Gateway:
             return stored, []
         self.process(stored.sender_id, reply_status)
         return stored, self.replies_to(stored.message_id)
+
+    def resume_waiting(self, *, handoff_after: timedelta, settle: timedelta = timedelta(seconds=5)) -> int:
+        """The retry worker's pass: try the bot again for every conversation with waiting messages.
+
+        Replies go through the outbox (the webhook that brought the message has long been answered).
+        A conversation whose oldest pending message waited past `handoff_after` is queued for a human
+        with reason bot_error. Returns how many conversations were visited.
+        """
+        now = self._clock()
+        with session_scope() as session:
+            waiting = session.execute(
+                select(Conversation.sender_id, func.min(Message.created_at)).join(Message)
+                .where(Message.direction == Direction.INBOUND,
+                       or_(Message.status == MessageStatus.PENDING,
+                           and_(Message.status == MessageStatus.RECEIVED, Message.created_at < now - settle)))
+                .group_by(Conversation.sender_id)).all()
+        for sender_id, oldest in waiting:
+            if now - oldest > handoff_after:
+                self._hand_off_for_bot_error(sender_id)
+            else:
+                self.process(sender_id, MessageStatus.QUEUED, retry_pending=True)
+        return len(waiting)
+
+    def _hand_off_for_bot_error(self, sender_id: str) -> None:
+        with self._locks.hold(sender_id), session_scope() as session:
+            now = self._clock()
+            conversation = request_handoff(session, sender_id, "bot_error", now)
+            waiting = list(session.scalars(select(Message).where(
+                Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
+                Message.status.in_(_WAITING)).order_by(Message.id)))
+            for message in waiting:
+                message.status = MessageStatus.PROCESSED  # now in the human queue, in order
+                message.processed_at = now
+            _, e164 = split_sender_id(sender_id)
+            if waiting and not is_opted_out(session, e164):
+                store_outbound(session, conversation, app_message("utter_bot_error_handoff"), now,
+                               status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
+
+    def _has_pending(self, sender_id: str) -> bool:
+        with session_scope() as session:
+            return session.scalar(
+                select(Message.id).join(Conversation)
+                .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
+                       Message.status == MessageStatus.PENDING).limit(1)) is not None
 
     def replies_to(self, message_id: int) -> list[str]:
         with session_scope() as session:

@@ -100,9 +100,8 @@ def answer_matches(debtor: Debtor, answer: IdentityAnswer) -> bool:
 
 def candidates_for_phone(session: Session, e164: str) -> list[Debtor]:
     """Debtors on file for this number, except where it was reported as someone else's."""
-    return list(session.scalars(
-        select(Debtor).join(Phone).where(Phone.e164 == e164, Phone.wrong_number.is_(False))
-        .order_by(Debtor.id).distinct()))
+    numbers = select(Phone.debtor_id).where(Phone.e164 == e164, Phone.wrong_number.is_(False))
+    return list(session.scalars(select(Debtor).where(Debtor.id.in_(numbers)).order_by(Debtor.id)))
 
 
 def _checks_for(session: Session, e164: str, candidates: list[Debtor]) -> list[IdentityCheck]:

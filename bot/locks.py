@@ -1,14 +1,23 @@
 """Per-conversation locks: one message of a conversation is processed at a time, in order.
 
-In-process locks serve the embedded demo and a single app process; Redis locks (REDIS_URL) let several
-app processes share one number.
+- InProcessLocks: the embedded demo and a single app process (no Redis).
+- RedisLocks (REDIS_URL): several app processes share one number. If Redis cannot be reached the lock
+  is taken on the database path instead (a PostgreSQL advisory lock, or the in-process lock on SQLite),
+  so the gateway keeps answering; the fallback is logged, never silent.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
+
+import redis
+from sqlalchemy import Engine, text
+
+log = logging.getLogger(__name__)
 
 
 class ConversationLocks(Protocol):
@@ -26,3 +35,83 @@ class InProcessLocks:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
             yield
+
+
+class DatabaseLocks:
+    """PostgreSQL advisory locks (shared by every app process); in-process locks on SQLite."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._local = InProcessLocks()
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        if self._engine.dialect.name != "postgresql":
+            with self._local.hold(key):
+                yield
+            return
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self._local.hold(key), self._engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": lock_id})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+                connection.commit()
+
+
+class RedisLocks:
+    def __init__(self, client: redis.Redis, fallback: ConversationLocks, *, timeout_seconds: float = 120,
+                 wait_seconds: float = 60) -> None:
+        self._client = client
+        self._fallback = fallback
+        self._timeout = timeout_seconds
+        self._wait = wait_seconds
+
+    @contextmanager
+    def hold(self, key: str) -> Iterator[None]:
+        lock = self._client.lock(f"acuerdo:lock:{key}", timeout=self._timeout, blocking_timeout=self._wait)
+        try:
+            acquired = lock.acquire()
+        except redis.ConnectionError as exc:
+            log.warning("Redis unreachable (%s): locking %s on the database path", exc, key)
+            with self._fallback.hold(key):
+                yield
+            return
+        if not acquired:
+            raise TimeoutError(f"conversation {key} stayed locked for {self._wait} s")
+        try:
+            yield
+        finally:
+            try:
+                lock.release()
+            except (redis.ConnectionError, redis.exceptions.LockError) as exc:
+                log.warning("could not release the Redis lock for %s: %s (it expires by itself)", key, exc)
+
+
+class SeenMessages:
+    """Fast answer to "did we already store this MessageSid?" for Twilio's retries.
+
+    Marked only after the database commit, so a hit always means stored; a miss (or Redis being down)
+    falls through to the database, whose unique constraint is the real guarantee.
+    """
+
+    def __init__(self, client: redis.Redis | None, ttl_seconds: int = 3 * 24 * 3600) -> None:
+        self._client = client
+        self._ttl = ttl_seconds
+
+    def seen(self, external_id: str) -> bool:
+        if self._client is None:
+            return False
+        try:
+            return bool(self._client.exists(f"acuerdo:sid:{external_id}"))
+        except redis.ConnectionError:
+            return False
+
+    def mark(self, external_id: str) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.set(f"acuerdo:sid:{external_id}", 1, ex=self._ttl)
+        except redis.ConnectionError:
+            log.warning("Redis unreachable: MessageSid %s de-duplicated by the database only", external_id)

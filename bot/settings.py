@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111", description="Sender when a conversation has none.")
     twilio_sms_from: str = "+15550001111"
     rasa_timeout_seconds: float = Field(default=10.0, gt=0, description="Past this the debtor gets a holding reply.")
+    retry_interval_seconds: float = Field(default=5.0, gt=0, description="How often waiting messages are retried.")
+    bot_handoff_after_seconds: int = Field(default=300, ge=1, description="A message waiting this long for the "
+                                           "bot sends its conversation to a human (reason bot_error).")
     max_text_chars: int = Field(default=1000, ge=100, description="Longer bodies are stored whole, read up to this.")
 
     verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")

@@ -13,6 +13,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -59,8 +60,38 @@ def _wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, head
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def endpoints_yaml(action_url: str, redis_url: str | None) -> str:
+    """Rasa's endpoints: our action server, and with Redis the tracker and lock stores several replicas share."""
+    text = f'action_endpoint:\n  url: "{action_url}/webhook"\n'
+    if redis_url:
+        location = urlsplit(redis_url)
+        for store, db in (("tracker_store", 0), ("lock_store", 1)):
+            text += (f"{store}:\n  type: redis\n  url: {location.hostname}\n  port: {location.port or 6379}\n"
+                     f"  db: {db}\n  key_prefix: acuerdo\n")
+    return text
+
+
+def start_action_server(action_port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: dict[str, str],
+               log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(RASA_BIN), "run", "--model", str(model), "--enable-api", "--auth-token", token,
+         "--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints),
+         "--credentials", str(PROJECT_ROOT / "credentials.yml")],
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+
+def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    _wait_until(url, process, timeout)
+
+
 def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], log_dir: Path,
-          token: str) -> Servers:
+          token: str, redis_url: str | None = None) -> Servers:
     """Start both servers and wait until they answer; `env` reaches the action server (DATABASE_URL…)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = Servers(rasa_url=f"http://127.0.0.1:{rasa_port}", action_url=f"http://127.0.0.1:{action_port}",
@@ -70,19 +101,13 @@ def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], lo
     try:
         action_log = log_dir / "action-server.log"
         servers.logs.append(action_log)
-        actions = subprocess.Popen(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-            cwd=PROJECT_ROOT, env=base_env, stdout=action_log.open("wb"), stderr=subprocess.STDOUT)
+        actions = start_action_server(action_port, base_env, action_log)
         servers.processes.append(actions)
         endpoints = Path(tempfile.mkdtemp(dir=log_dir)) / "endpoints.yml"
-        endpoints.write_text(f'action_endpoint:\n  url: "{servers.action_url}/webhook"\n', encoding="utf-8")
+        endpoints.write_text(endpoints_yaml(servers.action_url, redis_url), encoding="utf-8")
         rasa_log = log_dir / "rasa.log"
         servers.logs.append(rasa_log)
-        rasa = subprocess.Popen(
-            [str(RASA_BIN), "run", "--model", str(model), "--enable-api", "--auth-token", token,
-             "--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints),
-             "--credentials", str(PROJECT_ROOT / "credentials.yml")],
-            cwd=PROJECT_ROOT, env=base_env, stdout=rasa_log.open("wb"), stderr=subprocess.STDOUT)
+        rasa = start_rasa(model, rasa_port, endpoints, token, base_env, rasa_log)
         servers.processes.append(rasa)
         _wait_until(f"{servers.action_url}/health", actions, timeout=60)
         _wait_until(f"{servers.rasa_url}/status?token={token}", rasa, timeout=240)

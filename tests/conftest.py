@@ -1,23 +1,27 @@
 """Shared fixtures.
 
-Every unit test gets its own migrated SQLite database (nothing touches var/). Tests that need the bot
-share one real action server and one real Rasa server (REST channel) for the whole run, on their own
-seeded database; they start only when a test asks for them.
+- Unit tests get their own migrated database, on SQLite and on a real PostgreSQL server (every test that
+  takes `session` or `database_url` runs on both). Nothing touches var/.
+- Tests that need the bot share real servers, started once per run and only when asked for:
+  the *embedded* stack (SQLite, no Redis, Rasa's in-memory tracker: the demo) and the *production* stack
+  (PostgreSQL, Redis locks and de-duplication, Rasa's Redis tracker and lock stores). Gateway tests run on
+  both (`stack`).
 """
 from __future__ import annotations
 
-import socket
+import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 import api.deps
 from api.main import create_app
-
 from bot.portfolio import import_portfolio_text
 from bot.rasa_model import active_model, model_path
 from bot.settings import get_settings
@@ -25,21 +29,55 @@ from bot.storage.db import migrate, reset_engines, session_scope
 from scripts import servers
 from tests.factories import portfolio, row
 from tests.fakes.twilio_api import FakeTwilio
+from tests.services import Postgres, Redis, free_port, start_postgres, start_redis
+
+TOKEN = "e2e-token"
+PUBLIC_BASE_URL = "https://acuerdo.example"
+AUTH_TOKEN = "test-twilio-auth-token"
+_database_names = itertools.count()
+
+
+# --- databases -----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+def create_database(server: Postgres, name: str, template: str | None = None) -> str:
+    engine = create_engine(server.admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
+    engine.dispose()
+    return server.url(name)
 
 
 @pytest.fixture(scope="session")
-def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrate once, copy per test: a fresh database without paying for Alembic every time."""
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate(f"sqlite:///{path}")
     return path
 
 
-@pytest.fixture
-def database_url(tmp_path: Path, _migrated_template: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    path = tmp_path / "acuerdo.db"
-    path.write_bytes(_migrated_template.read_bytes())
-    url = f"sqlite:///{path}"
+@pytest.fixture(scope="session")
+def _postgres_template(postgres: Postgres) -> str:
+    migrate(create_database(postgres, "acuerdo_template"))
+    reset_engines()
+    return "acuerdo_template"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    if request.param == "sqlite":
+        path = tmp_path / "acuerdo.db"
+        path.write_bytes(request.getfixturevalue("_sqlite_template").read_bytes())
+        url = f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("_postgres_template")
+        url = create_database(request.getfixturevalue("postgres"), f"test_{next(_database_names)}", template)
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     reset_engines()
@@ -54,9 +92,7 @@ def session(database_url: str) -> Iterator[Session]:
         yield session
 
 
-# --- the real bot ------------------------------------------------------------------------------------
-
-TOKEN = "e2e-token"
+# --- the real bot -------------------------------------------------------------------------------------
 
 E2E_PORTFOLIO = portfolio(
     row("E-MX-1", "María Fernanda López", "55 1234 5678", "5544332211", "1985-03-12", "MX", "AUR-90001",
@@ -74,36 +110,78 @@ E2E_PORTFOLIO = portfolio(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+@dataclass
+class Stack:
+    name: str
+    database_url: str
+    redis_url: str | None
+    servers: servers.Servers
 
 
-@pytest.fixture(scope="session")
-def e2e_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'acuerdo.db'}"
+def seed_database(url: str) -> None:
     migrate(url)
     with session_scope(url) as session:
         report = import_portfolio_text(session, E2E_PORTFOLIO)
     assert not report.errors, report.errors
-    return url
+    reset_engines()
 
 
-@pytest.fixture(scope="session")
-def bot_servers(e2e_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Servers]:
+def trained_model() -> Path:
     model = active_model()
     if model is None or model != model_path():
         pytest.fail(f"the trained model for the current inputs is missing ({model_path().name}): "
                     "`make test` trains it (`make model`)")
-    running = servers.start(model, free_port(), free_port(), env={"DATABASE_URL": e2e_database_url},
-                            log_dir=tmp_path_factory.mktemp("logs"), token=TOKEN)
-    yield running
-    running.stop()
+    return model
+
+
+def start_stack(name: str, database_url: str, redis_url: str | None, log_dir: Path) -> Stack:
+    seed_database(database_url)
+    running = servers.start(trained_model(), free_port(), free_port(), env={"DATABASE_URL": database_url},
+                            log_dir=log_dir, token=TOKEN, redis_url=redis_url)
+    return Stack(name, database_url, redis_url, running)
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('embedded') / 'acuerdo.db'}"
+    stack = start_stack("embedded", url, None, tmp_path_factory.mktemp("embedded-logs"))
+    yield stack
+    stack.servers.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[Redis]:
+    server = start_redis()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def production_stack(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres,
+                     redis_server: Redis) -> Iterator[Stack]:
+    url = create_database(postgres, "e2e_production")
+    stack = start_stack("production", url, redis_server.url, tmp_path_factory.mktemp("production-logs"))
+    yield stack
+    stack.servers.stop()
+
+
+@pytest.fixture(params=["embedded", "production"])
+def stack(request: pytest.FixtureRequest) -> Stack:
+    return request.getfixturevalue(f"{request.param}_stack")
+
+
+@pytest.fixture(scope="session")
+def bot_servers(embedded_stack: Stack) -> servers.Servers:
+    return embedded_stack.servers
+
+
+@pytest.fixture(scope="session")
+def e2e_database_url(embedded_stack: Stack) -> str:
+    return embedded_stack.database_url
 
 
 class Chat:
-    """A debtor typing into the REST channel, as the gateway will."""
+    """A debtor typing into the REST channel, as the gateway does."""
 
     def __init__(self, rasa_url: str, sender: str) -> None:
         self.rasa_url = rasa_url
@@ -130,11 +208,7 @@ def ledger_url(e2e_database_url: str) -> Iterator[str]:
     reset_engines()
 
 
-# --- the app, wired to the real bot, the shared ledger and a fake Twilio API ------------------------------
-
-PUBLIC_BASE_URL = "https://acuerdo.example"
-AUTH_TOKEN = "test-twilio-auth-token"
-
+# --- the app, wired to a stack and a fake Twilio API ----------------------------------------------------
 
 @pytest.fixture(scope="session")
 def fake_twilio() -> Iterator[FakeTwilio]:
@@ -143,23 +217,27 @@ def fake_twilio() -> Iterator[FakeTwilio]:
     fake.stop()
 
 
-@pytest.fixture
-def app_env(monkeypatch: pytest.MonkeyPatch, e2e_database_url: str, bot_servers: servers.Servers,
-            fake_twilio: FakeTwilio) -> Iterator[pytest.MonkeyPatch]:
-    for key, value in {"DATABASE_URL": e2e_database_url, "RASA_URL": bot_servers.rasa_url,
-                       "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-                       "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml"}.items():
-        monkeypatch.setenv(key, value)
-    _refresh()
-    fake_twilio.sent.clear()
-    yield monkeypatch
-    _refresh()
-
-
-def _refresh() -> None:
+def refresh_app_state() -> None:
     get_settings.cache_clear()
     reset_engines()
     api.deps.reset()
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, fake_twilio: FakeTwilio) -> Iterator[pytest.MonkeyPatch]:
+    for key, value in {"DATABASE_URL": stack.database_url, "RASA_URL": stack.servers.rasa_url,
+                       "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                       "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml",
+                       "RETRY_INTERVAL_SECONDS": "3600"}.items():  # tests run the retry pass themselves
+        monkeypatch.setenv(key, value)
+    if stack.redis_url:
+        monkeypatch.setenv("REDIS_URL", stack.redis_url)
+    else:
+        monkeypatch.delenv("REDIS_URL", raising=False)
+    refresh_app_state()
+    fake_twilio.sent.clear()
+    yield monkeypatch
+    refresh_app_state()
 
 
 @pytest.fixture
@@ -171,6 +249,6 @@ def client(app_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
 @pytest.fixture
 def rest_mode_client(app_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
     app_env.setenv("REPLY_MODE", "rest")
-    _refresh()
+    refresh_app_state()
     with TestClient(create_app()) as test_client:
         yield test_client

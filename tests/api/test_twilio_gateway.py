@@ -16,6 +16,7 @@ from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, Direction, Message, MessageStatus, utcnow
 from tests.api.conftest import signed_post, sms_form, whatsapp_form
+from tests.conftest import Stack
 from tests.fakes.twilio_api import FakeTwilio
 
 pytestmark = pytest.mark.e2e
@@ -44,10 +45,10 @@ def total_messages(url: str) -> int:
         return session.scalar(select(func.count()).select_from(Message))
 
 
-def test_whatsapp_message_is_answered_in_twiml_in_order_and_stored(client: TestClient, e2e_database_url: str) -> None:
+def test_whatsapp_message_is_answered_in_twiml_in_order_and_stored(client: TestClient, stack: Stack) -> None:
     response = signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("+5215500000101", "hola"))
     assert twiml_messages(response) == [GREETING, ASK]
-    rows = stored(e2e_database_url, "whatsapp:+525500000101")
+    rows = stored(stack.database_url, "whatsapp:+525500000101")
     assert [(m.direction, m.status) for m in rows] == [
         (Direction.INBOUND, MessageStatus.PROCESSED), (Direction.OUTBOUND, MessageStatus.SENT),
         (Direction.OUTBOUND, MessageStatus.SENT)]
@@ -55,14 +56,14 @@ def test_whatsapp_message_is_answered_in_twiml_in_order_and_stored(client: TestC
 
 
 @pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl", "forged"])
-def test_forged_or_missing_signature_is_refused_and_nothing_is_stored(client: TestClient, e2e_database_url: str,
+def test_forged_or_missing_signature_is_refused_and_nothing_is_stored(client: TestClient, stack: Stack,
                                                                       signature: str) -> None:
-    before = total_messages(e2e_database_url)
+    before = total_messages(stack.database_url)
     headers = {"X-Twilio-Signature": signature} if signature else {}
     response = client.post("/webhooks/twilio/whatsapp", data=whatsapp_form("+5215500000102", "hola"),
                            headers=headers)
     assert response.status_code == 403
-    assert total_messages(e2e_database_url) == before
+    assert total_messages(stack.database_url) == before
 
 
 def test_signature_for_another_url_or_token_is_refused(client: TestClient) -> None:
@@ -76,12 +77,12 @@ def test_signature_for_another_url_or_token_is_refused(client: TestClient) -> No
     assert response.status_code == 403
 
 
-def test_a_retried_message_sid_is_answered_once(client: TestClient, e2e_database_url: str) -> None:
+def test_a_retried_message_sid_is_answered_once(client: TestClient, stack: Stack) -> None:
     form = whatsapp_form("+5215500000104", "hola")
     first = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", form))
     retry = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", form))
     assert first == [GREETING, ASK] and retry == []
-    rows = stored(e2e_database_url, "whatsapp:+525500000104")
+    rows = stored(stack.database_url, "whatsapp:+525500000104")
     assert sum(m.direction is Direction.INBOUND for m in rows) == 1 and len(rows) == 3
 
 
@@ -93,42 +94,42 @@ def test_empty_bodies_get_a_clear_answer(client: TestClient, body: str, expected
     assert twiml_messages(signed_post(client, "/webhooks/twilio/sms", sms_form("+5215500000105", body))) == expected
 
 
-def test_huge_and_emoji_only_bodies_are_answered_never_a_500(client: TestClient, e2e_database_url: str) -> None:
+def test_huge_and_emoji_only_bodies_are_answered_never_a_500(client: TestClient, stack: Stack) -> None:
     huge = ("hola quiero saber cuánto debo " * 200)[:5000]
     replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("+5215500000106", huge)))
     assert replies and all(replies)
-    inbound = stored(e2e_database_url, "whatsapp:+525500000106", Direction.INBOUND)
+    inbound = stored(stack.database_url, "whatsapp:+525500000106", Direction.INBOUND)
     assert len(inbound[0].body) == 5000  # stored whole
     replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("+5215500000107", "🙏😅👍")))
     assert replies and all(replies)
 
 
 def test_voice_note_gets_a_kind_request_for_text_and_is_stored_by_reference(client: TestClient,
-                                                                            e2e_database_url: str) -> None:
+                                                                            stack: Stack) -> None:
     form = whatsapp_form("+5215500000108", "", NumMedia="1", MediaContentType0="audio/ogg",
                          MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC0/Messages/MM1/Media/ME1")
     replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", form))
     assert replies == ["Gracias. Por ahora solo puedo leer mensajes de texto: ¿me lo escribes, por favor? 🙏"]
-    inbound = stored(e2e_database_url, "whatsapp:+525500000108", Direction.INBOUND)[0]
+    inbound = stored(stack.database_url, "whatsapp:+525500000108", Direction.INBOUND)[0]
     assert inbound.media == {"items": [{"url": form["MediaUrl0"], "content_type": "audio/ogg"}]}
 
 
 def test_concurrent_messages_of_one_conversation_are_processed_once_each_in_order(
-        client: TestClient, e2e_database_url: str) -> None:
+        client: TestClient, stack: Stack) -> None:
     forms = [whatsapp_form("+5215500000109", text) for text in ("hola", "1234", "5678", "gracias")]
     with ThreadPoolExecutor(max_workers=4) as pool:
         responses = list(pool.map(lambda form: signed_post(client, "/webhooks/twilio/whatsapp", form), forms))
     assert all(response.status_code == 200 for response in responses)
-    inbound = stored(e2e_database_url, "whatsapp:+525500000109", Direction.INBOUND)
+    inbound = stored(stack.database_url, "whatsapp:+525500000109", Direction.INBOUND)
     assert len(inbound) == 4 and all(m.status is MessageStatus.PROCESSED for m in inbound)
     processed = [m.processed_at for m in inbound]
     assert processed == sorted(processed)  # handled one at a time, in arrival order
-    outbound = stored(e2e_database_url, "whatsapp:+525500000109", Direction.OUTBOUND)
+    outbound = stored(stack.database_url, "whatsapp:+525500000109", Direction.OUTBOUND)
     assert {m.in_reply_to_id for m in outbound} == {m.id for m in inbound}  # every message answered
 
 
 @pytest.mark.parametrize("keyword", ["BAJA", "stop", "Alto", "cancelar", "No Molestar", "¡baja!", "NO MOLESTÁR"])
-def test_opt_out_keywords_then_silence_then_alta(client: TestClient, e2e_database_url: str, keyword: str) -> None:
+def test_opt_out_keywords_then_silence_then_alta(client: TestClient, stack: Stack, keyword: str) -> None:
     number = f"+52155000002{abs(hash(keyword)) % 100:02d}"
     post = lambda body: twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp",  # noqa: E731
                                                    whatsapp_form(number, body)))
@@ -138,19 +139,19 @@ def test_opt_out_keywords_then_silence_then_alta(client: TestClient, e2e_databas
     assert post(keyword) == []  # confirmed once
     assert post("ALTA") == ["¡Listo! Volverás a recibir nuestros mensajes en este número. ¿En qué te puedo ayudar?"]
     assert post("hola") == [GREETING, ASK]
-    inbound = stored(e2e_database_url, f"whatsapp:{number.replace('+521', '+52')}", Direction.INBOUND)
+    inbound = stored(stack.database_url, f"whatsapp:{number.replace('+521', '+52')}", Direction.INBOUND)
     assert len(inbound) == 5  # nothing lost
 
 
 def test_stop_contact_intent_opts_out_and_nothing_automated_follows(client: TestClient,
-                                                                    e2e_database_url: str) -> None:
+                                                                    stack: Stack) -> None:
     number = "+5215500000110"
     replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp",
                                          whatsapp_form(number, "ya no me escriban por favor")))
     assert replies == ["Listo, no te enviaremos más mensajes automáticos a este número. "
                        "Si cambias de opinión, escribe ALTA."]
     assert twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form(number, "hola"))) == []
-    with session_scope(e2e_database_url) as session:
+    with session_scope(stack.database_url) as session:
         conversation = session.scalars(select(Conversation).where(
             Conversation.sender_id == "whatsapp:+525500000110")).one()
         assert queue_proactive(session, conversation, "Recordatorio", utcnow())[0].status is MessageStatus.QUEUED
@@ -159,43 +160,43 @@ def test_stop_contact_intent_opts_out_and_nothing_automated_follows(client: Test
 
 def test_rest_mode_answers_at_once_and_sends_through_the_outbox(rest_mode_client: TestClient,
                                                                 fake_twilio: FakeTwilio,
-                                                                e2e_database_url: str) -> None:
+                                                                stack: Stack) -> None:
     response = signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form("+5215500000111", "hola"))
     assert twiml_messages(response) == []
     assert [(m["To"], m["From"], m["Body"]) for m in fake_twilio.sent] == [
         ("+525500000111", "+15550001111", GREETING), ("+525500000111", "+15550001111", ASK)]
     assert fake_twilio.sent[0]["StatusCallback"] == "https://acuerdo.example/webhooks/twilio/status"
-    outbound = stored(e2e_database_url, "sms:+525500000111", Direction.OUTBOUND)
+    outbound = stored(stack.database_url, "sms:+525500000111", Direction.OUTBOUND)
     assert [m.status for m in outbound] == [MessageStatus.SENT, MessageStatus.SENT]
     # delivery statuses come back signed and move forward only
     for status in ("delivered", "sent"):
         callback = {"MessageSid": outbound[0].external_id, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
         assert signed_post(rest_mode_client, "/webhooks/twilio/status", callback).status_code == 204
-    assert stored(e2e_database_url, "sms:+525500000111", Direction.OUTBOUND)[0].status is MessageStatus.DELIVERED
+    assert stored(stack.database_url, "sms:+525500000111", Direction.OUTBOUND)[0].status is MessageStatus.DELIVERED
     failed = {"MessageSid": outbound[1].external_id, "MessageStatus": "undelivered", "ErrorCode": "21610"}
     assert signed_post(rest_mode_client, "/webhooks/twilio/status", failed).status_code == 204
-    with session_scope(e2e_database_url) as session:
+    with session_scope(stack.database_url) as session:
         assert is_opted_out(session, "+525500000111")
 
 
 def test_blocked_number_at_send_time_is_recorded_as_opted_out(rest_mode_client: TestClient, fake_twilio: FakeTwilio,
-                                                              e2e_database_url: str) -> None:
+                                                              stack: Stack) -> None:
     fake_twilio.blocked.add("+525500000112")
     try:
         signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form("+5215500000112", "hola"))
     finally:
         fake_twilio.blocked.discard("+525500000112")
-    outbound = stored(e2e_database_url, "sms:+525500000112", Direction.OUTBOUND)
+    outbound = stored(stack.database_url, "sms:+525500000112", Direction.OUTBOUND)
     assert outbound[0].status is MessageStatus.FAILED and outbound[0].error_code == "21610"
-    with session_scope(e2e_database_url) as session:
+    with session_scope(stack.database_url) as session:
         assert is_opted_out(session, "+525500000112")
 
 
 def test_whatsapp_window_closed_means_template_only(client: TestClient, fake_twilio: FakeTwilio,
-                                                    e2e_database_url: str) -> None:
+                                                    stack: Stack) -> None:
     signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("+5215512345678", "eres un robot?"))
     transport = TwilioTransport(get_settings())
-    with session_scope(e2e_database_url) as session:
+    with session_scope(stack.database_url) as session:
         conversation = session.scalars(select(Conversation).where(
             Conversation.sender_id == "whatsapp:+525512345678")).one()
         conversation.debtor_id = conversation.debtor_id or _debtor_id(session, "E-MX-1")

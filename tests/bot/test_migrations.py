@@ -29,3 +29,21 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
     assert set(inspect(create_engine(url)).get_table_names()) == {"alembic_version"}
     migrate(url)
     assert "accounts" in inspect(create_engine(url)).get_table_names()
+
+
+def test_migrations_on_an_empty_postgresql_database(postgres) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import create_database
+
+    url = create_database(postgres, "migrations_check")
+    migrate(url)
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
+                                       Base.metadata)
+    assert differences == []
+    engine.dispose()
+    command.downgrade(alembic_config(url), "base")
+    migrate(url)
+    engine = create_engine(url)
+    assert "identity_checks" in inspect(engine).get_table_names()
+    engine.dispose()

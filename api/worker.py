@@ -1,0 +1,43 @@
+"""The retry worker: messages that waited for the bot are tried again, and queued replies leave."""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from api.deps import get_gateway, get_transport
+from bot.outbox import send_queued
+from bot.settings import get_settings
+from bot.storage.db import session_scope
+from bot.storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def run_once() -> None:
+    """One pass: retry waiting conversations (or hand them to a human), then send the outbox."""
+    settings = get_settings()
+    get_gateway().resume_waiting(handoff_after=timedelta(seconds=settings.bot_handoff_after_seconds))
+    with session_scope() as session:
+        send_queued(session, get_transport(), utcnow())
+
+
+class RetryWorker:
+    def __init__(self, interval_seconds: float) -> None:
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="acuerdo-retry", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                run_once()
+            except Exception:  # keep retrying: a failed pass leaves everything stored for the next one
+                log.exception("retry pass failed")
