@@ -27,8 +27,24 @@ class Servers:
     rasa_url: str
     action_url: str
     token: str
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)  # [action server, Rasa]
     logs: list[Path] = field(default_factory=list)
+    restart_commands: dict[str, object] = field(default_factory=dict)
+
+    def kill(self, which: str) -> None:
+        """Kill the action server ("actions") or Rasa ("rasa") at once, as a crash would."""
+        process = self.processes[0 if which == "actions" else 1]
+        process.kill()
+        process.wait(timeout=20)
+
+    def restart(self, which: str, timeout: float = 240) -> None:
+        start = self.restart_commands[which]
+        process = start()  # type: ignore[operator]
+        self.processes[0 if which == "actions" else 1] = process
+        if which == "actions":
+            _wait_until(f"{self.action_url}/health", process, timeout)
+        else:
+            _wait_until(f"{self.rasa_url}/status?token={self.token}", process, timeout)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -109,6 +125,10 @@ def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], lo
         servers.logs.append(rasa_log)
         rasa = start_rasa(model, rasa_port, endpoints, token, base_env, rasa_log)
         servers.processes.append(rasa)
+        servers.restart_commands = {
+            "actions": lambda: start_action_server(action_port, base_env, action_log),
+            "rasa": lambda: start_rasa(model, rasa_port, endpoints, token, base_env, rasa_log),
+        }
         _wait_until(f"{servers.action_url}/health", actions, timeout=60)
         _wait_until(f"{servers.rasa_url}/status?token={token}", rasa, timeout=240)
     except BaseException:
