@@ -47,6 +47,7 @@ demo: model
 bench: model
 	$(VENV)/bin/python -m benchmarks.import_portfolio
 	$(VENV)/bin/python -m benchmarks.nlu
+	$(VENV)/bin/python -m benchmarks.gateway
 
 lock:
 	$(VENV)/bin/pip freeze --exclude-editable > constraints.txt

@@ -16,7 +16,7 @@ from bot.rasa_model import active_model, model_path, training_record
 from bot.settings import PROJECT_ROOT
 from scripts import servers
 from scripts.nlu_eval import evaluate, load_examples
-from tests.services import free_port
+from scripts.services import free_port
 
 HELDOUT = PROJECT_ROOT / "tests" / "nlu" / "heldout.yml"
 

@@ -29,7 +29,7 @@ from bot.storage.db import migrate, reset_engines, session_scope
 from scripts import servers
 from tests.factories import portfolio, row
 from tests.fakes.twilio_api import FakeTwilio
-from tests.services import Postgres, Redis, free_port, start_postgres, start_redis
+from scripts.services import Postgres, Redis, free_port, start_postgres, start_redis
 
 TOKEN = "e2e-token"
 PUBLIC_BASE_URL = "https://acuerdo.example"

@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from api.main import create_app
 from bot.settings import PROJECT_ROOT
-from tests.services import free_port
+from scripts.services import free_port
 from tests.factories import local_today, spanish_long_date
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from tests.api.conftest import signed_post, whatsapp_form
 from tests.api.test_twilio_gateway import ASK, GREETING, twiml_messages
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, Stack, create_database, refresh_app_state, start_stack
 from tests.fakes.twilio_api import FakeTwilio
-from tests.services import Postgres, start_redis
+from scripts.services import Postgres, start_redis
 
 pytestmark = pytest.mark.e2e
 

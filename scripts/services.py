@@ -1,4 +1,4 @@
-"""Real PostgreSQL and Redis servers for the tests, started from Debian's packages on loopback.
+"""Real PostgreSQL and Redis servers for tests and benchmarks, started from Debian's packages on loopback.
 
 PostgreSQL refuses to run as root, so as root the cluster is created and run as the `postgres` user.
 """
