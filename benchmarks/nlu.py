@@ -56,8 +56,9 @@ def main() -> None:
     print(f"  held-out: {len(examples)} utterances, {len(report.per_intent)} intents")
     print(f"  intent macro-F1 {report.macro_f1:.3f}   accuracy {report.accuracy:.3f}")
     training = record.get("training_seconds")
-    print(f"  training time {training} s" if training is not None else
-          "  training time: not recorded (model trained elsewhere)")
+    print(f"  training time of the last `make model` here: {training} s (Rasa reuses cached components when only "
+          "some inputs changed; a first training on a fresh machine trains everything)" if training is not None
+          else "  training time: not recorded (model trained elsewhere)")
     print(f"  Rasa server start-up (with action server) {startup:.1f} s")
     print(f"  /model/parse latency over {len(latencies)} requests: p50 {statistics.median(latencies):.1f} ms, "
           f"p95 {percentile(latencies, 0.95):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms")
