@@ -33,14 +33,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def triggering_intent(tracker: Tracker, loop_name: str) -> str | None:
-    """The intent of the message that started `loop_name` (what the debtor asked before verifying)."""
+def triggering_message(tracker: Tracker, loop_name: str) -> dict[str, str]:
+    """The message that started `loop_name` (what the debtor asked before verifying): intent and text."""
     events = list(tracker.events)
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
         if event.get("event") == "active_loop" and event.get("name") == loop_name:
             for earlier in reversed(events[:index]):
                 if earlier.get("event") == "user":
-                    return (earlier.get("parse_data") or {}).get("intent", {}).get("name")
-            return None
-    return None
+                    parse = earlier.get("parse_data") or {}
+                    return {"intent": (parse.get("intent") or {}).get("name") or "",
+                            "text": earlier.get("text") or ""}
+            return {}
+    return {}

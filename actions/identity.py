@@ -8,7 +8,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import Sender, sender_of, triggering_intent, utcnow
+from actions.common import Sender, sender_of, triggering_message, utcnow
 from actions.requests import respond_to_verified
 from bot.identity import Outcome, lock_status, minutes_until, verified_debtor, verify
 from bot.storage.db import session_scope
@@ -65,7 +65,9 @@ class ActionRespondAfterVerification(Action):
             debtor = verified_debtor(session, sender.e164, now) if sender.e164 else None
             if debtor is not None:
                 events += [SlotSet("verified", True), SlotSet("debtor_first_name", debtor.first_name)]
-                events += respond_to_verified(triggering_intent(tracker, FORM), session, debtor, now, dispatcher,
+                trigger = triggering_message(tracker, FORM)
+                events += respond_to_verified(trigger.get("intent"), session, debtor, now, dispatcher,
+                                              text=trigger.get("text", ""), sender_id=sender.sender_id,
                                               just_verified=True)
                 return events
             locked_until = lock_status(session, sender.key, now)
@@ -92,4 +94,6 @@ class ActionRespondVerified(Action):
                 dispatcher.utter_message(response="utter_need_verification")
                 return [SlotSet("verified", False), SlotSet("debtor_first_name", None), FollowupAction(FORM)]
             intent = (tracker.latest_message.get("intent") or {}).get("name")
-            return respond_to_verified(intent, session, debtor, now, dispatcher)
+            return respond_to_verified(intent, session, debtor, now, dispatcher,
+                                       text=tracker.latest_message.get("text") or "", sender_id=sender.sender_id,
+                                       awaiting=tracker.get_slot("awaiting"))

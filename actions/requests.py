@@ -1,7 +1,7 @@
 """Answers to a verified debtor's request, whether it came before or after verification."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -9,18 +9,18 @@ from sqlalchemy.orm import Session
 
 from bot import config
 from bot.balances import account_balances, debtor_locale
-from bot.locale import join_spanish, local_today
-from bot.storage.models import AuditLog, Debtor
+from bot.conversations import request_handoff
+from bot.locale import format_long_date, format_money, format_weekday_date, join_spanish, local_today
+from bot.negotiation import negotiable_account, record_promise, recent_payments, report_case, settlement_offer
+from bot.storage.models import Debtor
 
 BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
-# Negotiation lands in its own issue; until then these are recognised and answered honestly.
-NEGOTIATION_INTENTS = {"pay_in_full", "request_payment_plan", "offer_amount", "promise_to_pay", "ask_discount"}
-HUMAN_OFFER_RESPONSES = {
-    "already_paid": "utter_already_paid",
-    "dispute_debt": "utter_dispute",
-    "cannot_pay": "utter_cannot_pay",
-    **{intent: "utter_negotiation_coming" for intent in NEGOTIATION_INTENTS},
-}
+SETTLEMENT_INTENTS = {"pay_in_full", "ask_discount"}
+# Payment plans land with the plan form; until then these are recognised and answered honestly.
+PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
+PROMISE_INTENTS = {"promise_to_pay"}
+OFFER_HUMAN: list[EventType] = [SlotSet("pending_offer", "human"), SlotSet("awaiting", None)]
+NOTHING_PENDING: list[EventType] = [SlotSet("pending_offer", None), SlotSet("awaiting", None)]
 
 
 def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: CollectingDispatcher) -> None:
@@ -35,22 +35,97 @@ def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: Co
     dispatcher.utter_message(response="utter_balance_follow_up")
 
 
+def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
+                 dispatcher: CollectingDispatcher) -> list[EventType]:
+    today = local_today(debtor.country, debtor.timezone, now)
+    outcome = record_promise(session, debtor, text, today)
+    locale = debtor_locale(debtor)
+    if outcome.status == "no_account":
+        dispatcher.utter_message(response="utter_account_under_review", first_name=debtor.first_name)
+        return NOTHING_PENDING
+    latest = format_long_date(outcome.latest_date, locale) if outcome.latest_date else ""
+    if outcome.status == "unreadable":
+        dispatcher.utter_message(response="utter_ask_promise_date")
+        return [SlotSet("awaiting", "promise_date")]
+    if outcome.status == "past":
+        dispatcher.utter_message(response="utter_promise_date_past", latest_date=latest)
+        return [SlotSet("awaiting", "promise_date")]
+    if outcome.status == "too_far":
+        dispatcher.utter_message(response="utter_promise_too_far", latest_date=latest)
+        return [SlotSet("awaiting", "promise_date"), SlotSet("pending_offer", "human")]
+    promise = outcome.promise
+    assert promise is not None and outcome.promised_date is not None
+    when = format_weekday_date(outcome.promised_date, locale)
+    if promise.amount is not None:
+        dispatcher.utter_message(response="utter_promise_recorded_amount", first_name=debtor.first_name,
+                                 amount=format_money(promise.amount, promise.currency, locale), date=when)
+    else:
+        dispatcher.utter_message(response="utter_promise_recorded", first_name=debtor.first_name, date=when)
+    return NOTHING_PENDING
+
+
+def offer_settlement(session: Session, debtor: Debtor, now: datetime,
+                     dispatcher: CollectingDispatcher) -> list[EventType]:
+    offer = settlement_offer(session, debtor, local_today(debtor.country, debtor.timezone, now))
+    if offer is None:
+        dispatcher.utter_message(response="utter_account_under_review", first_name=debtor.first_name)
+        return NOTHING_PENDING
+    locale = debtor_locale(debtor)
+    account = offer.account
+    names = {"product": account.product, "creditor": account.creditor.name,
+             "amount": format_money(offer.amount, account.currency, locale)}
+    if offer.discounted:
+        dispatcher.utter_message(response="utter_settlement_discount", **names,
+                                 total=format_money(account.total, account.currency, locale),
+                                 valid_until=format_long_date(offer.valid_until, locale))
+    else:
+        dispatcher.utter_message(response="utter_settlement_total", **names)
+    dispatcher.utter_message(response="utter_pay_with_a_person")
+    return OFFER_HUMAN
+
+
+def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: datetime,
+                        dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Look for the payment; if it is not there, ask when and how much and hand the case to a person."""
+    payments = recent_payments(session, debtor, now - timedelta(days=30))
+    locale = debtor_locale(debtor)
+    if payments:
+        payment = payments[0]
+        dispatcher.utter_message(response="utter_already_paid_seen", first_name=debtor.first_name,
+                                 amount=format_money(payment.amount, payment.currency, locale),
+                                 date=format_long_date(payment.paid_at.date(), locale))
+        return NOTHING_PENDING
+    report_case(session, debtor, "already_paid", local_today(debtor.country, debtor.timezone, now))
+    request_handoff(session, sender_id, "already_paid", now, debtor.id)
+    dispatcher.utter_message(response="utter_already_paid")
+    return NOTHING_PENDING
+
+
 def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, now: datetime,
-                        dispatcher: CollectingDispatcher, just_verified: bool = False) -> list[EventType]:
+                        dispatcher: CollectingDispatcher, *, text: str = "", sender_id: str = "",
+                        awaiting: str | None = None, just_verified: bool = False) -> list[EventType]:
     """One verified request, answered; returns the slot events that go with the answer."""
+    if intent in PROMISE_INTENTS or (intent == "inform" and awaiting == "promise_date"):
+        return take_promise(session, debtor, text, now, dispatcher)
     if intent in BALANCE_INTENTS:
         tell_balance(session, debtor, now, dispatcher)
-        return [SlotSet("pending_offer", None)]
-    if intent in HUMAN_OFFER_RESPONSES:
-        if intent in ("dispute_debt", "cannot_pay", "already_paid"):
-            session.add(AuditLog(actor="bot", action=f"{intent}_reported", entity_type="debtor",
-                                 entity_id=str(debtor.id), details={}))
-        dispatcher.utter_message(response=HUMAN_OFFER_RESPONSES[intent])
-        return [SlotSet("pending_offer", "human")]
+        return NOTHING_PENDING
+    if intent in SETTLEMENT_INTENTS:
+        return offer_settlement(session, debtor, now, dispatcher)
+    if intent == "already_paid":
+        return acknowledge_payment(session, debtor, sender_id, now, dispatcher)
+    if intent in ("dispute_debt", "cannot_pay"):
+        report_case(session, debtor, "dispute" if intent == "dispute_debt" else "hardship",
+                    local_today(debtor.country, debtor.timezone, now))
+        dispatcher.utter_message(response="utter_dispute" if intent == "dispute_debt" else "utter_cannot_pay")
+        return OFFER_HUMAN
+    if intent in PLAN_INTENTS:
+        dispatcher.utter_message(response="utter_negotiation_coming")
+        return OFFER_HUMAN
     if intent == "ask_payment_methods":
         methods = config.country(debtor.country).payment_methods
         dispatcher.utter_message(response="utter_payment_methods", methods=join_spanish(methods))
-        return [SlotSet("pending_offer", None)]
+        return NOTHING_PENDING
     greeting = "utter_greet_verified" if just_verified else "utter_greet_known"
     dispatcher.utter_message(response=greeting, first_name=debtor.first_name)
-    return [SlotSet("pending_offer", None)]
+    return NOTHING_PENDING

@@ -160,6 +160,7 @@ class Account(Base):
     due_date: Mapped[date] = mapped_column(Date)
     segment: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus), default=AccountStatus.ACTIVE)
+    collection_paused_reason: Mapped[str | None] = mapped_column(String(32))  # "dispute", "hardship"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -275,3 +276,55 @@ class OptOut(Base):
     channel: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32))  # "intent", "keyword", "twilio_21610", "agent"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgreementStatus(str, enum.Enum):
+    PENDING = "pending"
+    KEPT = "kept"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PromiseToPay(Base):
+    """'Te pago el viernes': a date (and maybe an amount) the debtor committed to, within policy."""
+
+    __tablename__ = "promises_to_pay"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    promised_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+    created_by: Mapped[str] = mapped_column(String(64))  # "bot", "agent:<id>"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentPlan(Base):
+    __tablename__ = "payment_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    down_payment: Mapped[Decimal] = mapped_column(MONEY)
+    frequency: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    installments: Mapped[list[Installment]] = relationship(back_populates="plan", order_by="Installment.number")
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("plan_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 0 is the down payment
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+
+    plan: Mapped[PaymentPlan] = relationship(back_populates="installments")

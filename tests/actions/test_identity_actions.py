@@ -5,7 +5,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.common import triggering_intent
+from actions.common import triggering_message
 from actions.identity import ActionRespondAfterVerification, ActionRespondVerified, ValidateIdentityForm
 from actions.session import ActionSessionStart
 from bot.storage.models import IdentityCheck
@@ -60,7 +60,8 @@ def test_lock_ends_the_form_without_checking(ledger: Session) -> None:
 def test_after_verification_the_original_question_is_answered_in_mexican_format(ledger: Session) -> None:
     validate("2211")
     history = form_started_by("ask_balance", "cuánto debo", ANA, "2211")
-    assert triggering_intent(make_tracker(ANA, events=history), "identity_form") == "ask_balance"
+    assert triggering_message(make_tracker(ANA, events=history), "identity_form") == {
+        "intent": "ask_balance", "text": "cuánto debo"}
     messages, events = run_action(ActionRespondAfterVerification(), make_tracker(ANA, events=history))
     assert [m["response"] for m in messages] == [
         "utter_balance_intro", "utter_account_balance_overdue", "utter_balance_follow_up"]
