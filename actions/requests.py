@@ -107,6 +107,9 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
     """One verified request, answered; returns the slot events that go with the answer."""
     if intent in PROMISE_INTENTS or (intent == "inform" and awaiting == "promise_date"):
         return take_promise(session, debtor, text, now, dispatcher)
+    if intent == "inform":  # a bare answer to nothing the bot asked
+        dispatcher.utter_message(response="utter_how_can_i_help")
+        return NOTHING_PENDING
     if intent in BALANCE_INTENTS:
         tell_balance(session, debtor, now, dispatcher)
         return NOTHING_PENDING
