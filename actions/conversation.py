@@ -34,27 +34,6 @@ class ActionHandoff(Action):
         return _handoff(tracker, dispatcher, "debtor_request")
 
 
-class ActionAcceptOffer(Action):
-    """A "sí" to the bot's offer of a human."""
-
-    def name(self) -> str:
-        return "action_accept_offer"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
-        return _handoff(tracker, dispatcher, "offer_accepted")
-
-
-class ActionDeclineOffer(Action):
-    def name(self) -> str:
-        return "action_decline_offer"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
-        dispatcher.utter_message(response="utter_offer_declined")
-        return [SlotSet("pending_offer", None)]
-
-
 class ActionFallback(Action):
     """Two stages: ask to rephrase, then (second miss in a row) offer a human."""
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
@@ -11,13 +11,13 @@ from bot import config
 from bot.balances import account_balances, debtor_locale
 from bot.conversations import request_handoff
 from bot.locale import format_long_date, format_money, format_weekday_date, join_spanish, local_today
-from bot.negotiation import negotiable_account, record_promise, recent_payments, report_case, settlement_offer
+from bot.negotiation import parse_plan_terms, record_promise, recent_payments, report_case, settlement_offer
 from bot.storage.models import Debtor
 
 BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
 SETTLEMENT_INTENTS = {"pay_in_full", "ask_discount"}
-# Payment plans land with the plan form; until then these are recognised and answered honestly.
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
+PLAN_SLOTS = ("plan_terms", "plan_down_payment", "plan_first_date")
 PROMISE_INTENTS = {"promise_to_pay"}
 OFFER_HUMAN: list[EventType] = [SlotSet("pending_offer", "human"), SlotSet("awaiting", None)]
 NOTHING_PENDING: list[EventType] = [SlotSet("pending_offer", None), SlotSet("awaiting", None)]
@@ -122,9 +122,11 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
                     local_today(debtor.country, debtor.timezone, now))
         dispatcher.utter_message(response="utter_dispute" if intent == "dispute_debt" else "utter_cannot_pay")
         return OFFER_HUMAN
-    if intent in PLAN_INTENTS:
-        dispatcher.utter_message(response="utter_negotiation_coming")
-        return OFFER_HUMAN
+    if intent in PLAN_INTENTS:  # asked before verifying: the plan form takes it from here
+        events: list[EventType] = [SlotSet(slot, None) for slot in PLAN_SLOTS]
+        if parse_plan_terms(text) is not None:
+            events.append(SlotSet("plan_terms", text))
+        return events + [SlotSet("pending_offer", None), FollowupAction("plan_form")]
     if intent == "ask_payment_methods":
         methods = config.country(debtor.country).payment_methods
         dispatcher.utter_message(response="utter_payment_methods", methods=join_spanish(methods))

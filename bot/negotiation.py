@@ -5,6 +5,8 @@ ledger, so actions and agents share one path.
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -15,14 +17,25 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.parsing import parse_amount, parse_date
-from bot.policy import AccountTerms, PolicyEngine, Role
+from bot.policy import (
+    AccountTerms,
+    Decision,
+    Frequency,
+    PlanProposal,
+    PolicyEngine,
+    Role,
+    Verdict,
+    minimum_down_payment,
+)
 from bot.storage.models import (
     Account,
     AccountStatus,
     AgreementStatus,
     AuditLog,
     Debtor,
+    Installment,
     Payment,
+    PaymentPlan,
     PromiseToPay,
 )
 
@@ -131,3 +144,79 @@ def recent_payments(session: Session, debtor: Debtor, since: datetime) -> list[P
     return list(session.scalars(
         select(Payment).join(Account).where(Account.debtor_id == debtor.id, Payment.paid_at >= since)
         .order_by(Payment.paid_at.desc())))
+
+
+# --- payment plans ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PlanTerms:
+    """What the debtor said about the plan: a number of installments, or an amount per installment."""
+
+    installments: int | None
+    per_installment: Decimal | None
+    frequency: Frequency
+
+
+def parse_plan_terms(text: str) -> PlanTerms | None:
+    """'6', 'en 6 cuotas', '800 al mes', 'te doy 300 por semana' → PlanTerms; None if neither is there."""
+    plain = " ".join(text.lower().split())
+    frequency: Frequency = "weekly" if re.search(r"semana", plain) else (
+        "biweekly" if re.search(r"quincena|quincenal", plain) else "monthly")
+    count = re.search(r"\b(\d{1,2})\s*(?:cuotas?|pagos?|meses|mensualidades|partes|quincenas|semanas|abonos)\b",
+                      plain)
+    if count:
+        return PlanTerms(int(count.group(1)), None, frequency)
+    if re.fullmatch(r"\d{1,2}", plain):
+        return PlanTerms(int(plain), None, frequency)
+    amount = parse_amount(text)
+    if amount is not None and amount > 0:
+        return PlanTerms(None, amount, frequency)
+    return None
+
+
+def plan_proposal(account: Account, terms: PlanTerms, down_payment: Decimal, first_date: date) -> PlanProposal:
+    """The proposal the debtor's words describe; an amount per installment becomes a number of them."""
+    if terms.installments is not None:
+        count = terms.installments
+    else:
+        assert terms.per_installment is not None
+        count = max(1, math.ceil((account.total - down_payment) / terms.per_installment))
+    return PlanProposal(installments=count, down_payment=down_payment, first_date=first_date,
+                        frequency=terms.frequency)
+
+
+def evaluate_plan(account: Account, proposal: PlanProposal, today: date, role: Role = "bot") -> Decision:
+    return policy_engine().evaluate_plan(terms_of(account, today), role, proposal, today)
+
+
+def minimum_down(account: Account, today: date, role: Role = "bot") -> Decimal:
+    return minimum_down_payment(account.total, account.currency, policy_engine().limits(terms_of(account, today), role))
+
+
+def proposal_to_json(proposal: PlanProposal) -> dict[str, str | int]:
+    return {"installments": proposal.installments, "down_payment": str(proposal.down_payment),
+            "first_date": proposal.first_date.isoformat(), "frequency": proposal.frequency}
+
+
+def proposal_from_json(data: dict[str, str | int]) -> PlanProposal:
+    return PlanProposal(installments=int(data["installments"]), down_payment=Decimal(str(data["down_payment"])),
+                        first_date=date.fromisoformat(str(data["first_date"])),
+                        frequency=str(data["frequency"]))  # type: ignore[arg-type]
+
+
+def create_plan(session: Session, account: Account, proposal: PlanProposal, today: date, role: Role = "bot",
+                created_by: str = "bot") -> PaymentPlan | None:
+    """Store the plan, re-checked against the policy right now; None if it no longer fits."""
+    decision = evaluate_plan(account, proposal, today, role)
+    if decision.verdict is not Verdict.ACCEPT or decision.plan is None:
+        return None
+    plan = PaymentPlan(account_id=account.id, total=decision.plan.total, down_payment=proposal.down_payment,
+                       frequency=proposal.frequency, currency=account.currency, status=AgreementStatus.PENDING,
+                       created_by=created_by)
+    plan.installments = [Installment(number=item.number, due_date=item.due, amount=item.amount,
+                                     status=AgreementStatus.PENDING) for item in decision.plan.schedule]
+    session.add(plan)
+    session.add(AuditLog(actor=created_by, action="plan_created", entity_type="account", entity_id=str(account.id),
+                         details={"total": str(plan.total), "payments": len(plan.installments)}))
+    session.flush()
+    return plan

@@ -101,7 +101,7 @@ def parse_amount(text: str) -> Decimal | None:
                 if rest and rest[0] in _UNITS and _UNITS[rest[0]] >= 1 and multiplier in ("mil", "millon", "millones"):
                     tail = _words_value(" ".join(rest[:3]))  # "2 mil quinientos"
                     value += tail or 0
-            return value.normalize() if value == value.to_integral() else value
+            return value.quantize(Decimal(1)) if value == value.to_integral() else value
         words = match.group("words").strip()
         if words and words not in ("y", "un", "una", "uno"):
             value = _words_value(words)

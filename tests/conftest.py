@@ -113,6 +113,8 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Tarjeta de crédito", "ARS", "300000.00", "45000.00", "5000.00", 40),
     row("E-PE-2", "Rosa Flores", "987 111 222", "41112222", "1984-03-03", "PE", "TAN-PE-505",
         "telco-andina", "Plan móvil", "PEN", "420.00", "30.00", "10.00", 10),
+    row("E-MX-5", "Laura Torres", "55 2222 3333", "5566778899", "1993-10-10", "MX", "FDN-50505",
+        "finanzas-norte", "Préstamo personal", "MXN", "6000.00", "500.00", "0.00", 15),
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

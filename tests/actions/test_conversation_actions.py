@@ -1,7 +1,8 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.conversation import ActionAcceptOffer, ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
+from actions.conversation import ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
+from actions.plan import ActionAnswerOffer
 from bot.contact import is_opted_out
 from bot.storage.models import Conversation, ConversationMode, Phone
 from tests.actions.conftest import ANA, make_tracker, run_action, user_event
@@ -28,7 +29,8 @@ def test_handoff_queues_the_conversation(ledger: Session) -> None:
     conversation = ledger.scalars(select(Conversation)).one()
     assert conversation.sender_id == "whatsapp:+525512345678"
     assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "debtor_request")
-    run_action(ActionAcceptOffer(), make_tracker(ANA, intent="affirm"))  # already queued: stays as it was
+    run_action(ActionAnswerOffer(), make_tracker(ANA, intent="affirm", slots={"pending_offer": "human"}))
+    # already queued: stays as it was
     ledger.expire_all()
     assert ledger.scalars(select(Conversation.mode_reason)).one() == "debtor_request"
 
@@ -45,3 +47,11 @@ def test_wrong_person_marks_the_number_and_stops_contact(ledger: Session) -> Non
     assert [m["response"] for m in messages] == ["utter_wrong_person"]
     assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is True
     assert is_opted_out(ledger, "+525512345678")
+
+
+def test_a_bare_yes_or_no_with_nothing_offered(ledger: Session) -> None:
+    for intent in ("affirm", "deny"):
+        messages, _ = run_action(ActionAnswerOffer(), make_tracker(ANA, intent=intent))
+        assert [m["response"] for m in messages] == ["utter_how_can_i_help"]
+    messages, _ = run_action(ActionAnswerOffer(), make_tracker(ANA, intent="deny", slots={"pending_offer": "human"}))
+    assert [m["response"] for m in messages] == ["utter_offer_declined"]

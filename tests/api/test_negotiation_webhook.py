@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.storage.db import session_scope
-from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PromiseToPay
+from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PaymentPlan, PromiseToPay
 from tests.api.conftest import signed_post, whatsapp_form
 from tests.api.test_twilio_gateway import twiml_messages
 from tests.conftest import Stack
@@ -62,3 +63,25 @@ def test_a_dispute_pauses_collection_and_offers_a_person(client: TestClient, sta
     with session_scope(stack.database_url) as session:
         account = session.scalars(select(Account).where(Account.external_id == "TAN-PE-505")).one()
         assert account.collection_paused_reason == "dispute"
+
+
+def next_friday(today):  # type: ignore[no-untyped-def]
+    return today + timedelta(days=(4 - today.weekday() - 1) % 7 + 1)
+
+
+def test_a_payment_plan_with_a_counter_offer(client: TestClient, stack: Stack) -> None:
+    replies = conversation(client, "+5215522223333", "quiero pagar en 10 cuotas", "8899", "1000", "el viernes", "sí")
+    assert replies[1] == ["¿Cuánto puedes dar de pago inicial? El mínimo es $650.00."]
+    assert replies[2] == ["¿Qué día harías el primer pago? Por ejemplo: el viernes o el 15."]
+    friday = next_friday(local_today("MX"))
+    counter = replies[3][0]
+    assert counter.startswith("Así no me es posible con las condiciones de tu cuenta. Te propongo este plan:\n"
+                              f"Pago inicial, {WEEKDAYS[friday.weekday()]} {friday.day} de {MONTHS[friday.month - 1]}:"
+                              " $1,000.00\nCuota 1, ")
+    assert counter.count("Cuota ") == 4 and counter.endswith("Total: $6,500.00. ¿Te sirve?")
+    assert replies[4] == [f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el {WEEKDAYS[friday.weekday()]} "
+                          f"{friday.day} de {MONTHS[friday.month - 1]}. ¡Gracias!"]
+    with session_scope(stack.database_url) as session:
+        plan = session.scalars(select(PaymentPlan).join(Account).where(Account.external_id == "FDN-50505")).one()
+        assert sum(item.amount for item in plan.installments) == plan.total == Decimal("6500.00")
+        assert [item.due_date for item in plan.installments][0] == friday
