@@ -14,7 +14,8 @@ from bot.identity import mark_wrong_number, verified_debtor
 from bot.storage.db import session_scope
 
 
-def _handoff(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
+def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
+    """Queue the conversation for a person and tell the debtor; what was on offer is cleared."""
     sender = sender_of(tracker)
     now = utcnow()
     if sender.e164:
@@ -22,7 +23,7 @@ def _handoff(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) ->
             debtor = verified_debtor(session, sender.e164, now)
             request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
     dispatcher.utter_message(response="utter_handoff")
-    return [SlotSet("pending_offer", None)]
+    return [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
 
 
 class ActionHandoff(Action):
@@ -31,7 +32,7 @@ class ActionHandoff(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        return _handoff(tracker, dispatcher, "debtor_request")
+        return hand_off(tracker, dispatcher, "debtor_request")
 
 
 class ActionFallback(Action):

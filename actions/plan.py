@@ -13,10 +13,10 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.common import sender_of, utcnow
+from actions.conversation import hand_off
 from actions.requests import PLAN_SLOTS
 from bot.balances import debtor_locale
 from bot.copy import render
-from bot.conversations import request_handoff
 from bot.identity import verified_debtor
 from bot.locale import format_money, format_weekday_date, local_today
 from bot.negotiation import (
@@ -160,13 +160,7 @@ class ActionAnswerOffer(Action):
         offer = tracker.get_slot("pending_offer")
         cleared: list[EventType] = [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
         if offer == "human" and accepted:
-            sender = sender_of(tracker)
-            if sender.e164:
-                with session_scope() as session:
-                    debtor = verified_debtor(session, sender.e164, utcnow())
-                    request_handoff(session, sender.sender_id, "offer_accepted", utcnow(), debtor.id if debtor else None)
-            dispatcher.utter_message(response="utter_handoff")
-            return cleared
+            return hand_off(tracker, dispatcher, "offer_accepted")
         if offer == "plan":
             return self._answer_plan(dispatcher, tracker, accepted)
         dispatcher.utter_message(response="utter_offer_declined" if offer == "human" else "utter_how_can_i_help")
