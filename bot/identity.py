@@ -104,7 +104,8 @@ def candidates_for_phone(session: Session, e164: str) -> list[Debtor]:
     return list(session.scalars(select(Debtor).where(Debtor.id.in_(numbers)).order_by(Debtor.id)))
 
 
-def _checks_for(session: Session, e164: str, candidates: list[Debtor]) -> list[IdentityCheck]:
+def _checks_for(session: Session, e164: str, candidates: list[Debtor], *, create: bool) -> list[IdentityCheck]:
+    """The verification records for these candidates (or for the bare number); reads never create them."""
     if candidates:
         keys = [(IdentityCheck.debtor_id, debtor.id) for debtor in candidates]
     else:
@@ -112,6 +113,8 @@ def _checks_for(session: Session, e164: str, candidates: list[Debtor]) -> list[I
     checks = []
     for column, value in keys:
         check = session.scalars(select(IdentityCheck).where(column == value)).one_or_none()
+        if check is None and not create:
+            continue
         if check is None:
             check = IdentityCheck(failed_attempts=0, **{column.key: value})
             session.add(check)
@@ -137,7 +140,7 @@ def verified_debtor(session: Session, e164: str, now: datetime) -> Debtor | None
 def lock_status(session: Session, e164: str, now: datetime) -> datetime | None:
     """Until when verification is locked for whoever writes from this number (None: not locked)."""
     candidates = candidates_for_phone(session, e164)
-    return _locked_until(_checks_for(session, e164, candidates), now)
+    return _locked_until(_checks_for(session, e164, candidates, create=False), now)
 
 
 def verify(session: Session, e164: str, text: str, now: datetime,
@@ -145,7 +148,7 @@ def verify(session: Session, e164: str, text: str, now: datetime,
     """Check one answer from the sender `e164`, counting failures and locking after too many."""
     settings = settings or get_settings()
     candidates = candidates_for_phone(session, e164)
-    checks = _checks_for(session, e164, candidates)
+    checks = _checks_for(session, e164, candidates, create=True)
     locked = _locked_until(checks, now)
     if locked:
         return VerificationResult(Outcome.LOCKED, locked_until=locked)

@@ -32,3 +32,11 @@ MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre n
 def spanish_long_date(day: date) -> str:
     """'15 de diciembre de 2026', written out here independently of Babel."""
     return f"{day.day} de {MONTHS[day.month - 1]} de {day.year}"
+
+
+WEEKDAYS = "lunes martes miércoles jueves viernes sábado domingo".split()
+
+
+def spanish_weekday_date(day: date) -> str:
+    """'viernes 27 de noviembre', written out here independently of Babel."""
+    return f"{WEEKDAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"

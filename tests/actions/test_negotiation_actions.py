@@ -8,10 +8,8 @@ from actions.identity import ActionRespondVerified
 from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PromiseToPay
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action
 from tests.actions.test_identity_actions import validate
-from tests.factories import local_today
+from tests.factories import local_today, spanish_weekday_date
 
-WEEKDAYS = "lunes martes miércoles jueves viernes sábado domingo".split()
-MONTHS = "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split()
 
 
 def ask(sender: str, intent: str, text: str, **slots: object) -> tuple[list[dict], list[dict]]:
@@ -24,7 +22,7 @@ def test_a_promise_is_recorded_and_confirmed_with_the_weekday(ledger: Session) -
     messages, events = ask(ANA, "promise_to_pay", "te pago 2 mil pasado mañana")
     promised = local_today("MX") + timedelta(days=2)
     assert messages[0]["response"] == "utter_promise_recorded_amount"
-    assert messages[0]["date"] == f"{WEEKDAYS[promised.weekday()]} {promised.day} de {MONTHS[promised.month - 1]}"
+    assert messages[0]["date"] == spanish_weekday_date(promised)
     assert messages[0]["amount"] == "$2,000.00"
     promise = ledger.scalars(select(PromiseToPay)).one()
     assert (promise.promised_date, promise.amount, promise.status) == (promised, Decimal("2000.00"),

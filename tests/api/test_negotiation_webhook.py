@@ -13,10 +13,9 @@ from bot.storage.models import Account, AgreementStatus, Conversation, Conversat
 from tests.api.conftest import signed_post, whatsapp_form
 from tests.api.test_twilio_gateway import twiml_messages
 from tests.conftest import Stack
-from tests.factories import MONTHS, local_today
+from tests.factories import MONTHS, local_today, spanish_weekday_date
 
 pytestmark = pytest.mark.e2e
-WEEKDAYS = "lunes martes miércoles jueves viernes sábado domingo".split()
 
 
 def conversation(client: TestClient, number: str, *texts: str) -> list[list[str]]:
@@ -27,8 +26,7 @@ def conversation(client: TestClient, number: str, *texts: str) -> list[list[str]
 def test_a_promise_to_pay(client: TestClient, stack: Stack) -> None:
     replies = conversation(client, "+5215511112222", "te pago el viernes", "6655")
     promised = local_today("MX") + timedelta(days=(4 - local_today("MX").weekday() - 1) % 7 + 1)
-    assert replies[1] == [f"¡Gracias, Diego! Anoté tu compromiso de pago para el {WEEKDAYS[promised.weekday()]} "
-                          f"{promised.day} de {MONTHS[promised.month - 1]}."]
+    assert replies[1] == [f"¡Gracias, Diego! Anoté tu compromiso de pago para el {spanish_weekday_date(promised)}."]
     with session_scope(stack.database_url) as session:
         promise = session.scalars(select(PromiseToPay).join(Account).where(Account.external_id == "AUR-40404")).one()
         assert (promise.promised_date, promise.status) == (promised, AgreementStatus.PENDING)
@@ -76,11 +74,10 @@ def test_a_payment_plan_with_a_counter_offer(client: TestClient, stack: Stack) -
     friday = next_friday(local_today("MX"))
     counter = replies[3][0]
     assert counter.startswith("Así no me es posible con las condiciones de tu cuenta. Te propongo este plan:\n"
-                              f"Pago inicial, {WEEKDAYS[friday.weekday()]} {friday.day} de {MONTHS[friday.month - 1]}:"
-                              " $1,000.00\nCuota 1, ")
+                              f"Pago inicial, {spanish_weekday_date(friday)}: $1,000.00\nCuota 1, ")
     assert counter.count("Cuota ") == 4 and counter.endswith("Total: $6,500.00. ¿Te sirve?")
-    assert replies[4] == [f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el {WEEKDAYS[friday.weekday()]} "
-                          f"{friday.day} de {MONTHS[friday.month - 1]}. ¡Gracias!"]
+    assert replies[4] == [f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el {spanish_weekday_date(friday)}. "
+                          "¡Gracias!"]
     with session_scope(stack.database_url) as session:
         plan = session.scalars(select(PaymentPlan).join(Account).where(Account.external_id == "FDN-50505")).one()
         assert sum(item.amount for item in plan.installments) == plan.total == Decimal("6500.00")
