@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from actions.common import sender_of, utcnow
 from actions.conversation import hand_off
-from actions.requests import PLAN_SLOTS
+from actions.requests import PLAN_SLOTS, send_payment_link
 from bot.balances import debtor_locale
 from bot.copy import render
+from bot.documents import document_url, issue_agreement
 from bot.identity import verified_debtor
 from bot.locale import format_money, format_weekday_date, local_today
 from bot.negotiation import (
@@ -176,12 +177,19 @@ class ActionAnswerOffer(Action):
             today = local_today(debtor.country, debtor.timezone, utcnow())
             locale = debtor_locale(debtor)
             if accepted:
+                now = utcnow()
                 plan = create_plan(session, account, options[0], today)
                 if plan is not None:
                     dispatcher.utter_message(response="utter_plan_created", first_name=debtor.first_name,
                                              count=len(plan.installments),
                                              first_date=format_weekday_date(plan.installments[0].due_date, locale))
-                    return [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
+                    agreement = issue_agreement(session, plan, account, now)
+                    dispatcher.utter_message(response="utter_plan_agreement",
+                                             url=document_url(agreement, account, now))
+                    events = send_payment_link(session, debtor, account, "installment", now,
+                                               sender_of(tracker).sender_id, dispatcher,
+                                               installment=plan.installments[0])
+                    return events + [SlotSet("plan_offer", None)]
             remaining = options[1:]
             if remaining:
                 decision = evaluate_plan(account, remaining[0], today)

@@ -1,7 +1,9 @@
 """Answers to a verified debtor's request, whether it came before or after verification."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -9,13 +11,24 @@ from sqlalchemy.orm import Session
 
 from bot import config
 from bot.balances import account_balances, debtor_locale
-from bot.conversations import request_handoff
-from bot.locale import format_long_date, format_money, format_weekday_date, join_spanish, local_today
-from bot.negotiation import parse_plan_terms, record_promise, recent_payments, report_case, settlement_offer
-from bot.storage.models import Debtor
+from bot.conversations import get_or_create_conversation, request_handoff
+from bot.locale import format_deadline, format_long_date, format_money, format_weekday_date, join_spanish, local_today, zone_for
+from bot.negotiation import (
+    negotiable_account,
+    parse_plan_terms,
+    record_promise,
+    recent_payments,
+    report_case,
+    settlement_offer,
+)
+from bot.payments import PaymentProviderError, Purpose, issue_link, next_installment
+from bot.phones import InvalidPhone
+from bot.storage.models import Account, Debtor, Installment
+from payments import provider_from_settings
+
+log = logging.getLogger(__name__)
 
 BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
-SETTLEMENT_INTENTS = {"pay_in_full", "ask_discount"}
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
 PLAN_SLOTS = ("plan_terms", "plan_down_payment", "plan_first_date")
 PROMISE_INTENTS = {"promise_to_pay"}
@@ -33,6 +46,29 @@ def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: Co
     for balance in balances:
         dispatcher.utter_message(response=balance.response, **balance.formatted(locale))
     dispatcher.utter_message(response="utter_balance_follow_up")
+
+
+def send_payment_link(session: Session, debtor: Debtor, account: Account, purpose: Purpose, now: datetime,
+                      sender_id: str, dispatcher: CollectingDispatcher, *, amount: Decimal | None = None,
+                      installment: Installment | None = None) -> list[EventType]:
+    """Issue (or reuse) a checkout link and say it, with how to tell it is genuine."""
+    try:
+        conversation = get_or_create_conversation(session, sender_id)
+    except InvalidPhone:
+        conversation = None
+    try:
+        issued = issue_link(session, provider_from_settings(), account, purpose, now, amount=amount,
+                            installment=installment, conversation=conversation)
+    except PaymentProviderError:
+        log.exception("no payment link for account %s", account.id)
+        dispatcher.utter_message(response="utter_payment_link_unavailable")
+        return OFFER_HUMAN
+    locale = debtor_locale(debtor)
+    dispatcher.utter_message(
+        response="utter_payment_link", amount=format_money(issued.link.amount, account.currency, locale),
+        url=issued.url, link_prefix=issued.prefix,
+        deadline=format_deadline(issued.link.expires_at, locale, zone_for(debtor.country, debtor.timezone)))
+    return NOTHING_PENDING
 
 
 def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
@@ -64,7 +100,22 @@ def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
     return NOTHING_PENDING
 
 
-def offer_settlement(session: Session, debtor: Debtor, now: datetime,
+def pay_now(session: Session, debtor: Debtor, now: datetime, sender_id: str,
+            dispatcher: CollectingDispatcher) -> list[EventType]:
+    """'Quiero pagar': the next installment of an open plan, else the best one-payment offer."""
+    account = negotiable_account(session, debtor)
+    installment = next_installment(session, account) if account is not None else None
+    if account is None or installment is None:
+        return offer_settlement(session, debtor, now, sender_id, dispatcher)
+    locale = debtor_locale(debtor)
+    label = "tu pago inicial" if installment.number == 0 else f"tu cuota {installment.number}"
+    dispatcher.utter_message(response="utter_next_installment", installment=label,
+                             date=format_weekday_date(installment.due_date, locale))
+    return send_payment_link(session, debtor, account, "installment", now, sender_id, dispatcher,
+                             installment=installment)
+
+
+def offer_settlement(session: Session, debtor: Debtor, now: datetime, sender_id: str,
                      dispatcher: CollectingDispatcher) -> list[EventType]:
     offer = settlement_offer(session, debtor, local_today(debtor.country, debtor.timezone, now))
     if offer is None:
@@ -80,8 +131,8 @@ def offer_settlement(session: Session, debtor: Debtor, now: datetime,
                                  valid_until=format_long_date(offer.valid_until, locale))
     else:
         dispatcher.utter_message(response="utter_settlement_total", **names)
-    dispatcher.utter_message(response="utter_pay_with_a_person")
-    return OFFER_HUMAN
+    return send_payment_link(session, debtor, account, "settlement" if offer.discounted else "full", now,
+                             sender_id, dispatcher, amount=offer.amount)
 
 
 def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: datetime,
@@ -113,8 +164,10 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
     if intent in BALANCE_INTENTS:
         tell_balance(session, debtor, now, dispatcher)
         return NOTHING_PENDING
-    if intent in SETTLEMENT_INTENTS:
-        return offer_settlement(session, debtor, now, dispatcher)
+    if intent == "pay_in_full":
+        return pay_now(session, debtor, now, sender_id, dispatcher)
+    if intent == "ask_discount":
+        return offer_settlement(session, debtor, now, sender_id, dispatcher)
     if intent == "already_paid":
         return acknowledge_payment(session, debtor, sender_id, now, dispatcher)
     if intent in ("dispute_debt", "cannot_pay"):

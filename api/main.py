@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 
-from api import demo, twilio
+from api import demo, payments, sandbox, twilio
 from api.worker import RetryWorker
 from bot.settings import get_settings
 from bot.storage.db import get_engine
@@ -25,6 +25,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan)
     app.include_router(twilio.router)
+    app.include_router(payments.router)
+    if get_settings().payment_provider == "sandbox":
+        app.include_router(sandbox.router)
     if get_settings().demo_enabled:
         app.include_router(demo.router)
 

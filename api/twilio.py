@@ -10,8 +10,9 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import get_gateway, get_transport
+from api.worker import flush_outbox
 from bot.gateway import Gateway, Inbound
-from bot.outbox import OutboundRequest, Transport, TransportError, record_status, send_queued
+from bot.outbox import OutboundRequest, Transport, TransportError, record_status
 from bot.phones import InvalidPhone
 from bot.settings import Settings, get_settings
 from bot.storage.db import session_scope
@@ -52,8 +53,7 @@ def twiml(replies: list[str]) -> Response:
 
 def _deliver_in_background(gateway: Gateway, transport: Transport, sender_id: str) -> None:
     gateway.process(sender_id, MessageStatus.QUEUED)
-    with session_scope() as session:
-        send_queued(session, transport, utcnow())
+    flush_outbox(transport)
 
 
 def _handle(channel: str, form: dict[str, str], gateway: Gateway, transport: Transport,

@@ -6,7 +6,7 @@ import threading
 from datetime import timedelta
 
 from api.deps import get_gateway, get_transport
-from bot.outbox import send_queued
+from bot.outbox import Transport, send_queued
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import utcnow
@@ -18,8 +18,13 @@ def run_once() -> None:
     """One pass: retry waiting conversations (or hand them to a human), then send the outbox."""
     settings = get_settings()
     get_gateway().resume_waiting(handoff_after=timedelta(seconds=settings.bot_handoff_after_seconds))
+    flush_outbox(get_transport())
+
+
+def flush_outbox(transport: Transport) -> None:
+    """Send what is queued (replies, receipts); anything that fails stays recorded on its message."""
     with session_scope() as session:
-        send_queued(session, get_transport(), utcnow())
+        send_queued(session, transport, utcnow())
 
 
 class RetryWorker:

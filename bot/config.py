@@ -23,6 +23,7 @@ class Country(BaseModel):
     currency: str
     timezone: str
     payment_methods: list[str] = []
+    checkout_methods: list[str] = ["card"]  # Stripe payment_method_types offered in a checkout
 
 
 class WhatsAppTemplate(BaseModel):

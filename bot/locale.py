@@ -5,7 +5,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 from decimal import ROUND_HALF_UP, Decimal
 
-from babel.dates import format_date
+from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, get_currency_precision
 
 from bot.config import country as country_config
@@ -38,10 +38,19 @@ def format_weekday_date(day: date, locale: str) -> str:
     return format_date(day, "EEEE d 'de' MMMM", locale=locale)
 
 
+def zone_for(country: str, timezone_name: str | None) -> ZoneInfo:
+    """The debtor's own time zone, else their country's."""
+    return ZoneInfo(timezone_name or country_config(country).timezone)
+
+
 def local_today(country: str, timezone_name: str | None, now: datetime) -> date:
     """Today where the debtor lives: days past due change at their midnight, not the server's."""
-    zone = ZoneInfo(timezone_name or country_config(country).timezone)
-    return now.astimezone(zone).date()
+    return now.astimezone(zone_for(country, timezone_name)).date()
+
+
+def format_deadline(moment: datetime, locale: str, zone: ZoneInfo) -> str:
+    """'27 de noviembre a las 21:20', in the debtor's time zone."""
+    return format_datetime(moment, "d 'de' MMMM 'a las' HH:mm", tzinfo=zone, locale=locale)
 
 
 def join_spanish(items: list[str]) -> str:

@@ -31,9 +31,21 @@ class Settings(BaseSettings):
     twilio_auth_token: str = "dev-twilio-auth-token"
     twilio_api_base: str | None = Field(default=None, description="Override Twilio's API host (tests: a local fake).")
     stripe_api_key: str = "sk_test_dev"
-    stripe_webhook_secret: str = "whsec_dev"
-    stripe_api_base: str | None = None
-    payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$")
+    stripe_webhook_secret: str = Field(default="whsec_dev", description="Signs and verifies payment events "
+                                       "(Stripe's, and the sandbox's, which are signed the same way).")
+    stripe_api_base: str | None = Field(default=None, description="Override Stripe's API host (tests: a local fake).")
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, description="Older signed events are refused.")
+    payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$",
+                                  description="sandbox: a local page pays or fails links (the demo); stripe: Checkout.")
+    payment_link_minutes: int = Field(default=24 * 60, ge=30, le=24 * 60,
+                                      description="How long a Checkout link stays open (Stripe allows 30 min–24 h).")
+    cash_voucher_days: int = Field(default=3, ge=1, le=7, description="How long an OXXO voucher can be paid.")
+    link_base_url: str | None = Field(default=None, description="Serve debtor links from here instead of each "
+                                      "creditor's link_domain (the demo: the local app).")
+    document_link_days: int = Field(default=30, ge=1, description="How long a signed PDF link (letter, "
+                                    "agreement, receipt) can be opened.")
+    link_signing_secret: str = Field(default="dev-link-signing-secret", min_length=8,
+                                     description="HMAC key for signed document links; set a long random one.")
 
     demo_enabled: bool = Field(default=True, description="Serve /demo (lists debtors and their verification "
                                "digits): never in production.")

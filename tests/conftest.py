@@ -28,12 +28,14 @@ from bot.settings import get_settings
 from bot.storage.db import migrate, reset_engines, session_scope
 from scripts import servers
 from tests.factories import portfolio, row
+from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.twilio_api import FakeTwilio
 from scripts.services import Postgres, Redis, free_port, start_postgres, start_redis
 
 TOKEN = "e2e-token"
 PUBLIC_BASE_URL = "https://acuerdo.example"
 AUTH_TOKEN = "test-twilio-auth-token"
+STRIPE_SECRET = "whsec_test_secret_for_acuerdo"
 _database_names = itertools.count()
 
 
@@ -227,6 +229,13 @@ def fake_twilio() -> Iterator[FakeTwilio]:
     fake.stop()
 
 
+@pytest.fixture(scope="session")
+def fake_stripe() -> Iterator[FakeStripe]:
+    fake = FakeStripe().start()
+    yield fake
+    fake.stop()
+
+
 def refresh_app_state() -> None:
     get_settings.cache_clear()
     reset_engines()
@@ -238,6 +247,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, fake_twilio: FakeTwil
     for key, value in {"DATABASE_URL": stack.database_url, "RASA_URL": stack.servers.rasa_url,
                        "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                        "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml",
+                       "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "PAYMENT_PROVIDER": "sandbox",
                        "RETRY_INTERVAL_SECONDS": "3600"}.items():  # tests run the retry pass themselves
         monkeypatch.setenv(key, value)
     if stack.redis_url:
@@ -246,6 +256,24 @@ def app_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, fake_twilio: FakeTwil
         monkeypatch.delenv("REDIS_URL", raising=False)
     refresh_app_state()
     fake_twilio.sent.clear()
+    yield monkeypatch
+    refresh_app_state()
+
+
+@pytest.fixture
+def stripe_env(monkeypatch: pytest.MonkeyPatch, database_url: str, fake_twilio: FakeTwilio,
+               fake_stripe: FakeStripe) -> Iterator[pytest.MonkeyPatch]:
+    """The app on a unit-test database with Stripe as the provider (a local fake behind the official SDK)."""
+    for key, value in {"DATABASE_URL": database_url, "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+                       "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE": fake_twilio.url,
+                       "PAYMENT_PROVIDER": "stripe", "STRIPE_API_BASE": fake_stripe.url,
+                       "STRIPE_API_KEY": "sk_test_acuerdo", "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+                       "RETRY_INTERVAL_SECONDS": "3600"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    refresh_app_state()
+    fake_twilio.sent.clear()
+    fake_stripe.reset()
     yield monkeypatch
     refresh_app_state()
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -187,7 +188,8 @@ class Payment(Base):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     provider: Mapped[str] = mapped_column(String(32))
-    provider_ref: Mapped[str | None] = mapped_column(String(255), unique=True)
+    provider_ref: Mapped[str | None] = mapped_column(String(255), unique=True)  # one payment per checkout
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
     paid_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -325,6 +327,76 @@ class Installment(Base):
     number: Mapped[int] = mapped_column(Integer)  # 0 is the down payment
     due_date: Mapped[date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(MONEY)
+    paid_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
     status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
 
     plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
+
+
+class LinkStatus(str, enum.Enum):
+    OPEN = "open"
+    PROCESSING = "processing"  # a cash voucher was issued and is not paid yet
+    PAID = "paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class PaymentLink(Base):
+    """One checkout for one amount: the full balance, a settlement, or one installment.
+
+    The debtor sees `<creditor link domain>/p/<token>`, which redirects to the provider's checkout page.
+    """
+
+    __tablename__ = "payment_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("payment_plans.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))  # where the receipt goes
+    purpose: Mapped[str] = mapped_column(String(16))  # "full", "settlement", "installment"
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_session_id: Mapped[str] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[LinkStatus] = mapped_column(_enum(LinkStatus), default=LinkStatus.OPEN)
+    expires_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class PaymentEvent(Base):
+    """Each provider event, stored once by its id before it is applied (providers retry and reorder)."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class Document(Base):
+    """A PDF given to a debtor (settlement letter, agreement, receipt), kept as issued."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "settlement_letter", "agreement", "receipt"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("payment_plans.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

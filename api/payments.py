@@ -1,0 +1,102 @@
+"""Payments at the edge: Stripe's signed webhook, the debtor's short links, and signed PDF downloads."""
+from __future__ import annotations
+
+import json
+from html import escape
+
+import stripe
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from api.deps import get_transport
+from api.worker import flush_outbox
+from bot.documents import TITLES, DocumentLinkError, document_id_from_token
+from bot.outbox import Transport
+from bot.payment_events import apply_event, store_event
+from bot.payments import link_by_token
+from bot.settings import get_settings
+from bot.storage.db import session_scope
+from bot.storage.models import Document, LinkStatus, utcnow
+from payments.stripe_events import checkout_event
+
+router = APIRouter(tags=["payments"])
+MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
+
+
+def accept_stripe_event(raw: bytes, signature: str) -> str:
+    """Verify the signature on the raw body, store the event once, apply it. Returns the outcome."""
+    settings = get_settings()
+    try:
+        stripe.Webhook.construct_event(raw, signature, settings.stripe_webhook_secret,
+                                       tolerance=settings.stripe_webhook_tolerance_seconds)
+        event = checkout_event(json.loads(raw))
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise HTTPException(status_code=400, detail=f"invalid Stripe event: {exc}") from None
+    if not event.event_id:
+        raise HTTPException(status_code=400, detail="invalid Stripe event: no id")
+    now = utcnow()
+    with session_scope() as session:  # kept before it is acted on
+        if store_event(session, event, now) is None:
+            return "duplicate"
+    with session_scope() as session:
+        return apply_event(session, event, now)
+
+
+@router.post("/webhooks/stripe")
+async def stripe_webhook(request: Request, background: BackgroundTasks,
+                         transport: Transport = Depends(get_transport)) -> dict[str, str]:
+    raw = await request.body()
+    if len(raw) > MAX_EVENT_BYTES:
+        raise HTTPException(status_code=413, detail="event too large")
+    outcome = await run_in_threadpool(accept_stripe_event, raw, request.headers.get("Stripe-Signature", ""))
+    background.add_task(flush_outbox, transport)
+    return {"received": "true", "outcome": outcome}
+
+
+def notice_page(title: str, text: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(status_code=status_code, content=(
+        "<!doctype html><html lang='es'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{escape(title)}</title></head><body style='font-family: system-ui, sans-serif; max-width: 32rem; "
+        f"margin: 3rem auto; padding: 0 1rem'><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>"))
+
+
+@router.get("/p/{token}", response_model=None)
+def open_payment_link(token: str) -> Response:
+    """The link a debtor taps: to the provider's checkout while it is open, else a plain explanation."""
+    with session_scope() as session:
+        link = link_by_token(session, token)
+        if link is None:
+            return notice_page("Enlace no válido", "Este enlace de pago no existe. Escríbenos por el chat y te "
+                               "enviamos uno nuevo.", 404)
+        if link.status is LinkStatus.PAID:
+            return notice_page("Pago registrado", "Este pago ya está registrado. ¡Gracias!")
+        if link.status in (LinkStatus.EXPIRED, LinkStatus.FAILED) or link.expires_at <= utcnow():
+            return notice_page("Enlace vencido", "Este enlace ya venció. Escríbenos «quiero pagar» por el chat y "
+                               "te enviamos uno nuevo.", 410)
+        return RedirectResponse(link.checkout_url, status_code=303)
+
+
+@router.get("/p/{token}/gracias")
+def payment_done(token: str) -> HTMLResponse:
+    return notice_page("¡Gracias!", "En cuanto se confirme tu pago te enviamos el comprobante por el chat.")
+
+
+@router.get("/d/{token}", response_model=None)
+def download_document(token: str) -> Response:
+    """A PDF behind a signed, expiring link."""
+    try:
+        document_id = document_id_from_token(token, utcnow())
+    except DocumentLinkError as exc:
+        if exc.reason == "expired":
+            return notice_page("Enlace vencido", "Este enlace ya venció. Pídenos uno nuevo por el chat.", 410)
+        return notice_page("Enlace no válido", "Este enlace no es válido.", 404)
+    with session_scope() as session:
+        document = session.get(Document, document_id)
+        if document is None:
+            return notice_page("Enlace no válido", "Este enlace no es válido.", 404)
+        filename = f"{TITLES[document.kind].lower().replace(' ', '-')}-{document.id}.pdf"
+        return Response(document.content, media_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{filename}"',
+                                 "Cache-Control": "private, no-store"})

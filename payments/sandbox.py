@@ -1,0 +1,64 @@
+"""The demo's payment provider: a local checkout page whose buttons produce the events Stripe would send.
+
+The events have Stripe's shape and Stripe's signature (STRIPE_WEBHOOK_SECRET), and they enter through the
+same code as Stripe's webhook, so the demo exercises the real path from payment to receipt.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from bot.payments import Checkout, CheckoutRequest
+from bot.settings import Settings
+from bot.storage.models import PaymentLink
+from payments.stripe_events import signature_header, to_minor_units
+
+SandboxOutcome = Literal["card_paid", "voucher_issued", "voucher_paid", "voucher_expired", "link_expired"]
+API_VERSION = "2024-06-20"
+_EVENTS: dict[SandboxOutcome, tuple[str, str]] = {  # outcome → (event type, payment_status)
+    "card_paid": ("checkout.session.completed", "paid"),
+    "voucher_issued": ("checkout.session.completed", "unpaid"),
+    "voucher_paid": ("checkout.session.async_payment_succeeded", "paid"),
+    "voucher_expired": ("checkout.session.async_payment_failed", "unpaid"),
+    "link_expired": ("checkout.session.expired", "unpaid"),
+}
+
+
+class SandboxCheckout:
+    name = "sandbox"
+
+    def __init__(self, settings: Settings) -> None:
+        self._base_url = settings.public_base_url.rstrip("/")
+
+    def create_checkout(self, request: CheckoutRequest) -> Checkout:
+        # Derived from the idempotency key: asking twice gives the same checkout, as with Stripe.
+        session_id = "cs_sandbox_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
+        return Checkout(session_id=session_id, url=f"{self._base_url}/sandbox/checkout/{session_id}")
+
+
+def checkout_session_object(link: PaymentLink, payment_status: str) -> dict[str, object]:
+    """The Checkout Session as Stripe's events carry it (the fields the ledger and an auditor read)."""
+    return {
+        "id": link.provider_session_id, "object": "checkout.session", "mode": "payment",
+        "amount_total": to_minor_units(link.amount, link.currency), "currency": link.currency.lower(),
+        "client_reference_id": link.token, "payment_status": payment_status,
+        "status": "expired" if payment_status == "unpaid" and link.status.value == "expired" else "complete",
+        "expires_at": int(link.expires_at.timestamp()), "livemode": False,
+        "metadata": {"account_id": str(link.account_id), "purpose": link.purpose,
+                     "plan_id": str(link.plan_id or ""), "installment_id": str(link.installment_id or ""),
+                     "link_token": link.token},
+    }
+
+
+def sandbox_event(link: PaymentLink, outcome: SandboxOutcome, secret: str, now: datetime) -> tuple[bytes, str]:
+    """The raw body and Stripe-Signature header Stripe would POST for this outcome."""
+    event_type, payment_status = _EVENTS[outcome]
+    event = {"id": f"evt_sandbox_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": API_VERSION,
+             "created": int(now.timestamp()), "livemode": False, "pending_webhooks": 1, "type": event_type,
+             "request": {"id": None, "idempotency_key": None},
+             "data": {"object": checkout_session_object(link, payment_status)}}
+    raw = json.dumps(event, separators=(",", ":")).encode()
+    return raw, signature_header(raw, secret, int(now.timestamp()))
