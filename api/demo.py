@@ -5,18 +5,20 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse
+from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
 from api.deps import get_gateway
 from bot.demo import demo_debtors
 from bot.gateway import Gateway, Inbound
 from bot.identity import document_digits
-from bot.phones import InvalidPhone
+from bot.phones import InvalidPhone, sender_id_for
 from bot.storage.db import session_scope
-from bot.storage.models import MessageStatus
+from bot.storage.models import Conversation, Direction, Message, MessageStatus
 
 router = APIRouter(prefix="/demo", tags=["demo"])
 PAGE = Path(__file__).resolve().parent / "static" / "demo.html"
+SHOWN = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 
 class DemoDebtor(BaseModel):
@@ -33,6 +35,13 @@ class DemoMessage(BaseModel):
 
 class DemoReply(BaseModel):
     replies: list[str]
+
+
+class DemoNotices(BaseModel):
+    """Messages the debtor did not just ask for (receipts, agents): the page polls for them."""
+
+    last_id: int
+    messages: list[str]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -55,3 +64,21 @@ def send(message: DemoMessage, gateway: Gateway = Depends(get_gateway)) -> DemoR
     except InvalidPhone:
         raise HTTPException(status_code=422, detail="not a phone number") from None
     return DemoReply(replies=replies)
+
+
+@router.get("/api/notices", response_model=DemoNotices)
+def notices(phone: str, after: int | None = None) -> DemoNotices:
+    """Proactive messages to this demo number after message `after` (omit it to learn where to start)."""
+    try:
+        sender_id = sender_id_for("demo", phone)
+    except InvalidPhone:
+        raise HTTPException(status_code=422, detail="not a phone number") from None
+    with session_scope() as session:
+        query = (select(Message).join(Conversation).where(Conversation.sender_id == sender_id,
+                                                          Message.direction == Direction.OUTBOUND))
+        last = session.scalar(select(func.max(Message.id)).select_from(query.subquery())) or 0
+        if after is None:
+            return DemoNotices(last_id=last, messages=[])
+        rows = session.scalars(query.where(Message.id > after, Message.in_reply_to_id.is_(None),
+                                           Message.status.in_(SHOWN)).order_by(Message.id)).all()
+        return DemoNotices(last_id=max([after, *[row.id for row in rows]]), messages=[row.body for row in rows])

@@ -1,6 +1,7 @@
 """Process-wide collaborators, built once from the settings (tests rebuild them with `reset`)."""
 from __future__ import annotations
 
+import uuid
 from functools import lru_cache
 
 import redis
@@ -8,7 +9,7 @@ import redis
 from bot.dialogue import RasaDialogue
 from bot.gateway import Gateway
 from bot.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
-from bot.outbox import Transport
+from bot.outbox import OutboundRequest, Transport
 from bot.settings import get_settings
 from bot.storage.db import get_engine
 
@@ -33,11 +34,29 @@ def get_gateway() -> Gateway:
                    max_text_chars=settings.max_text_chars, seen=SeenMessages(get_redis()))
 
 
+class DemoTransport:
+    """The demo chat page reads its messages from the database; 'sending' only marks them sent."""
+
+    def send(self, request: OutboundRequest) -> str:
+        return f"demo-{uuid.uuid4().hex}"
+
+
+class ChannelTransport:
+    """Twilio for WhatsApp and SMS; the demo channel never leaves the machine."""
+
+    def __init__(self, twilio: Transport) -> None:
+        self._twilio = twilio
+        self._demo = DemoTransport()
+
+    def send(self, request: OutboundRequest) -> str:
+        return (self._demo if request.channel == "demo" else self._twilio).send(request)
+
+
 @lru_cache(maxsize=1)
 def get_transport() -> Transport:
     from api.twilio import TwilioTransport
 
-    return TwilioTransport(get_settings())
+    return ChannelTransport(TwilioTransport(get_settings()))
 
 
 def reset() -> None:

@@ -218,8 +218,7 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
     money = lambda amount: format_money(amount, account.currency, locale)  # noqa: E731
     receipt = issue_receipt(session, applied.payment, account, account.total, now)
     parts = [app_message("payment_received", first_name=account.debtor.first_name,
-                         amount=money(applied.payment.amount), product=account.product,
-                         creditor=account.creditor.name, receipt=receipt_number(applied.payment),
+                         amount=money(applied.payment.amount), creditor=account.creditor.name, receipt=receipt_number(applied.payment),
                          receipt_url=document_url(receipt, account, now))]
     if applied.settled:
         letter = issue_settlement_letter(session, account, applied.balance_before,

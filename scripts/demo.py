@@ -3,6 +3,7 @@ at http://127.0.0.1:8000/demo (`--terminal` chats in the terminal instead). No T
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import httpx
@@ -61,7 +62,13 @@ def main() -> int:
         print(seed_demo(session).summary())
     name, phone = choose_debtor() if args.terminal else ("", "")
     print("Iniciando el servidor de acciones y Rasa (cerca de un minuto)…")
-    running = servers.start(model, args.rasa_port, args.action_port, env={}, log_dir=PROJECT_ROOT / "var" / "logs",
+    # Payment and document links point at this machine (the creditors' link domains do not resolve here).
+    local = f"http://127.0.0.1:{args.app_port}"
+    links = {"PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", local),
+             "LINK_BASE_URL": os.environ.get("LINK_BASE_URL", local)}
+    os.environ.update(links)
+    get_settings.cache_clear()
+    running = servers.start(model, args.rasa_port, args.action_port, env=links, log_dir=PROJECT_ROOT / "var" / "logs",
                             token=get_settings().rasa_token)
     try:
         if args.terminal:
@@ -75,8 +82,6 @@ def main() -> int:
 
 
 def serve_app(rasa_url: str, port: int) -> None:
-    import os
-
     import uvicorn
 
     os.environ["RASA_URL"] = rasa_url

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.identity import ActionRespondVerified
-from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PromiseToPay
+from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PaymentLink, PromiseToPay
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action
 from tests.actions.test_identity_actions import validate
 from tests.factories import local_today, spanish_weekday_date
@@ -50,10 +50,18 @@ def test_unreadable_past_and_far_dates_get_a_question(ledger: Session) -> None:
 def test_settlement_offer_within_the_policy(ledger: Session) -> None:
     validate("14/02/1992", sender=CAMILA)  # Finanzas del Norte, severe: up to 15% off interest and fees (bot)
     messages, events = ask(CAMILA, "ask_discount", "me hacen descuento?")
-    assert [m["response"] for m in messages] == ["utter_settlement_discount", "utter_pay_with_a_person"]
+    assert [m["response"] for m in messages] == ["utter_settlement_discount", "utter_payment_link",
+                                                 "utter_link_safety"]
     # 1,449,500 total; 15% of (187,500 + 12,000) = 29,925 off
     assert (messages[0]["amount"], messages[0]["total"]) == ("$1.419.575", "$1.449.500")
-    assert {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None} in events
+    link = ledger.scalars(select(PaymentLink)).one()
+    assert (link.purpose, link.amount, link.currency) == ("settlement", Decimal("1419575"), "CLP")
+    assert messages[1]["amount"] == "$1.419.575"
+    assert messages[1]["url"] == f"https://pagar.finanzasnorte.example/p/{link.token}"
+    assert messages[2]["link_prefix"] == "https://pagar.finanzasnorte.example/"
+    assert {"event": "slot", "name": "pending_offer", "value": None, "timestamp": None} in events
+    ask(CAMILA, "ask_discount", "y el descuento?")  # asked again: the same open link, not a second checkout
+    assert len(ledger.scalars(select(PaymentLink)).all()) == 1
 
 
 def test_dispute_pauses_collection_and_offers_a_human(ledger: Session) -> None:

@@ -1,6 +1,7 @@
 """Payment links: stored, reused, idempotent, in the currency's minor units, through the official SDK."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -80,7 +81,8 @@ def test_a_stripe_checkout_carries_amount_currency_expiry_and_metadata(
 
 def test_a_retried_action_opens_one_checkout(stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe,
                                              ledger: Session) -> None:
-    now = datetime.now(timezone.utc)
+    # Retries inside one 5-minute issue window repeat the request exactly (the key and expiry come from it).
+    now = datetime.fromtimestamp(int(time.time()) // 300 * 300, tz=timezone.utc)
     debt_id = account(ledger, "A-90001").id
     issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", now)
     ledger.rollback()  # the action died after Stripe answered: nothing of ours was kept

@@ -107,7 +107,7 @@ def test_a_paid_checkout_settles_the_account_once_with_a_receipt_and_a_letter(
     assert ledger.scalars(select(PromiseToPay.status)).one() == AgreementStatus.KEPT
     assert len(fake_twilio.sent) == 1
     body = fake_twilio.sent[0]["Body"]
-    assert body.startswith("¡Gracias, Ana! Recibimos tu pago de $14,680.55 para Tarjeta de crédito de Banco Aurora.")
+    assert body.startswith("¡Gracias, Ana! Recibimos tu pago de $14,680.55 a Banco Aurora. Folio R-")
     assert "¡Tu cuenta quedó liquidada!" in body and body.count("https://pagos.bancoaurora.example/d/") == 2
 
     letter = app.get(document_path(body.split("carta finiquito")[1]))
@@ -201,7 +201,7 @@ def test_a_voucher_that_is_not_paid_tells_the_debtor_and_closes_the_link(
     assert "Tu ficha de pago está lista" in fake_twilio.sent[-1]["Body"]
     assert deliver(app, fake_stripe.event(session_id, "checkout.session.async_payment_failed")).json()["outcome"] \
         == "failed"
-    assert "no se pudo completar" in fake_twilio.sent[-1]["Body"]
+    assert "no se completó" in fake_twilio.sent[-1]["Body"]
     ledger.expire_all()
     assert account(ledger, "A-90001").total == Decimal("14680.55")
     assert app.get(f"/p/{token}", follow_redirects=False).status_code == 410
