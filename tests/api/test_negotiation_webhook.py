@@ -3,17 +3,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
+
+import re
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.storage.db import session_scope
-from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PaymentPlan, PromiseToPay
+from bot.storage.models import Account, AccountStatus, AgreementStatus, Conversation, ConversationMode, PaymentPlan, PromiseToPay
 from tests.api.conftest import signed_post, whatsapp_form
 from tests.api.test_twilio_gateway import twiml_messages
 from tests.conftest import Stack
+from tests.fakes.twilio_api import FakeTwilio
 from tests.factories import MONTHS, local_today, spanish_weekday_date
+from tests.payments.test_webhook import pdf_text
 
 pytestmark = pytest.mark.e2e
 
@@ -38,8 +43,11 @@ def test_a_settlement_offer_within_policy(client: TestClient, stack: Stack) -> N
     assert replies[2] == [
         "Puedes liquidar Crédito de consumo de Finanzas del Norte con un solo pago de $1.008.800 (en vez de "
         f"$1.028.000), hasta el {valid_until.day} de {MONTHS[valid_until.month - 1]} de {valid_until.year}.",
-        "Pronto podrás pagar desde este chat. Por ahora, una persona de nuestro equipo te ayuda a pagar: "
-        "¿te comunico?"]
+        replies[2][1],
+        "🔒 Nuestros enlaces de pago siempre empiezan con https://pagar.finanzasnorte.example/. Nunca te pediremos "
+        "claves ni códigos por chat."]
+    assert re.fullmatch(r"Paga \$1\.008\.800 aquí: https://pagar\.finanzasnorte\.example/p/[\w-]{22} "
+                        r"\(vale hasta el \d{1,2} de [a-z]+ a las \d\d:\d\d\)\.", replies[2][1]), replies[2][1]
 
 
 def test_already_paid_is_taken_to_a_person_without_arguing(client: TestClient, stack: Stack) -> None:
@@ -76,9 +84,47 @@ def test_a_payment_plan_with_a_counter_offer(client: TestClient, stack: Stack) -
     assert counter.startswith("Así no me es posible con las condiciones de tu cuenta. Te propongo este plan:\n"
                               f"Pago inicial, {spanish_weekday_date(friday)}: $1,000.00\nCuota 1, ")
     assert counter.count("Cuota ") == 4 and counter.endswith("Total: $6,500.00. ¿Te sirve?")
-    assert replies[4] == [f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el {spanish_weekday_date(friday)}. "
-                          "¡Gracias!"]
+    assert replies[4][0] == (f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el "
+                             f"{spanish_weekday_date(friday)}. ¡Gracias!")
+    assert replies[4][1].startswith("Aquí tienes tu convenio por escrito (PDF): https://pagar.finanzasnorte.example/d/")
+    assert replies[4][2].startswith("Paga $1,000.00 aquí: https://pagar.finanzasnorte.example/p/")
+    agreement = client.get(replies[4][1].split("example")[1])
+    assert "CONVENIO DE PAGO" in pdf_text(agreement.content) and "Laura Torres" in pdf_text(agreement.content)
+    # Later, "quiero pagar" brings back the next payment's link: the same one while it is open.
+    later = conversation(client, "+5215522223333", "quiero pagar")[0]
+    assert later[0] == f"Te toca tu pago inicial, con fecha {spanish_weekday_date(friday)}."
+    assert later[1] == replies[4][2]
     with session_scope(stack.database_url) as session:
         plan = session.scalars(select(PaymentPlan).join(Account).where(Account.external_id == "FDN-50505")).one()
         assert sum(item.amount for item in plan.installments) == plan.total == Decimal("6500.00")
         assert [item.due_date for item in plan.installments][0] == friday
+
+
+def test_negotiate_pay_in_the_sandbox_and_get_a_receipt(client: TestClient, stack: Stack,
+                                                        fake_twilio: FakeTwilio) -> None:
+    """The whole path: a link in the chat, the sandbox checkout, Stripe's signed event, the receipt."""
+    number = "+5215587654321"  # Sofía: 3,610.10 MXN with Banco Aurora, early stage (no discount)
+    replies = conversation(client, number, "hola, quiero pagar todo lo que debo", "4455")
+    assert replies[1][0] == "Para liquidar Tarjeta de crédito de Banco Aurora, el total es $3,610.10."
+    link = re.search(r"https://pagos\.bancoaurora\.example(/p/[\w-]+)", replies[1][1])
+    assert link, replies[1]
+    checkout = client.get(link.group(1), follow_redirects=False)
+    assert checkout.status_code == 303
+    page = urlsplit(checkout.headers["location"]).path
+    assert page.startswith("/sandbox/checkout/cs_sandbox_") and "$3,610.10" in client.get(page).text
+
+    paid = client.post(page, data={"outcome": "card_paid"})
+    assert "Estado: Pagado" in paid.text
+    receipts = [m["Body"] for m in fake_twilio.sent if m["To"] == "whatsapp:+525587654321"]
+    assert len(receipts) == 1 and receipts[0].startswith("¡Gracias, Sofía! Recibimos tu pago de $3,610.10 a Banco "
+                                                          "Aurora. Folio R-")
+    letter_url = receipts[0].split("carta finiquito")[1].split(": ")[1].split()[0]
+    letter = pdf_text(client.get(urlsplit(letter_url).path).content)
+    assert "Sofía Hernández liquidó la cuenta AUR-70777" in letter and "queda totalmente saldada" in letter
+
+    assert client.post(page, data={"outcome": "card_paid"}).status_code == 409  # paid once, not twice
+    assert conversation(client, number, "cuánto debo?")[0] == [
+        "Sofía, no encuentro saldos pendientes a tu nombre. ¡Gracias por escribirnos!"]
+    with session_scope(stack.database_url) as session:
+        account = session.scalars(select(Account).where(Account.external_id == "AUR-70777")).one()
+        assert (account.status, account.total) == (AccountStatus.PAID, Decimal("0.00"))
