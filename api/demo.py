@@ -76,7 +76,8 @@ def notices(phone: str, after: int | None = None) -> DemoNotices:
     with session_scope() as session:
         query = (select(Message).join(Conversation).where(Conversation.sender_id == sender_id,
                                                           Message.direction == Direction.OUTBOUND))
-        last = session.scalar(select(func.max(Message.id)).select_from(query.subquery())) or 0
+        ids = query.with_only_columns(Message.id).subquery()
+        last = session.scalar(select(func.max(ids.c.id))) or 0
         if after is None:
             return DemoNotices(last_id=last, messages=[])
         rows = session.scalars(query.where(Message.id > after, Message.in_reply_to_id.is_(None),

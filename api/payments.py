@@ -8,6 +8,7 @@ import stripe
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy.exc import IntegrityError
 
 from api.deps import get_transport
 from api.worker import flush_outbox
@@ -36,11 +37,14 @@ def accept_stripe_event(raw: bytes, signature: str) -> str:
     if not event.event_id:
         raise HTTPException(status_code=400, detail="invalid Stripe event: no id")
     now = utcnow()
-    with session_scope() as session:  # kept before it is acted on
-        if store_event(session, event, now) is None:
-            return "duplicate"
-    with session_scope() as session:
-        return apply_event(session, event, now)
+    try:
+        with session_scope() as session:  # kept before it is acted on
+            if store_event(session, event, now) is None:
+                return "duplicate"
+        with session_scope() as session:
+            return apply_event(session, event, now)
+    except IntegrityError:  # the same event (or checkout) in flight in another request: Stripe will retry
+        raise HTTPException(status_code=409, detail="event already being processed") from None
 
 
 @router.post("/webhooks/stripe")

@@ -86,23 +86,27 @@ def _creditor_for(session: Session, conversation: Conversation) -> config.Credit
     return config.creditors().get(code or "")
 
 
-def queue_proactive(session: Session, conversation: Conversation, body: str, now: datetime) -> list[Message]:
+def queue_proactive(session: Session, conversation: Conversation, body: str, now: datetime, *,
+                    template_name: str = "reopen_conversation",
+                    template_values: dict[str, str] | None = None) -> list[Message]:
     """A message the debtor did not just ask for (agent reply, receipt, reminder): queued for the sender.
 
-    Outside the WhatsApp window it becomes the creditor's re-opening template; if none is configured
-    it is stored as failed with the reason, never silently dropped.
+    Outside the WhatsApp window it becomes the creditor's approved template `template_name` (else the
+    re-opening one), filled from `template_values` and the debtor's first name; if none is configured it
+    is stored as failed with the reason, never silently dropped.
     """
     decision = check_outbound(session, conversation, now)
     if decision.verdict is Verdict.TEMPLATE_ONLY:
         creditor = _creditor_for(session, conversation)
-        template = creditor.templates.get("reopen_conversation") if creditor else None
+        template = (creditor.templates.get(template_name) or creditor.templates.get("reopen_conversation")
+                    if creditor else None)
         if template is None:
             failed = store_outbound(session, conversation, body, now, status=MessageStatus.FAILED)
             for message in failed:
                 message.error_code = OUTSIDE_WINDOW_ERROR
             return failed
         debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
-        values = {"first_name": debtor.first_name if debtor else ""}
+        values = {"first_name": debtor.first_name if debtor else "", **(template_values or {})}
         variables = {str(index): values.get(name, "") for index, name in enumerate(template.variables, 1)}
         return store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED,
                               template={"content_sid": template.content_sid, "variables": variables})

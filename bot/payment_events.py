@@ -197,13 +197,14 @@ def _conversation(session: Session, link: PaymentLink) -> Conversation | None:
                            .limit(1)).first()
 
 
-def _tell(session: Session, link: PaymentLink, body: str, now: datetime) -> None:
+def _tell(session: Session, link: PaymentLink, body: str, now: datetime, template_name: str = "reopen_conversation",
+          template_values: dict[str, str] | None = None) -> None:
     conversation = _conversation(session, link)
     if conversation is None:
         session.add(AuditLog(actor="system", action="payment_message_undeliverable", entity_type="payment_link",
                              entity_id=str(link.id), details={"body": body}))
         return
-    queue_proactive(session, conversation, body, now)
+    queue_proactive(session, conversation, body, now, template_name=template_name, template_values=template_values)
 
 
 def _hand_off(session: Session, link: PaymentLink, reason: str, now: datetime) -> None:
@@ -235,7 +236,9 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
         parts.append(app_message("payment_overpaid", extra=money(applied.overpaid)))
         session.add(AuditLog(actor="system", action="overpayment", entity_type="account", entity_id=str(account.id),
                              details={"amount": str(applied.overpaid)}))
-    _tell(session, link, "\n".join(parts), now)
+    # Outside WhatsApp's 24-hour window only the approved receipt template may go.
+    _tell(session, link, "\n".join(parts), now, "payment_received",
+          {"amount": money(applied.payment.amount), "receipt": receipt_number(applied.payment)})
     if applied.overpaid > 0:
         _hand_off(session, link, "overpayment", now)
 

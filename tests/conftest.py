@@ -117,6 +117,10 @@ E2E_PORTFOLIO = portfolio(
         "telco-andina", "Plan móvil", "PEN", "420.00", "30.00", "10.00", 10),
     row("E-MX-5", "Laura Torres", "55 2222 3333", "5566778899", "1993-10-10", "MX", "FDN-50505",
         "finanzas-norte", "Préstamo personal", "MXN", "6000.00", "500.00", "0.00", 15),
+    row("E-MX-6", "Paula Méndez", "55 3333 4444", "3344556677", "1989-05-05", "MX", "AUR-60606",
+        "banco-aurora", "Préstamo personal", "MXN", "2500.00", "180.00", "0.00", 10),  # pays in full (payments e2e)
+    row("E-MX-7", "Ricardo Núñez", "55 4444 5555", "4455667788", "1983-12-01", "MX", "AUR-70707",
+        "banco-aurora", "Tarjeta de crédito", "MXN", "1500.00", "95.50", "0.00", 8),  # pays on the demo page
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

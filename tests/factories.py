@@ -40,3 +40,13 @@ WEEKDAYS = "lunes martes miércoles jueves viernes sábado domingo".split()
 def spanish_weekday_date(day: date) -> str:
     """'viernes 27 de noviembre', written out here independently of Babel."""
     return f"{WEEKDAYS[day.weekday()]} {day.day} de {MONTHS[day.month - 1]}"
+
+
+def ana_and_camila() -> str:
+    """Two debtors many unit tests share: Ana (MX, Banco Aurora, early) and Camila (CL, Finanzas del Norte, severe)."""
+    return portfolio(
+        row("D1", "Ana Ruiz", "55 1234 5678", "5544332211", "1985-03-12", "MX", "A-90001", "banco-aurora",
+            "Tarjeta de crédito", "MXN", "12500.00", "1830.55", "350.00", 45),
+        row("D2", "Camila Soto Fuentes", "9 8765 4321", "12.345.678-5", "1992-02-14", "CL", "F-30021",
+            "finanzas-norte", "Crédito de consumo", "CLP", "1250000", "187500", "12000", 149),
+    )

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from bot.portfolio import import_portfolio_text
-from tests.factories import portfolio, row
+from tests.factories import ana_and_camila
 
 ANA = "whatsapp:+5215512345678"  # WhatsApp's Mexican +521 form: same debtor as +52 55…
 CAMILA = "sms:+56987654321"
@@ -38,11 +38,6 @@ def run_action(action: Action, tracker: Tracker) -> tuple[list[dict], list[dict]
 
 @pytest.fixture
 def ledger(session: Session) -> Session:
-    import_portfolio_text(session, portfolio(
-        row("D1", "Ana Ruiz", "55 1234 5678", "5544332211", "1985-03-12", "MX", "A-90001", "banco-aurora",
-            "Tarjeta de crédito", "MXN", "12500.00", "1830.55", "350.00", 45),
-        row("D2", "Camila Soto Fuentes", "9 8765 4321", "12.345.678-5", "1992-02-14", "CL", "F-30021",
-            "finanzas-norte", "Crédito de consumo", "CLP", "1250000", "187500", "12000", 149),
-    ))
+    import_portfolio_text(session, ana_and_camila())
     session.commit()
     return session

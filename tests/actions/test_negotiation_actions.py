@@ -1,6 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -9,6 +10,7 @@ from bot.storage.models import Account, AgreementStatus, Conversation, Conversat
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action
 from tests.actions.test_identity_actions import validate
 from tests.factories import local_today, spanish_weekday_date
+from tests.fakes.stripe_api import FakeStripe
 
 
 
@@ -80,3 +82,13 @@ def test_already_paid_without_a_payment_goes_to_a_person(ledger: Session) -> Non
     assert [m["response"] for m in messages] == ["utter_already_paid"]
     conversation = ledger.scalars(select(Conversation)).one()
     assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "already_paid")
+
+
+def test_when_no_link_can_be_made_a_person_is_offered(stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe,
+                                                      ledger: Session) -> None:
+    validate("14/02/1992", sender=CAMILA)
+    fake_stripe.refuse_next = 10  # Stripe keeps failing, past the SDK's retries
+    messages, events = ask(CAMILA, "pay_in_full", "quiero pagar todo")
+    assert [m["response"] for m in messages] == ["utter_settlement_discount", "utter_payment_link_unavailable"]
+    assert {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None} in events
+    assert ledger.scalars(select(PaymentLink)).all() == []

@@ -103,28 +103,28 @@ def test_a_payment_plan_with_a_counter_offer(client: TestClient, stack: Stack) -
 def test_negotiate_pay_in_the_sandbox_and_get_a_receipt(client: TestClient, stack: Stack,
                                                         fake_twilio: FakeTwilio) -> None:
     """The whole path: a link in the chat, the sandbox checkout, Stripe's signed event, the receipt."""
-    number = "+5215587654321"  # Sofía: 3,610.10 MXN with Banco Aurora, early stage (no discount)
-    replies = conversation(client, number, "hola, quiero pagar todo lo que debo", "4455")
-    assert replies[1][0] == "Para liquidar Tarjeta de crédito de Banco Aurora, el total es $3,610.10."
+    number = "+5215533334444"  # Paula: 2,680.00 MXN with Banco Aurora, early stage (no discount)
+    replies = conversation(client, number, "hola, quiero pagar todo lo que debo", "6677")
+    assert replies[1][0] == "Para liquidar Préstamo personal de Banco Aurora, el total es $2,680.00."
     link = re.search(r"https://pagos\.bancoaurora\.example(/p/[\w-]+)", replies[1][1])
     assert link, replies[1]
     checkout = client.get(link.group(1), follow_redirects=False)
     assert checkout.status_code == 303
     page = urlsplit(checkout.headers["location"]).path
-    assert page.startswith("/sandbox/checkout/cs_sandbox_") and "$3,610.10" in client.get(page).text
+    assert page.startswith("/sandbox/checkout/cs_sandbox_") and "$2,680.00" in client.get(page).text
 
     paid = client.post(page, data={"outcome": "card_paid"})
     assert "Estado: Pagado" in paid.text
-    receipts = [m["Body"] for m in fake_twilio.sent if m["To"] == "whatsapp:+525587654321"]
-    assert len(receipts) == 1 and receipts[0].startswith("¡Gracias, Sofía! Recibimos tu pago de $3,610.10 a Banco "
+    receipts = [m["Body"] for m in fake_twilio.sent if m["To"] == "whatsapp:+525533334444"]
+    assert len(receipts) == 1 and receipts[0].startswith("¡Gracias, Paula! Recibimos tu pago de $2,680.00 a Banco "
                                                           "Aurora. Folio R-")
     letter_url = receipts[0].split("carta finiquito")[1].split(": ")[1].split()[0]
     letter = pdf_text(client.get(urlsplit(letter_url).path).content)
-    assert "Sofía Hernández liquidó la cuenta AUR-70777" in letter and "queda totalmente saldada" in letter
+    assert "Paula Méndez liquidó la cuenta AUR-60606" in letter and "queda totalmente saldada" in letter
 
     assert client.post(page, data={"outcome": "card_paid"}).status_code == 409  # paid once, not twice
     assert conversation(client, number, "cuánto debo?")[0] == [
-        "Sofía, no encuentro saldos pendientes a tu nombre. ¡Gracias por escribirnos!"]
+        "Paula, no encuentro saldos pendientes a tu nombre. ¡Gracias por escribirnos!"]
     with session_scope(stack.database_url) as session:
-        account = session.scalars(select(Account).where(Account.external_id == "AUR-70777")).one()
+        account = session.scalars(select(Account).where(Account.external_id == "AUR-60606")).one()
         assert (account.status, account.total) == (AccountStatus.PAID, Decimal("0.00"))

@@ -1,11 +1,13 @@
 """A person using the demo chat in a real headless Chromium: the page, the gateway, Rasa, the actions."""
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -76,3 +78,29 @@ def test_a_short_conversation_on_the_demo_page(live_app: str, page: Page) -> Non
         f"Comisiones: $0.00\nTotal: $3,610.10\nVenció el {due} (12 días de atraso).")
     (PROJECT_ROOT / "results").mkdir(exist_ok=True)
     page.screenshot(path=str(PROJECT_ROOT / "results" / "demo_chat.png"), full_page=True)
+
+
+def test_paying_a_link_from_the_demo_chat_brings_the_receipt_into_the_chat(live_app: str, page: Page) -> None:
+    page.goto(f"{live_app}/demo")
+    page.get_by_label("Deudor de demostración").select_option(label="Ricardo Núñez (MX)")
+    send(page, "quiero pagar todo", 0)
+    replies = page.locator(".bubble.in").count()
+    send(page, "7788", replies)
+    link = page.locator(".bubble.in a").first
+    expect(link).to_have_attribute("href", re.compile(r"^https://pagos\.bancoaurora\.example/p/[\w-]+$"))
+    expect(page.locator(".bubble.in").last).to_contain_text("Nuestros enlaces de pago siempre empiezan con")
+
+    # The creditor's link domain does not resolve here: follow the link's path on the local app.
+    path = urlsplit(link.get_attribute("href") or "").path
+    checkout = urlsplit(httpx.get(f"{live_app}{path}", follow_redirects=False).headers["location"]).path
+    checkout_tab = page.context.new_page()
+    checkout_tab.goto(f"{live_app}{checkout}")
+    expect(checkout_tab.locator("#amount")).to_have_text("$1,595.50")
+    checkout_tab.get_by_role("button", name="Pagar con tarjeta").click()
+    expect(checkout_tab.locator("#status")).to_have_text("Estado: Pagado")
+
+    receipt = page.locator(".bubble.in", has_text="Recibimos tu pago")
+    expect(receipt).to_contain_text("¡Gracias, Ricardo! Recibimos tu pago de $1,595.50 a Banco Aurora.",
+                                    timeout=15_000)
+    expect(receipt).to_contain_text("¡Tu cuenta quedó liquidada!")
+    expect(receipt.locator("a")).to_have_count(2)  # the receipt and the settlement letter, both tappable

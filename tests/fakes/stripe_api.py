@@ -11,14 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl
+
+from tests.fakes.http import JSONHandler, serve, shut, url_of
 
 API_KEY_PATTERN = re.compile(r"^Bearer sk_test_\w+$")
 CURRENCIES = {"mxn", "clp", "cop", "ars", "pen", "usd"}
@@ -79,9 +81,7 @@ class FakeStripe:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return url_of(self.server)
 
     def reset(self) -> None:
         with self.lock:
@@ -152,7 +152,7 @@ class FakeStripe:
     def start(self) -> FakeStripe:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 if not self._authorized():
                     return
@@ -203,24 +203,11 @@ class FakeStripe:
                 return False
 
             def _reply(self, status: int, payload: dict[str, Any], replayed: bool = False) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Request-Id", f"req_{next(fake._ids)}")
-                if replayed:
-                    self.send_header("Idempotent-Replayed", "true")
-                self.end_headers()
-                self.wfile.write(body)
+                self.reply(status, payload, {"Request-Id": f"req_{uuid.uuid4().hex[:14]}",
+                                             **({"Idempotent-Replayed": "true"} if replayed else {})})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        shut(self.server)

@@ -5,11 +5,11 @@ Only the HTTP boundary is faked: our code sends through `twilio.rest.Client` exa
 from __future__ import annotations
 
 import itertools
-import json
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
+
+from tests.fakes.http import JSONHandler, serve, shut, url_of
 
 
 @dataclass
@@ -21,47 +21,31 @@ class FakeTwilio:
 
     @property
     def url(self) -> str:
-        assert self.server is not None
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return url_of(self.server)
 
     def start(self) -> FakeTwilio:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length", 0))
                 form = {key: values[0] for key, values in parse_qs(self.rfile.read(length).decode()).items()}
                 if not self.path.endswith("/Messages.json") or "/Accounts/AC" not in self.path:
-                    self._reply(404, {"code": 20404, "message": "not found", "status": 404})
+                    self.reply(404, {"code": 20404, "message": "not found", "status": 404})
                     return
                 to = form.get("To", "").removeprefix("whatsapp:")
                 if to in fake.blocked:
-                    self._reply(400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient",
+                    self.reply(400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient",
                                       "status": 400, "more_info": "https://www.twilio.com/docs/errors/21610"})
                     return
                 sid = f"SM{next(fake._ids):032x}"
                 fake.sent.append({**form, "Sid": sid})
-                self._reply(201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From"),
+                self.reply(201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From"),
                                   "body": form.get("Body"), "account_sid": self.path.split("/")[3],
                                   "num_segments": "1", "direction": "outbound-api"})
 
-            def _reply(self, status: int, payload: dict) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = serve(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server:
-            self.server.shutdown()
-            self.server.server_close()
+        shut(self.server)

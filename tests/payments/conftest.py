@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bot.conversations import get_or_create_conversation
 from bot.portfolio import import_portfolio_text
 from bot.storage.models import Account, Conversation, Debtor
-from tests.factories import portfolio, row
+from tests.factories import ana_and_camila
 
 ANA = "whatsapp:+525512345678"
 CAMILA = "whatsapp:+56987654321"
@@ -18,12 +18,7 @@ CAMILA = "whatsapp:+56987654321"
 
 @pytest.fixture
 def ledger(session: Session) -> Session:
-    import_portfolio_text(session, portfolio(
-        row("D1", "Ana Ruiz", "55 1234 5678", "5544332211", "1985-03-12", "MX", "A-90001", "banco-aurora",
-            "Tarjeta de crédito", "MXN", "12500.00", "1830.55", "350.00", 45),
-        row("D2", "Camila Soto Fuentes", "9 8765 4321", "12.345.678-5", "1992-02-14", "CL", "F-30021",
-            "finanzas-norte", "Crédito de consumo", "CLP", "1250000", "187500", "12000", 149),
-    ))
+    import_portfolio_text(session, ana_and_camila())
     for sender, debtor_id in ((ANA, "D1"), (CAMILA, "D2")):
         conversation = get_or_create_conversation(session, sender)
         conversation.debtor_id = session.scalars(select(Debtor.id).where(Debtor.external_id == debtor_id)).one()

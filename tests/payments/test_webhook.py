@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -10,12 +11,14 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from fastapi import HTTPException
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
+from api.payments import accept_stripe_event
 from bot.documents import DocumentLinkError, document_id_from_token, document_url, issue_agreement
 from bot.negotiation import create_plan, settlement_offer
 from bot.payments import issue_link, next_installment
@@ -241,3 +244,40 @@ def test_document_links_are_signed_and_expire(app: TestClient, ledger: Session) 
     assert app.get(f"/d/{document_id}.{int(expires) + 86400}.{signature}").status_code == 404  # a longer life
     with pytest.raises(DocumentLinkError, match="expired"):
         document_id_from_token(path.removeprefix("/d/"), now + timedelta(days=31))
+
+
+def test_outside_the_whatsapp_window_the_receipt_goes_as_the_approved_template(
+        app: TestClient, fake_stripe: FakeStripe, fake_twilio: FakeTwilio, ledger: Session) -> None:
+    conversation(ledger, ANA).last_inbound_at = datetime.now(timezone.utc) - timedelta(days=2)
+    ledger.commit()
+    session_id = new_link(ledger, "A-90001", ANA)
+    deliver(app, fake_stripe.event(session_id, "checkout.session.completed", payment_status="paid"))
+    receipt = f"R-{ledger.scalars(select(Payment.id)).one():08d}"
+    sent = fake_twilio.sent[-1]
+    assert sent["ContentSid"] == "HX11110000000000000000000000000001" and "Body" not in sent
+    assert json.loads(sent["ContentVariables"]) == {"1": "Ana", "2": "$14,680.55", "3": receipt}
+
+
+def test_the_same_event_delivered_concurrently_is_applied_once(
+        stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe, ledger: Session) -> None:
+    event = fake_stripe.event(new_link(ledger, "A-90001", ANA), "checkout.session.completed", payment_status="paid")
+    raw = json.dumps(event).encode()
+    header = stripe_signature(raw, STRIPE_SECRET, int(time.time()))
+    outcomes: list[str | int] = []
+
+    def deliver_once() -> None:
+        try:
+            outcomes.append(accept_stripe_event(raw, header))
+        except HTTPException as exc:
+            outcomes.append(exc.status_code)  # 409: in flight elsewhere; Stripe retries and gets "duplicate"
+
+    threads = [threading.Thread(target=deliver_once) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes.count("paid") == 1 and set(outcomes) <= {"paid", "duplicate", 409}, outcomes
+    assert accept_stripe_event(raw, header) == "duplicate"
+    ledger.expire_all()
+    assert ledger.scalar(select(func.count(Payment.id))) == 1
+    assert account(ledger, "A-90001").total == Decimal("0.00")
