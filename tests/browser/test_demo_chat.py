@@ -93,9 +93,12 @@ def test_paying_a_link_from_the_demo_chat_brings_the_receipt_into_the_chat(live_
     # The creditor's link domain does not resolve here: follow the link's path on the local app.
     path = urlsplit(link.get_attribute("href") or "").path
     checkout = urlsplit(httpx.get(f"{live_app}{path}", follow_redirects=False).headers["location"]).path
-    checkout_tab = page.context.new_page()
+    assert page.context.browser is not None
+    checkout_tab = page.context.browser.new_page()  # a second tab, as a phone opens the link in the browser
     checkout_tab.goto(f"{live_app}{checkout}")
     expect(checkout_tab.locator("#amount")).to_have_text("$1,595.50")
+    (PROJECT_ROOT / "results").mkdir(exist_ok=True)
+    checkout_tab.screenshot(path=str(PROJECT_ROOT / "results" / "sandbox_checkout.png"))
     checkout_tab.get_by_role("button", name="Pagar con tarjeta").click()
     expect(checkout_tab.locator("#status")).to_have_text("Estado: Pagado")
 
@@ -104,3 +107,4 @@ def test_paying_a_link_from_the_demo_chat_brings_the_receipt_into_the_chat(live_
                                     timeout=15_000)
     expect(receipt).to_contain_text("¡Tu cuenta quedó liquidada!")
     expect(receipt.locator("a")).to_have_count(2)  # the receipt and the settlement letter, both tappable
+    page.screenshot(path=str(PROJECT_ROOT / "results" / "demo_payment.png"), full_page=True)
