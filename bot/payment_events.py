@@ -123,16 +123,14 @@ class AppliedPayment:
     balance_before: Decimal
     overpaid: Decimal
     forgiven: Decimal
-
-    @property
-    def settled(self) -> bool:
-        return self.payment.account.status is AccountStatus.PAID
+    settled: bool  # this payment paid the account off (a later one on a paid account does not)
 
 
 def apply_payment(session: Session, account: Account, link: PaymentLink | None, amount: Decimal,
                   paid_at: datetime, now: datetime) -> AppliedPayment:
     """Money received: fees, then interest, then principal; installments oldest first; promises kept."""
     balance_before = account.total
+    was_open = account.status is not AccountStatus.PAID
     payment = Payment(account_id=account.id, amount=amount, currency=account.currency,
                       provider=link.provider if link else "manual", provider_ref=link.provider_session_id if link else None,
                       link_id=link.id if link else None, paid_at=paid_at, created_at=now)
@@ -164,7 +162,8 @@ def apply_payment(session: Session, account: Account, link: PaymentLink | None, 
                                   "balance_after": str(account.total), "overpaid": str(remaining),
                                   "forgiven": str(forgiven)}))
     session.flush()
-    return AppliedPayment(payment, balance_before, remaining, forgiven)
+    return AppliedPayment(payment, balance_before, remaining, forgiven,
+                          settled=was_open and account.status is AccountStatus.PAID)
 
 
 def _apply_to_plan(session: Session, account: Account, amount: Decimal) -> None:

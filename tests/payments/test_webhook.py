@@ -153,14 +153,21 @@ def test_a_partial_payment_leaves_the_rest_and_an_overpayment_goes_to_a_person(
     assert "Tu saldo pendiente es de $9,680.55." in fake_twilio.sent[-1]["Body"]
 
     second = new_link(ledger, "A-90001", ANA)
+    third = new_link(ledger, "A-90001", ANA, "settlement", amount=Decimal("100.00"))  # still open elsewhere
     over = fake_stripe.event(second, "checkout.session.completed", payment_status="paid", amount_total=1000000)
     assert deliver(app, over).json()["outcome"] == "paid"
     ledger.expire_all()
     assert account(ledger, "A-90001").status is AccountStatus.PAID
     assert "Pagaste $319.45 de más." in fake_twilio.sent[-1]["Body"]
+    late = fake_stripe.event(third, "checkout.session.completed", payment_status="paid")
+    assert deliver(app, late).json()["outcome"] == "paid"  # money arrived: recorded, all of it to refund
+    assert "Pagaste $100.00 de más." in fake_twilio.sent[-1]["Body"]
+    assert "liquidada" not in fake_twilio.sent[-1]["Body"]
+    assert ledger.scalar(select(func.count(Document.id)).where(Document.kind == "settlement_letter")) == 1
     chat = conversation(ledger, ANA)
     assert (chat.mode, chat.mode_reason) == (ConversationMode.QUEUED, "overpayment")
-    assert ledger.scalars(select(AuditLog.details).where(AuditLog.action == "overpayment")).one() == {"amount": "319.45"}
+    assert [row for row in ledger.scalars(select(AuditLog.details).where(AuditLog.action == "overpayment")
+                                          .order_by(AuditLog.id))] == [{"amount": "319.45"}, {"amount": "100.00"}]
 
 
 def test_installments_are_paid_in_order_and_a_cash_voucher_settles_late_and_out_of_order(
