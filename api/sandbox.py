@@ -55,16 +55,23 @@ def checkout_page(session_id: str) -> HTMLResponse:
             f"<p id='status'>Estado: {escape(status)}</p>{buttons}</body></html>")
 
 
-@router.post("/checkout/{session_id}", response_class=HTMLResponse)
-async def checkout_action(session_id: str, background: BackgroundTasks, outcome: str = Form(...),
-                          transport: Transport = Depends(get_transport)) -> HTMLResponse:
+def _signed_event(session_id: str, outcome: str) -> tuple[bytes, str] | None:
+    """The event this button stands for, signed as Stripe signs; None if the link is past that step."""
     with session_scope() as session:
         link = link_by_session(session, session_id)
         allowed = [name for name, _ in _BUTTONS.get(link.status, [])] if link else []
         if link is None or outcome not in allowed:
-            return notice_page("Acción no disponible", "Este pago ya no admite esa acción.", 409)
-        raw, signature = sandbox_event(link, outcome, get_settings().stripe_webhook_secret,  # type: ignore[arg-type]
-                                       utcnow())
+            return None
+        return sandbox_event(link, outcome, get_settings().stripe_webhook_secret, utcnow())  # type: ignore[arg-type]
+
+
+@router.post("/checkout/{session_id}", response_class=HTMLResponse)
+async def checkout_action(session_id: str, background: BackgroundTasks, outcome: str = Form(...),
+                          transport: Transport = Depends(get_transport)) -> HTMLResponse:
+    signed = await run_in_threadpool(_signed_event, session_id, outcome)
+    if signed is None:
+        return notice_page("Acción no disponible", "Este pago ya no admite esa acción.", 409)
+    raw, signature = signed
     await run_in_threadpool(accept_stripe_event, raw, signature)
     background.add_task(flush_outbox, transport)
-    return checkout_page(session_id)
+    return await run_in_threadpool(checkout_page, session_id)
