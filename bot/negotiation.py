@@ -210,6 +210,9 @@ def create_plan(session: Session, account: Account, proposal: PlanProposal, toda
     decision = evaluate_plan(account, proposal, today, role)
     if decision.verdict is not Verdict.ACCEPT or decision.plan is None:
         return None
+    for earlier in session.scalars(select(PaymentPlan).where(PaymentPlan.account_id == account.id,
+                                                             PaymentPlan.status == AgreementStatus.PENDING)):
+        earlier.status = AgreementStatus.CANCELLED  # the new agreement replaces the open one
     plan = PaymentPlan(account_id=account.id, total=decision.plan.total, down_payment=proposal.down_payment,
                        frequency=proposal.frequency, currency=account.currency, status=AgreementStatus.PENDING,
                        created_by=created_by)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from actions.plan import ActionAnswerOffer, ActionPreparePlan, ActionProposePlan, ValidatePlanForm
 from bot.negotiation import parse_plan_terms
-from bot.storage.models import Installment, PaymentPlan
+from bot.storage.models import Document, Installment, PaymentLink, PaymentPlan
 from tests.actions.conftest import ANA, make_tracker, run_action
 from tests.actions.test_identity_actions import validate
 from tests.factories import local_today
@@ -57,10 +57,23 @@ def test_a_plan_in_policy_is_proposed_confirmed_and_stored(ledger: Session) -> N
     offer = next(e["value"] for e in events if e.get("name") == "plan_offer")
     messages, _ = run_action(ActionAnswerOffer(), make_tracker(
         ANA, intent="affirm", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
-    assert messages[0]["response"] == "utter_plan_created" and messages[0]["count"] == 7
+    assert [m["response"] for m in messages] == ["utter_plan_created", "utter_plan_agreement", "utter_payment_link",
+                                                 "utter_link_safety"]
+    assert messages[0]["count"] == 7
+    assert messages[1]["url"].startswith("https://pagos.bancoaurora.example/d/")
     plan = ledger.scalars(select(PaymentPlan)).one()
     amounts = ledger.scalars(select(Installment.amount).where(Installment.plan_id == plan.id)).all()
     assert sum(amounts) == plan.total == Decimal("14680.55")
+    link = ledger.scalars(select(PaymentLink)).one()
+    assert (link.purpose, link.amount, link.plan_id) == ("installment", Decimal("1500.00"), plan.id)
+    assert messages[2]["amount"] == "$1,500.00" and messages[2]["url"].endswith(f"/p/{link.token}")
+    assert ledger.scalars(select(Document.kind).where(Document.plan_id == plan.id)).one() == "agreement"
+
+    # A new agreement replaces the open one.
+    run_action(ActionAnswerOffer(), make_tracker(
+        ANA, intent="affirm", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
+    ledger.expire_all()
+    assert sorted(p.status.value for p in ledger.scalars(select(PaymentPlan))) == ["cancelled", "pending"]
 
 
 def test_out_of_policy_gets_a_counter_offer_then_the_second_option(ledger: Session) -> None:
