@@ -144,7 +144,7 @@ def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: d
         payment = payments[0]
         dispatcher.utter_message(response="utter_already_paid_seen", first_name=debtor.first_name,
                                  amount=format_money(payment.amount, payment.currency, locale),
-                                 date=format_long_date(payment.paid_at.date(), locale))
+                                 date=format_long_date(local_today(debtor.country, debtor.timezone, payment.paid_at), locale))
         return NOTHING_PENDING
     report_case(session, debtor, "already_paid", local_today(debtor.country, debtor.timezone, now))
     request_handoff(session, sender_id, "already_paid", now, debtor.id)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from fpdf import FPDF
 from sqlalchemy.orm import Session
 
-from bot.locale import format_long_date, format_money, locale_for_country
+from bot.locale import format_long_date, format_money, local_today, locale_for_country
 from bot.payments import links_base_url
 from bot.settings import get_settings
 from bot.storage.models import Account, Document, Payment, PaymentPlan
@@ -80,7 +80,7 @@ def issue_settlement_letter(session: Session, account: Account, balance_before: 
     locale = locale_for_country(account.debtor.country)
     money = lambda amount: format_money(amount, account.currency, locale)  # noqa: E731
     debtor, creditor = account.debtor, account.creditor
-    today = format_long_date(now.date(), locale)
+    today = format_long_date(local_today(debtor.country, debtor.timezone, now), locale)
     rows = [Row("Acreedor", creditor.name), Row("Titular", debtor.full_name),
             Row("Documento de identidad", debtor.document_id), Row("Producto", account.product),
             Row("Cuenta", account.external_id), Row("Saldo antes de liquidar", money(balance_before)),
@@ -88,7 +88,7 @@ def issue_settlement_letter(session: Session, account: Account, balance_before: 
     if forgiven > 0:
         rows.append(Row("Descuento otorgado", money(forgiven)))
     rows += [Row("Saldo pendiente", money(Decimal("0"))), Row("Fecha de liquidación", today),
-             Row("Folio", f"CF-{account.id:06d}-{now:%Y%m%d}")]
+             Row("Folio", f"CF-{account.id:06d}-{now:%Y%m%d%H%M}")]
     content = render_pdf(
         TITLES["settlement_letter"], creditor.name,
         [f"{creditor.name} hace constar que {debtor.full_name} liquidó la cuenta {account.external_id} "
@@ -112,7 +112,8 @@ def issue_agreement(session: Session, plan: PaymentPlan, account: Account, now: 
     rows.append(Row("Folio", f"CV-{plan.id:06d}"))
     content = render_pdf(
         TITLES["agreement"], creditor.name,
-        [f"{debtor.full_name} y {creditor.name} acuerdan, el {format_long_date(now.date(), locale)}, pagar el "
+        [f"{debtor.full_name} y {creditor.name} acuerdan, el "
+         f"{format_long_date(local_today(debtor.country, debtor.timezone, now), locale)}, pagar el "
          f"saldo de la cuenta {account.external_id} ({account.product}) así:"],
         rows,
         ["Cada pago se puede hacer con el enlace que enviamos por chat antes de su fecha.",
@@ -123,7 +124,8 @@ def issue_agreement(session: Session, plan: PaymentPlan, account: Account, now: 
 def issue_receipt(session: Session, payment: Payment, account: Account, balance_after: Decimal,
                   now: datetime) -> Document:
     locale = locale_for_country(account.debtor.country)
-    rows = [Row("Folio", receipt_number(payment)), Row("Fecha", format_long_date(payment.paid_at.date(), locale)),
+    paid_on = local_today(account.debtor.country, account.debtor.timezone, payment.paid_at)
+    rows = [Row("Folio", receipt_number(payment)), Row("Fecha", format_long_date(paid_on, locale)),
             Row("Monto", format_money(payment.amount, payment.currency, locale)),
             Row("Acreedor", account.creditor.name), Row("Titular", account.debtor.full_name),
             Row("Cuenta", f"{account.product} {account.external_id}"),
