@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 from bot import config
 from bot.balances import account_balances, debtor_locale
 from bot.conversations import get_or_create_conversation, request_handoff
-from bot.locale import format_deadline, format_long_date, format_money, format_weekday_date, join_spanish, local_today, zone_for
+from bot.locale import (
+    format_deadline,
+    format_long_date,
+    format_money,
+    format_weekday_date,
+    join_spanish,
+    local_today,
+    zone_for,
+)
 from bot.negotiation import (
     negotiable_account,
     parse_plan_terms,
@@ -142,9 +150,10 @@ def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: d
     locale = debtor_locale(debtor)
     if payments:
         payment = payments[0]
+        paid_on = local_today(debtor.country, debtor.timezone, payment.paid_at)
         dispatcher.utter_message(response="utter_already_paid_seen", first_name=debtor.first_name,
                                  amount=format_money(payment.amount, payment.currency, locale),
-                                 date=format_long_date(local_today(debtor.country, debtor.timezone, payment.paid_at), locale))
+                                 date=format_long_date(paid_on, locale))
         return NOTHING_PENDING
     report_case(session, debtor, "already_paid", local_today(debtor.country, debtor.timezone, now))
     request_handoff(session, sender_id, "already_paid", now, debtor.id)
