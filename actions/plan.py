@@ -18,6 +18,7 @@ from actions.requests import PLAN_SLOTS, send_payment_link
 from bot.balances import debtor_locale
 from bot.copy import render
 from bot.documents import document_url, issue_agreement
+from bot.payments import withdraw_links
 from bot.identity import verified_debtor
 from bot.locale import format_money, format_weekday_date, local_today
 from bot.negotiation import (
@@ -34,6 +35,7 @@ from bot.parsing import parse_amount, parse_date
 from bot.policy import Plan, Verdict
 from bot.storage.db import session_scope
 from bot.storage.models import Account, Debtor
+from payments import provider_from_settings
 
 
 
@@ -183,6 +185,7 @@ class ActionAnswerOffer(Action):
                     dispatcher.utter_message(response="utter_plan_created", first_name=debtor.first_name,
                                              count=len(plan.installments),
                                              first_date=format_weekday_date(plan.installments[0].due_date, locale))
+                    withdraw_links(session, provider_from_settings(), account.id, now, plans_other_than=plan.id)
                     agreement = issue_agreement(session, plan, account, now)
                     dispatcher.utter_message(response="utter_plan_agreement",
                                              url=document_url(agreement, account, now))

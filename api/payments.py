@@ -19,6 +19,7 @@ from bot.payments import link_by_token
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import Document, LinkStatus, utcnow
+from payments import provider_from_settings
 from payments.stripe_events import checkout_event
 
 router = APIRouter(tags=["payments"])
@@ -42,7 +43,7 @@ def accept_stripe_event(raw: bytes, signature: str) -> str:
             if store_event(session, event, now) is None:
                 return "duplicate"
         with session_scope() as session:
-            return apply_event(session, event, now)
+            return apply_event(session, event, now, provider_from_settings())
     except IntegrityError:  # the same event (or checkout) in flight in another request: Stripe will retry
         raise HTTPException(status_code=409, detail="event already being processed") from None
 

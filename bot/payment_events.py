@@ -18,7 +18,7 @@ from bot.copy import app_message
 from bot.documents import document_url, issue_receipt, issue_settlement_letter, receipt_number
 from bot.locale import format_long_date, format_money, locale_for_country
 from bot.outbox import queue_proactive
-from bot.payments import link_by_session, next_installment
+from bot.payments import PaymentProvider, link_by_session, next_installment, withdraw_links
 from bot.settings import get_settings
 from bot.storage.models import (
     Account,
@@ -65,19 +65,22 @@ def store_event(session: Session, event: CheckoutEvent, now: datetime) -> Paymen
     return stored
 
 
-def apply_event(session: Session, event: CheckoutEvent, now: datetime) -> str:
-    """Apply a stored event once; returns what it did (kept on the event row)."""
+def apply_event(session: Session, event: CheckoutEvent, now: datetime, provider: PaymentProvider) -> str:
+    """Apply a stored event once; returns what it did (kept on the event row).
+
+    `provider` closes the account's other open links once it is paid off.
+    """
     stored = session.scalars(select(PaymentEvent).where(PaymentEvent.provider == event.provider,
                                                         PaymentEvent.event_id == event.event_id)
                              .with_for_update()).one()
     if stored.processed_at is not None:
         return "duplicate"
-    outcome = _apply(session, event, now)
+    outcome = _apply(session, event, now, provider)
     stored.outcome, stored.processed_at = outcome, now
     return outcome
 
 
-def _apply(session: Session, event: CheckoutEvent, now: datetime) -> str:
+def _apply(session: Session, event: CheckoutEvent, now: datetime, provider: PaymentProvider) -> str:
     if event.kind == "other":
         return "ignored"
     link = link_by_session(session, event.session_id) if event.session_id else None
@@ -86,7 +89,7 @@ def _apply(session: Session, event: CheckoutEvent, now: datetime) -> str:
                              entity_id=event.event_id, details={"session_id": event.session_id}))
         return "unmatched"
     if event.kind == "paid":
-        return _paid(session, link, event, now)
+        return _paid(session, link, event, now, provider)
     if link.status not in (LinkStatus.OPEN, LinkStatus.PROCESSING):
         return "stale"  # already paid, failed or expired: a late event cannot move it back
     if event.kind == "expired":
@@ -101,7 +104,8 @@ def _apply(session: Session, event: CheckoutEvent, now: datetime) -> str:
     return "failed"
 
 
-def _paid(session: Session, link: PaymentLink, event: CheckoutEvent, now: datetime) -> str:
+def _paid(session: Session, link: PaymentLink, event: CheckoutEvent, now: datetime,
+          provider: PaymentProvider) -> str:
     if session.scalars(select(Payment.id).where(Payment.provider_ref == link.provider_session_id)).first():
         return "already_applied"
     amount = event.amount if event.amount is not None else link.amount
@@ -113,6 +117,8 @@ def _paid(session: Session, link: PaymentLink, event: CheckoutEvent, now: dateti
     account = session.get(Account, link.account_id, with_for_update=True)
     assert account is not None
     applied = apply_payment(session, account, link, amount, event.occurred_at or now, now)
+    if applied.settled:
+        withdraw_links(session, provider, account.id, now, keep=link)  # nothing is left to pay
     _send_receipt(session, account, link, applied, now)
     return "paid"
 

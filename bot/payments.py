@@ -71,6 +71,10 @@ class PaymentProvider(Protocol):
         """Open (or, for a repeated idempotency key, return) a checkout. Raises PaymentProviderError."""
         ...
 
+    def expire_checkout(self, session_id: str) -> None:
+        """Close an open checkout so it can no longer be paid. Raises PaymentProviderError."""
+        ...
+
 
 @dataclass(frozen=True)
 class IssuedLink:
@@ -186,3 +190,30 @@ def link_by_token(session: Session, token: str) -> PaymentLink | None:
 def link_by_session(session: Session, session_id: str) -> PaymentLink | None:
     """Checkout ids are unique across providers (the sandbox's start with cs_sandbox_)."""
     return session.scalars(select(PaymentLink).where(PaymentLink.provider_session_id == session_id)).one_or_none()
+
+
+def withdraw_links(session: Session, provider: PaymentProvider, account_id: int, now: datetime, *,
+                   keep: PaymentLink | None = None, plans_other_than: int | None = None) -> list[PaymentLink]:
+    """Close open links that no longer fit: all of an account paid off, or those of a replaced plan.
+
+    The provider is asked to expire each; if it cannot, the link is still closed here, and a payment that
+    arrives anyway is applied, any excess going to a person for a refund.
+    """
+    query = select(PaymentLink).where(PaymentLink.account_id == account_id, PaymentLink.status == LinkStatus.OPEN)
+    if plans_other_than is not None:
+        query = query.where(PaymentLink.plan_id.is_not(None), PaymentLink.plan_id != plans_other_than)
+    withdrawn = []
+    for link in session.scalars(query):
+        if keep is not None and link.id == keep.id:
+            continue
+        if link.provider == provider.name and link.expires_at > now:
+            try:
+                provider.expire_checkout(link.provider_session_id)
+            except PaymentProviderError as exc:
+                session.add(AuditLog(actor="system", action="payment_link_expire_failed", entity_type="payment_link",
+                                     entity_id=str(link.id), details={"error": str(exc)[:200]}))
+        link.status = LinkStatus.EXPIRED
+        link.updated_at = now
+        withdrawn.append(link)
+    session.flush()
+    return withdrawn

@@ -38,6 +38,9 @@ class SandboxCheckout:
         session_id = "cs_sandbox_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
         return Checkout(session_id=session_id, url=f"{self._base_url}/sandbox/checkout/{session_id}")
 
+    def expire_checkout(self, session_id: str) -> None:
+        """Nothing to do: the sandbox page reads the link's status from the ledger."""
+
 
 def checkout_session_object(link: PaymentLink, payment_status: str) -> dict[str, object]:
     """The Checkout Session as Stripe's events carry it (the fields the ledger and an auditor read)."""

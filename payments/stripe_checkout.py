@@ -46,3 +46,9 @@ class StripeCheckout:
         if not session.url:
             raise PaymentProviderError(f"Stripe returned checkout {session.id} without a URL")
         return Checkout(session_id=session.id, url=session.url)
+
+    def expire_checkout(self, session_id: str) -> None:
+        try:
+            self._client.v1.checkout.sessions.expire(session_id)
+        except stripe.StripeError as exc:
+            raise PaymentProviderError(f"Stripe could not expire {session_id}: {exc.user_message or exc}") from exc

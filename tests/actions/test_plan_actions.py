@@ -74,6 +74,8 @@ def test_a_plan_in_policy_is_proposed_confirmed_and_stored(ledger: Session) -> N
         ANA, intent="affirm", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
     ledger.expire_all()
     assert sorted(p.status.value for p in ledger.scalars(select(PaymentPlan))) == ["cancelled", "pending"]
+    assert [(link.plan_id == plan.id, link.status.value) for link in ledger.scalars(
+        select(PaymentLink).order_by(PaymentLink.id))] == [(True, "expired"), (False, "open")]
 
 
 def test_out_of_policy_gets_a_counter_offer_then_the_second_option(ledger: Session) -> None:

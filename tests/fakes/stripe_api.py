@@ -74,6 +74,7 @@ class FakeStripe:
     requests: list[dict[str, Any]] = field(default_factory=list)  # every create call, as parsed
     idempotent: dict[str, tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
     refuse_next: int = 0  # answer the next N creates with Stripe's 500 api_error (the SDK retries those)
+    refuse_expire: bool = False  # answer every expire with a 500
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
     _events: itertools.count = field(default_factory=lambda: itertools.count(1))
     server: ThreadingHTTPServer | None = None
@@ -89,6 +90,7 @@ class FakeStripe:
             self.requests.clear()
             self.idempotent.clear()
             self.refuse_next = 0
+            self.refuse_expire = False
 
     # --- the API ------------------------------------------------------------------------------------
 
@@ -180,6 +182,9 @@ class FakeStripe:
                     self._reply(status, payload)
                     return
                 match = re.fullmatch(r"/v1/checkout/sessions/(cs_test_\w+)/expire", self.path)
+                if match and fake.refuse_expire:
+                    self._reply(500, StripeError(500, "api_error", "Something went wrong on Stripe's end.").body())
+                    return
                 if match and match.group(1) in fake.sessions:
                     session = fake.sessions[match.group(1)]
                     session["status"] = "expired"

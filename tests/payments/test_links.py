@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.payments import PaymentProviderError, issue_link
+from bot.payments import PaymentProviderError, issue_link, withdraw_links
 from bot.settings import get_settings
-from bot.storage.models import LinkStatus, PaymentLink
+from bot.storage.models import AuditLog, LinkStatus, PaymentLink
 from payments import provider_from_settings
 from payments.sandbox import SandboxCheckout
 from payments.stripe_events import from_minor_units, to_minor_units
@@ -100,3 +100,20 @@ def test_when_stripe_fails_nothing_is_stored(stripe_env: pytest.MonkeyPatch, fak
     with pytest.raises(PaymentProviderError):
         issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", datetime.now(timezone.utc))
     assert ledger.scalars(select(PaymentLink)).all() == []
+
+
+def test_withdrawn_links_close_at_stripe_and_here_even_when_stripe_fails(
+        stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe, ledger: Session) -> None:
+    now = datetime.now(timezone.utc)
+    debt = account(ledger, "A-90001")
+    full = issue_link(ledger, provider_from_settings(), debt, "full", now)
+    settlement = issue_link(ledger, provider_from_settings(), debt, "settlement", now, amount=Decimal("14000.00"))
+    assert withdraw_links(ledger, provider_from_settings(), debt.id, now, keep=full.link) == [settlement.link]
+    assert fake_stripe.sessions[settlement.link.provider_session_id]["status"] == "expired"
+    assert fake_stripe.sessions[full.link.provider_session_id]["status"] == "open"
+
+    fake_stripe.refuse_expire = True
+    assert withdraw_links(ledger, provider_from_settings(), debt.id, now) == [full.link]
+    assert full.link.status is LinkStatus.EXPIRED
+    failure = ledger.scalars(select(AuditLog).where(AuditLog.action == "payment_link_expire_failed")).one()
+    assert failure.entity_id == str(full.link.id)

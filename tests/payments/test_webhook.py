@@ -159,8 +159,13 @@ def test_a_partial_payment_leaves_the_rest_and_an_overpayment_goes_to_a_person(
     ledger.expire_all()
     assert account(ledger, "A-90001").status is AccountStatus.PAID
     assert "Pagaste $319.45 de más." in fake_twilio.sent[-1]["Body"]
+    # Paid off: the other open link is closed at Stripe and here...
+    assert fake_stripe.sessions[third]["status"] == "expired"
+    assert ledger.scalars(select(PaymentLink.status).where(PaymentLink.provider_session_id == third)).one() \
+        is LinkStatus.EXPIRED
+    # ...and if it was paid just before it closed, the money is recorded and all of it refunded.
     late = fake_stripe.event(third, "checkout.session.completed", payment_status="paid")
-    assert deliver(app, late).json()["outcome"] == "paid"  # money arrived: recorded, all of it to refund
+    assert deliver(app, late).json()["outcome"] == "paid"
     assert "Pagaste $100.00 de más." in fake_twilio.sent[-1]["Body"]
     assert "liquidada" not in fake_twilio.sent[-1]["Body"]
     assert ledger.scalar(select(func.count(Document.id)).where(Document.kind == "settlement_letter")) == 1
