@@ -48,23 +48,34 @@ def accept_stripe_event(raw: bytes, signature: str) -> str:
         raise HTTPException(status_code=409, detail="event already being processed") from None
 
 
+async def accept_and_deliver(raw: bytes, signature: str, background: BackgroundTasks, transport: Transport) -> str:
+    """The webhook's path, shared with the sandbox: apply the event, then send what it queued (receipts)."""
+    outcome = await run_in_threadpool(accept_stripe_event, raw, signature)
+    background.add_task(flush_outbox, transport)
+    return outcome
+
+
 @router.post("/webhooks/stripe")
 async def stripe_webhook(request: Request, background: BackgroundTasks,
                          transport: Transport = Depends(get_transport)) -> dict[str, str]:
     raw = await request.body()
     if len(raw) > MAX_EVENT_BYTES:
         raise HTTPException(status_code=413, detail="event too large")
-    outcome = await run_in_threadpool(accept_stripe_event, raw, request.headers.get("Stripe-Signature", ""))
-    background.add_task(flush_outbox, transport)
+    outcome = await accept_and_deliver(raw, request.headers.get("Stripe-Signature", ""), background, transport)
     return {"received": "true", "outcome": outcome}
 
 
-def notice_page(title: str, text: str, status_code: int = 200) -> HTMLResponse:
+def html_page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    """A small phone-friendly page; `body` is HTML the caller has escaped."""
     return HTMLResponse(status_code=status_code, content=(
         "<!doctype html><html lang='es'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{escape(title)}</title></head><body style='font-family: system-ui, sans-serif; max-width: 32rem; "
-        f"margin: 3rem auto; padding: 0 1rem'><h1>{escape(title)}</h1><p>{escape(text)}</p></body></html>"))
+        f"margin: 2rem auto; padding: 0 1rem'>{body}</body></html>"))
+
+
+def notice_page(title: str, text: str, status_code: int = 200) -> HTMLResponse:
+    return html_page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>", status_code)
 
 
 @router.get("/p/{token}", response_model=None)

@@ -11,8 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from api.deps import get_transport
-from api.payments import accept_stripe_event, notice_page
-from api.worker import flush_outbox
+from api.payments import accept_and_deliver, html_page, notice_page
 from bot.locale import format_money, locale_for_country
 from bot.outbox import Transport
 from bot.payments import link_by_session
@@ -45,14 +44,12 @@ def checkout_page(session_id: str) -> HTMLResponse:
             "</button></form>" for outcome, label in _BUTTONS.get(link.status, []))
         status = {LinkStatus.PAID: "Pagado", LinkStatus.EXPIRED: "Vencido", LinkStatus.FAILED: "No pagado",
                   LinkStatus.PROCESSING: "Ficha emitida, pendiente de pago", LinkStatus.OPEN: "Pendiente"}[link.status]
-        return HTMLResponse(
-            "<!doctype html><html lang='es'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Pago de prueba</title></head>"
-            "<body style='font-family: system-ui, sans-serif; max-width: 28rem; margin: 2rem auto; padding: 0 1rem'>"
+        return html_page(
+            "Pago de prueba",
             "<p style='background:#fff3cd; padding:.5rem'>Entorno de prueba: no se cobra dinero real.</p>"
             f"<h1>{escape(account.creditor.name)}</h1><p>{escape(account.product)}</p>"
             f"<p id='amount' style='font-size: 2rem; margin: .5rem 0'>{escape(amount)}</p>"
-            f"<p id='status'>Estado: {escape(status)}</p>{buttons}</body></html>")
+            f"<p id='status'>Estado: {escape(status)}</p>{buttons}")
 
 
 def _signed_event(session_id: str, outcome: str) -> tuple[bytes, str] | None:
@@ -71,7 +68,5 @@ async def checkout_action(session_id: str, background: BackgroundTasks, outcome:
     signed = await run_in_threadpool(_signed_event, session_id, outcome)
     if signed is None:
         return notice_page("Acción no disponible", "Este pago ya no admite esa acción.", 409)
-    raw, signature = signed
-    await run_in_threadpool(accept_stripe_event, raw, signature)
-    background.add_task(flush_outbox, transport)
+    await accept_and_deliver(*signed, background, transport)
     return await run_in_threadpool(checkout_page, session_id)

@@ -6,7 +6,7 @@ checkout can produce at most one Payment (unique provider_ref), and a link's sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -233,10 +233,10 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
                                  days=get_settings().document_link_days))
     else:
         parts.append(app_message("payment_balance_left", balance=money(account.total)))
-        upcoming = _next_due(session, account)
+        upcoming = next_installment(session, account)
         if upcoming is not None:
-            parts.append(app_message("payment_next_installment", amount=money(upcoming[1]),
-                                     date=format_long_date(upcoming[0], locale)))
+            parts.append(app_message("payment_next_installment", amount=money(upcoming.amount - upcoming.paid_amount),
+                                     date=format_long_date(upcoming.due_date, locale)))
     if applied.overpaid > 0:
         parts.append(app_message("payment_overpaid", extra=money(applied.overpaid)))
         session.add(AuditLog(actor="system", action="overpayment", entity_type="account", entity_id=str(account.id),
@@ -247,9 +247,3 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
     if applied.overpaid > 0:
         _hand_off(session, link, "overpayment", now)
 
-
-def _next_due(session: Session, account: Account) -> tuple[date, Decimal] | None:
-    installment = next_installment(session, account)
-    if installment is None:
-        return None
-    return installment.due_date, installment.amount - installment.paid_amount

@@ -18,12 +18,12 @@ from payments.stripe_events import signature_header, to_minor_units
 
 SandboxOutcome = Literal["card_paid", "voucher_issued", "voucher_paid", "voucher_expired", "link_expired"]
 API_VERSION = "2024-06-20"
-_EVENTS: dict[SandboxOutcome, tuple[str, str]] = {  # outcome → (event type, payment_status)
-    "card_paid": ("checkout.session.completed", "paid"),
-    "voucher_issued": ("checkout.session.completed", "unpaid"),
-    "voucher_paid": ("checkout.session.async_payment_succeeded", "paid"),
-    "voucher_expired": ("checkout.session.async_payment_failed", "unpaid"),
-    "link_expired": ("checkout.session.expired", "unpaid"),
+_EVENTS: dict[SandboxOutcome, tuple[str, str, str]] = {  # outcome → (event type, payment_status, status)
+    "card_paid": ("checkout.session.completed", "paid", "complete"),
+    "voucher_issued": ("checkout.session.completed", "unpaid", "complete"),
+    "voucher_paid": ("checkout.session.async_payment_succeeded", "paid", "complete"),
+    "voucher_expired": ("checkout.session.async_payment_failed", "unpaid", "complete"),
+    "link_expired": ("checkout.session.expired", "unpaid", "expired"),
 }
 
 
@@ -42,13 +42,13 @@ class SandboxCheckout:
         """Nothing to do: the sandbox page reads the link's status from the ledger."""
 
 
-def checkout_session_object(link: PaymentLink, payment_status: str) -> dict[str, object]:
+def checkout_session_object(link: PaymentLink, payment_status: str, status: str) -> dict[str, object]:
     """The Checkout Session as Stripe's events carry it (the fields the ledger and an auditor read)."""
     return {
         "id": link.provider_session_id, "object": "checkout.session", "mode": "payment",
         "amount_total": to_minor_units(link.amount, link.currency), "currency": link.currency.lower(),
         "client_reference_id": link.token, "payment_status": payment_status,
-        "status": "expired" if payment_status == "unpaid" and link.status.value == "expired" else "complete",
+        "status": status,
         "expires_at": int(link.expires_at.timestamp()), "livemode": False,
         "metadata": {"account_id": str(link.account_id), "purpose": link.purpose,
                      "plan_id": str(link.plan_id or ""), "installment_id": str(link.installment_id or ""),
@@ -58,10 +58,10 @@ def checkout_session_object(link: PaymentLink, payment_status: str) -> dict[str,
 
 def sandbox_event(link: PaymentLink, outcome: SandboxOutcome, secret: str, now: datetime) -> tuple[bytes, str]:
     """The raw body and Stripe-Signature header Stripe would POST for this outcome."""
-    event_type, payment_status = _EVENTS[outcome]
+    event_type, payment_status, status = _EVENTS[outcome]
     event = {"id": f"evt_sandbox_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": API_VERSION,
              "created": int(now.timestamp()), "livemode": False, "pending_webhooks": 1, "type": event_type,
              "request": {"id": None, "idempotency_key": None},
-             "data": {"object": checkout_session_object(link, payment_status)}}
+             "data": {"object": checkout_session_object(link, payment_status, status)}}
     raw = json.dumps(event, separators=(",", ":")).encode()
     return raw, signature_header(raw, secret, int(now.timestamp()))

@@ -32,25 +32,16 @@ def parse_nested_form(body: str) -> dict[str, Any]:
     for key, value in parse_qsl(body, keep_blank_values=True):
         parts = re.findall(r"[^\[\]]+", key)
         node: Any = root
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            container: Any = node
-            if isinstance(container, list):
-                position = int(part)
-                while len(container) <= position:
-                    container.append({})
-                if last:
-                    container[position] = value
-                else:
-                    if not isinstance(container[position], (dict, list)) or container[position] == {}:
-                        container[position] = [] if parts[index + 1].isdigit() else {}
-                    node = container[position]
+        for part, following in zip(parts, parts[1:] + [None]):
+            slot: Any = int(part) if isinstance(node, list) else part
+            if isinstance(node, list):
+                node.extend([None] * (slot + 1 - len(node)))
+            if following is None:
+                node[slot] = value
             else:
-                if last:
-                    container[part] = value
-                else:
-                    container.setdefault(part, [] if parts[index + 1].isdigit() else {})
-                    node = container[part]
+                if (node[slot] if isinstance(node, list) else node.get(slot)) is None:
+                    node[slot] = [] if following.isdigit() else {}
+                node = node[slot]
     return root
 
 

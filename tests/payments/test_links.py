@@ -10,10 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.payments import PaymentProviderError, issue_link, withdraw_links
-from bot.settings import get_settings
 from bot.storage.models import AuditLog, LinkStatus, PaymentLink
 from payments import provider_from_settings
-from payments.sandbox import SandboxCheckout
 from payments.stripe_events import from_minor_units, to_minor_units
 from tests.fakes.stripe_api import FakeStripe
 from tests.payments.conftest import ANA, account, conversation
@@ -52,8 +50,7 @@ def test_nonsense_amounts_are_refused(ledger: Session) -> None:
     now = datetime.now(timezone.utc)
     for amount in (Decimal("0"), Decimal("-5"), Decimal("14680.56")):
         with pytest.raises(ValueError):
-            issue_link(ledger, SandboxCheckout(get_settings()), debt,
-                       "settlement", now, amount=amount)
+            issue_link(ledger, provider_from_settings(), debt, "settlement", now, amount=amount)
     assert ledger.scalars(select(PaymentLink)).all() == []
 
 
