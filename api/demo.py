@@ -1,4 +1,8 @@
-"""The demo chat: a phone-like page that talks to the same gateway Twilio does, with no Twilio account."""
+"""The demo chat: a phone-like page that talks to the same gateway Twilio does, with no Twilio account.
+
+Served only with DEMO_ENABLED in development, and only for the demo portfolio: it lists the demo debtors
+with the digits that verify them, and accepts messages only as them (or as the demo's stranger).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,10 +13,10 @@ from sqlalchemy import func, select
 from pydantic import BaseModel, Field
 
 from api.deps import get_gateway
-from bot.demo import demo_debtors
+from bot.demo import DEMO_STRANGER, demo_debtors, is_demo_number
 from bot.gateway import Gateway, Inbound
 from bot.identity import document_digits
-from bot.phones import InvalidPhone, sender_id_for
+from bot.phones import InvalidPhone, normalize_phone, sender_id_for
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, Direction, Message, MessageStatus
 
@@ -33,6 +37,11 @@ class DemoMessage(BaseModel):
     text: str = Field(max_length=5000)
 
 
+class DemoDebtors(BaseModel):
+    debtors: list[DemoDebtor]
+    stranger: str  # a number that is nobody's, to see how a stranger is treated
+
+
 class DemoReply(BaseModel):
     replies: list[str]
 
@@ -49,30 +58,37 @@ def page() -> HTMLResponse:
     return HTMLResponse(PAGE.read_text(encoding="utf-8"))
 
 
-@router.get("/api/debtors", response_model=list[DemoDebtor])
-def debtors() -> list[DemoDebtor]:
+@router.get("/api/debtors", response_model=DemoDebtors)
+def debtors() -> DemoDebtors:
     with session_scope() as session:
-        return [DemoDebtor(name=d.full_name, country=d.country, phone=d.phones[0].e164,
-                           hint=document_digits(d.document_id)[-4:]) for d in demo_debtors(session) if d.phones]
+        return DemoDebtors(stranger=DEMO_STRANGER, debtors=[
+            DemoDebtor(name=d.full_name, country=d.country, phone=d.phones[0].e164,
+                       hint=document_digits(d.document_id)[-4:]) for d in demo_debtors(session) if d.phones])
+
+
+def demo_sender(phone: str) -> str:
+    """The demo's sender id for this number; 422 for a non-number, 403 for a number outside the demo."""
+    try:
+        e164 = normalize_phone(phone, "ZZ")
+    except InvalidPhone:
+        raise HTTPException(status_code=422, detail="not a phone number") from None
+    with session_scope() as session:
+        if not is_demo_number(session, e164):
+            raise HTTPException(status_code=403, detail="the demo plays only the demo portfolio")
+    return sender_id_for("demo", e164)
 
 
 @router.post("/api/messages", response_model=DemoReply)
 def send(message: DemoMessage, gateway: Gateway = Depends(get_gateway)) -> DemoReply:
-    try:
-        _, replies = gateway.receive(Inbound(channel="demo", sender=message.phone, body=message.text),
-                                     MessageStatus.SENT)
-    except InvalidPhone:
-        raise HTTPException(status_code=422, detail="not a phone number") from None
+    sender_id = demo_sender(message.phone)
+    _, replies = gateway.receive(Inbound(channel="demo", sender=sender_id, body=message.text), MessageStatus.SENT)
     return DemoReply(replies=replies)
 
 
 @router.get("/api/notices", response_model=DemoNotices)
 def notices(phone: str, after: int | None = None) -> DemoNotices:
     """Proactive messages to this demo number after message `after` (omit it to learn where to start)."""
-    try:
-        sender_id = sender_id_for("demo", phone)
-    except InvalidPhone:
-        raise HTTPException(status_code=422, detail="not a phone number") from None
+    sender_id = demo_sender(phone)
     with session_scope() as session:
         query = (select(Message).join(Conversation).where(Conversation.sender_id == sender_id,
                                                           Message.direction == Direction.OUTBOUND))

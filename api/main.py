@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from api import demo, payments, sandbox, twilio
 from api.worker import RetryWorker
-from bot.settings import get_settings
+from bot.settings import check_settings, exit_if_unsafe, get_settings
 from bot.storage.db import get_engine
 
 
@@ -23,12 +23,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan)
+    """The app for the current settings; raises UnsafeSettings in production with demo or placeholder settings."""
+    settings = check_settings("the app")
+    # No admin sign-in exists yet, so production serves no interactive docs or schema at all.
+    docs = {} if not settings.is_production else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+    app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, **docs)
     app.include_router(twilio.router)
     app.include_router(payments.router)
-    if get_settings().payment_provider == "sandbox":
+    if settings.payment_provider == "sandbox" and not settings.is_production:
         app.include_router(sandbox.router)
-    if get_settings().demo_enabled:
+    if settings.demo_enabled and not settings.is_production:
         app.include_router(demo.router)
 
     @app.get("/healthz")
@@ -38,7 +42,7 @@ def create_app() -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok"}
 
-    if get_settings().demo_enabled:
+    if settings.demo_enabled and not settings.is_production:
         @app.get("/", include_in_schema=False)
         def home() -> RedirectResponse:
             return RedirectResponse("/demo")
@@ -46,4 +50,5 @@ def create_app() -> FastAPI:
     return app
 
 
+exit_if_unsafe("the app")  # under uvicorn: one line per problem and exit code 2, not a traceback
 app = create_app()

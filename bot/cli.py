@@ -6,6 +6,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from bot.settings import exit_if_unsafe
 from bot.storage.db import migrate, session_scope
 
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    exit_if_unsafe("acuerdo")
     migrate()
     return int(args.handler(args))
 

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from bot.demo import demo_debtors, seed_demo
+from bot.demo import DEMO_STRANGER, demo_debtors, seed_demo
 from bot.identity import document_digits
 from bot.rasa_model import active_model
 from bot.settings import PROJECT_ROOT, get_settings
@@ -23,12 +23,12 @@ def choose_debtor() -> tuple[str, str]:
     print("Deudores de demostración (los 4 dígitos verifican la identidad):")
     for number, (name, country, phone, digits) in enumerate(debtors, 1):
         print(f"  {number}. {name} ({country}, {phone}) · documento …{digits}")
-    print(f"  {len(debtors) + 1}. Un número desconocido (+5215599990000)")
+    print(f"  {len(debtors) + 1}. Un número desconocido ({DEMO_STRANGER})")
     choice = input("Elige uno [1]: ").strip() or "1"
     index = int(choice) - 1 if choice.isdigit() else 0
     if 0 <= index < len(debtors):
         return debtors[index][0], debtors[index][2]
-    return "desconocido", "+525599990000"
+    return "desconocido", DEMO_STRANGER
 
 
 def chat(rasa_url: str, sender: str) -> None:
@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--app-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal instead of the web page")
     args = parser.parse_args()
+    os.environ["DEMO_ENABLED"] = "true"  # the demo page and its portfolio: this command is the demo
+    get_settings.cache_clear()
     model = active_model()
     if model is None:
         print("no trained model: run `make model`", file=sys.stderr)

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, get_settings
 
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 
@@ -76,14 +76,19 @@ def _wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, head
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def endpoints_yaml(action_url: str, redis_url: str | None) -> str:
-    """Rasa's endpoints: our action server, and with Redis the tracker and lock stores several replicas share."""
+def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int = 7) -> str:
+    """Rasa's endpoints: our action server, and with Redis the tracker and lock stores several replicas share.
+
+    Trackers hold what debtors wrote: in Redis they expire `retention_days` after a conversation's last turn.
+    """
     text = f'action_endpoint:\n  url: "{action_url}/webhook"\n'
     if redis_url:
         location = urlsplit(redis_url)
         for store, db in (("tracker_store", 0), ("lock_store", 1)):
             text += (f"{store}:\n  type: redis\n  url: {location.hostname}\n  port: {location.port or 6379}\n"
                      f"  db: {db}\n  key_prefix: acuerdo\n")
+            if store == "tracker_store":
+                text += f"  record_exp: {retention_days * 24 * 3600}\n"
     return text
 
 
@@ -113,14 +118,15 @@ def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], lo
     servers = Servers(rasa_url=f"http://127.0.0.1:{rasa_port}", action_url=f"http://127.0.0.1:{action_port}",
                       token=token)
     base_env = {**os.environ, **env, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-                "PYTHONUNBUFFERED": "1"}
+                "PYTHONUNBUFFERED": "1", "SANIC_HOST": "127.0.0.1"}  # the action server on loopback only
     try:
         action_log = log_dir / "action-server.log"
         servers.logs.append(action_log)
         actions = start_action_server(action_port, base_env, action_log)
         servers.processes.append(actions)
         endpoints = Path(tempfile.mkdtemp(dir=log_dir)) / "endpoints.yml"
-        endpoints.write_text(endpoints_yaml(servers.action_url, redis_url), encoding="utf-8")
+        endpoints.write_text(endpoints_yaml(servers.action_url, redis_url, get_settings().tracker_retention_days),
+                             encoding="utf-8")
         rasa_log = log_dir / "rasa.log"
         servers.logs.append(rasa_log)
         rasa = start_rasa(model, rasa_port, endpoints, token, base_env, rasa_log)

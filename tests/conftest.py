@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 import api.deps
 from api.main import create_app
+from bot.demo import mark_demo
 from bot.portfolio import import_portfolio_text
 from bot.rasa_model import active_model, model_path
 from bot.settings import get_settings
@@ -106,7 +107,7 @@ E2E_PORTFOLIO = portfolio(
     row("E-CO-1", "Andrés Gómez", "300 123 4567", "1020304050", "1988-11-23", "CO", "TAN-55120",
         "telco-andina", "Plan móvil", "COP", "385000.00", "0.00", "25000.00", 82),
     row("E-MX-3", "Sofía Hernández", "55 8765 4321", "1122334455", "1995-06-15", "MX", "AUR-70777",
-        "banco-aurora", "Tarjeta de crédito", "MXN", "3200.00", "410.10", "0.00", 12),
+        "banco-aurora", "Tarjeta de crédito", "MXN", "3200.00", "410.10", "0.00", 12),  # demo (browser tests)
     row("E-MX-4", "Diego Ramírez", "55 1111 2222", "9988776655", "1987-04-02", "MX", "AUR-40404",
         "banco-aurora", "Préstamo personal", "MXN", "8000.00", "900.00", "150.00", 20),
     row("E-CL-2", "Valentina Rojas", "9 8111 2222", "15.555.666-7", "1991-08-08", "CL", "FDN-20002",
@@ -120,7 +121,9 @@ E2E_PORTFOLIO = portfolio(
     row("E-MX-6", "Paula Méndez", "55 3333 4444", "3344556677", "1989-05-05", "MX", "AUR-60606",
         "banco-aurora", "Préstamo personal", "MXN", "2500.00", "180.00", "0.00", 10),  # pays in full (payments e2e)
     row("E-MX-7", "Ricardo Núñez", "55 4444 5555", "4455667788", "1983-12-01", "MX", "AUR-70707",
-        "banco-aurora", "Tarjeta de crédito", "MXN", "1500.00", "95.50", "0.00", 8),  # pays on the demo page
+        "banco-aurora", "Tarjeta de crédito", "MXN", "1500.00", "95.50", "0.00", 8),  # demo: pays on the demo page
+    row("E-MX-8", "Elena Castro", "55 6666 7777", "6655443322", "1986-02-02", "MX", "AUR-80808",
+        "banco-aurora", "Tarjeta de crédito", "MXN", "2100.00", "150.00", "0.00", 30),  # a real debtor the demo must not play
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )
@@ -134,10 +137,14 @@ class Stack:
     servers: servers.Servers
 
 
+E2E_DEMO_DEBTORS = ["E-MX-3", "E-MX-7"]  # the demo plays only these; everyone else is a real debtor to it
+
+
 def seed_database(url: str) -> None:
     migrate(url)
     with session_scope(url) as session:
         report = import_portfolio_text(session, E2E_PORTFOLIO)
+        mark_demo(session, E2E_DEMO_DEBTORS)
     assert not report.errors, report.errors
     reset_engines()
 
@@ -251,7 +258,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, fake_twilio: FakeTwil
     for key, value in {"DATABASE_URL": stack.database_url, "RASA_URL": stack.servers.rasa_url,
                        "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                        "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml",
-                       "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "PAYMENT_PROVIDER": "sandbox",
+                       "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "PAYMENT_PROVIDER": "sandbox", "DEMO_ENABLED": "true",
                        "RETRY_INTERVAL_SECONDS": "3600"}.items():  # tests run the retry pass themselves
         monkeypatch.setenv(key, value)
     if stack.redis_url:

@@ -119,6 +119,7 @@ class Debtor(Base):
     email: Mapped[str | None] = mapped_column(String(254))
     timezone: Mapped[str | None] = mapped_column(String(64))
     authorized_channels: Mapped[str | None] = mapped_column(String(100))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)  # the demo portfolio: only the demo plays it
     extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -260,11 +261,15 @@ class IdentityCheck(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), unique=True)
-    phone_e164: Mapped[str | None] = mapped_column(String(20), unique=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(32), unique=True)  # a contact key, see bot.contact
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)  # locks so far: they escalate
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)  # locked until a person clears it
+    failures_day: Mapped[date | None] = mapped_column(Date)  # the day failures_today counts
+    failures_today: Mapped[int] = mapped_column(Integer, default=0)
     verified_until: Mapped[datetime | None]
-    verified_phone: Mapped[str | None] = mapped_column(String(20))
+    verified_phone: Mapped[str | None] = mapped_column(String(32))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -274,7 +279,7 @@ class OptOut(Base):
     __tablename__ = "opt_outs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    e164: Mapped[str] = mapped_column(String(20), unique=True)
+    e164: Mapped[str] = mapped_column(String(32), unique=True)  # a contact key, see bot.contact
     channel: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32))  # "intent", "keyword", "twilio_21610", "agent"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -399,4 +404,5 @@ class Document(Base):
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
     content: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]  # a revoked document's links stop working
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -22,8 +22,7 @@ from tests.fakes.twilio_api import FakeTwilio
 pytestmark = pytest.mark.e2e
 
 GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
-ASK = ("¿Me compartes los últimos 4 dígitos de tu documento de identidad? "
-       "También sirve tu fecha de nacimiento (dd/mm/aaaa).")
+ASK = "¿Me compartes los últimos 4 dígitos de tu documento de identidad?"
 
 
 def twiml_messages(response) -> list[str]:  # type: ignore[no-untyped-def]

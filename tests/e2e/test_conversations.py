@@ -12,10 +12,10 @@ from tests.factories import local_today, spanish_long_date
 
 pytestmark = pytest.mark.e2e
 
-ASK = ("¿Me compartes los últimos 4 dígitos de tu documento de identidad? "
-       "También sirve tu fecha de nacimiento (dd/mm/aaaa).")
+ASK = "¿Me compartes los últimos 4 dígitos de tu documento de identidad?"
 GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
 NEED = "Con gusto te ayudo. Antes, para proteger tu información, necesito confirmar tu identidad."
+HINT = "Necesito los últimos 4 dígitos de tu documento, por ejemplo 1234."
 
 
 def reveals_nothing(replies: list[str]) -> bool:
@@ -43,10 +43,11 @@ def test_mexican_debtor_fails_once_then_hears_the_balance(chat) -> None:
     ]
 
 
-def test_chilean_debtor_asks_first_and_verifies_by_birth_date(chat) -> None:
+def test_chilean_debtor_asks_first_and_verifies_by_digits_with_birth_date(chat) -> None:
     camila = chat("sms:+56987654321")
     assert camila.say("cuanto debo") == [NEED, ASK]
-    replies = camila.say("14/02/1992")
+    assert camila.say("14/02/1992") == [HINT, ASK]  # a birth date alone is never enough
+    replies = camila.say("6785 14/02/1992")
     due = local_today("CL") - timedelta(days=149)
     assert replies[0] == "Camila, este es tu saldo al día de hoy:"
     assert replies[1] == ("Finanzas del Norte · Crédito de consumo (termina en 0021)\nCapital: $1.250.000\n"
