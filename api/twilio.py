@@ -10,6 +10,7 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import get_gateway, get_transport
+from api.limits import read_body_capped
 from api.worker import flush_outbox
 from bot.gateway import Gateway, Inbound
 from bot.outbox import OutboundRequest, Transport, TransportError, record_status
@@ -19,6 +20,7 @@ from bot.storage.db import session_scope
 from bot.storage.models import MessageStatus, utcnow
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"])
+MAX_WEBHOOK_BYTES = 64 * 1024  # Twilio's form posts are a few KB (a WhatsApp body is at most 4,096 characters)
 
 
 async def signed_form(request: Request) -> dict[str, str]:
@@ -27,6 +29,7 @@ async def signed_form(request: Request) -> dict[str, str]:
     The URL signed is the public one Twilio called (PUBLIC_BASE_URL + path), so this holds behind a proxy.
     """
     settings = get_settings()
+    await read_body_capped(request, MAX_WEBHOOK_BYTES)  # 413 before anything is parsed or stored
     form = {key: str(value) for key, value in (await request.form()).multi_items()}
     url = settings.public_base_url.rstrip("/") + request.url.path
     if request.url.query:
