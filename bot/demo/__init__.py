@@ -49,3 +49,10 @@ def is_demo_number(session: Session, e164: str) -> bool:
     demo_phone = (select(Phone.id).join(Debtor, Phone.debtor_id == Debtor.id)
                   .where(Phone.e164 == e164, Debtor.is_demo.is_(True)).limit(1))
     return session.scalar(demo_phone) is not None
+
+
+def balance_messages(session: Session, debtor: Debtor, today: date) -> list[str]:
+    """The balance as the bot tells it after verification: one message per account."""
+    locale = debtor_locale(debtor)
+    return [render(balance.response, **balance.formatted(locale))
+            for balance in account_balances(session, debtor, today)]
