@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from html import escape
+from typing import Any
 
 import stripe
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
@@ -11,28 +13,50 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import get_transport
+from api.limits import read_body_capped
 from api.worker import flush_outbox
-from bot.documents import TITLES, DocumentLinkError, document_id_from_token
+from bot.documents import TITLES, DocumentLinkError, open_document
 from bot.outbox import Transport
 from bot.payment_events import apply_event, store_event
 from bot.payments import link_by_token
 from bot.settings import get_settings
 from bot.storage.db import session_scope
-from bot.storage.models import Document, LinkStatus, utcnow
-from payments import provider_from_settings
+from bot.storage.models import LinkStatus, utcnow
+from payments import expected_livemode, provider_from_settings
 from payments.stripe_events import checkout_event
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["payments"])
 MAX_EVENT_BYTES = 512 * 1024  # Stripe's events are a few KB
 
 
+def _check_livemode(payload: dict[str, Any]) -> None:
+    """Refuse (400, nothing stored) a signed event of the other mode than this deployment's key.
+
+    Not stored: it is not an event of this ledger, and refusing it (Stripe retries and shows the failures
+    on the endpoint) is what makes the misconfigured or leaked secret visible to an operator.
+    """
+    expected = expected_livemode()
+    obj = (payload.get("data") or {}).get("object") or {}
+    modes = [payload.get("livemode")] + ([obj["livemode"]] if isinstance(obj, dict) and "livemode" in obj else [])
+    if any(mode is not expected for mode in modes):
+        log.warning("refused Stripe event %s: livemode %s, this deployment is %s", payload.get("id"),
+                    modes, "live" if expected else "test")
+        raise HTTPException(status_code=400, detail=f"invalid Stripe event: not a {'live' if expected else 'test'}"
+                            "-mode event")
+
+
 def accept_stripe_event(raw: bytes, signature: str) -> str:
-    """Verify the signature on the raw body, store the event once, apply it. Returns the outcome."""
+    """Verify the signature on the raw body, check the mode, store the event once, apply it. Returns the outcome."""
     settings = get_settings()
     try:
         stripe.Webhook.construct_event(raw, signature, settings.stripe_webhook_secret,
                                        tolerance=settings.stripe_webhook_tolerance_seconds)
-        event = checkout_event(json.loads(raw))
+        payload = json.loads(raw)
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+        _check_livemode(payload)
+        event = checkout_event(payload)
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise HTTPException(status_code=400, detail=f"invalid Stripe event: {exc}") from None
     if not event.event_id:
@@ -58,9 +82,7 @@ async def accept_and_deliver(raw: bytes, signature: str, background: BackgroundT
 @router.post("/webhooks/stripe")
 async def stripe_webhook(request: Request, background: BackgroundTasks,
                          transport: Transport = Depends(get_transport)) -> dict[str, str]:
-    raw = await request.body()
-    if len(raw) > MAX_EVENT_BYTES:
-        raise HTTPException(status_code=413, detail="event too large")
+    raw = await read_body_capped(request, MAX_EVENT_BYTES)  # before the signature check reads it
     outcome = await accept_and_deliver(raw, request.headers.get("Stripe-Signature", ""), background, transport)
     return {"received": "true", "outcome": outcome}
 
@@ -101,16 +123,16 @@ def payment_done(token: str) -> HTMLResponse:
 
 @router.get("/d/{token}", response_model=None)
 def download_document(token: str) -> Response:
-    """A PDF behind a signed, expiring link."""
-    try:
-        document_id = document_id_from_token(token, utcnow())
-    except DocumentLinkError as exc:
-        if exc.reason == "expired":
-            return notice_page("Enlace vencido", "Este enlace ya venció. Pídenos uno nuevo por el chat.", 410)
-        return notice_page("Enlace no válido", "Este enlace no es válido.", 404)
+    """A PDF behind a signed, expiring, revocable link."""
     with session_scope() as session:
-        document = session.get(Document, document_id)
-        if document is None:
+        try:
+            document = open_document(session, token, utcnow())
+        except DocumentLinkError as exc:
+            if exc.reason == "expired":
+                return notice_page("Enlace vencido", "Este enlace ya venció. Pídenos uno nuevo por el chat.", 410)
+            if exc.reason == "revoked":
+                return notice_page("Documento anulado", "Este documento fue anulado y ya no se puede descargar. "
+                                   "Si necesitas una copia vigente, escríbenos por el chat.", 410)
             return notice_page("Enlace no válido", "Este enlace no es válido.", 404)
         filename = f"{TITLES[document.kind].lower().replace(' ', '-')}-{document.id}.pdf"
         return Response(document.content, media_type="application/pdf",

@@ -1,7 +1,10 @@
 """PDFs a debtor keeps: the settlement letter (carta finiquito), the written agreement, payment receipts.
 
 Each is rendered once, stored as issued (a legal document must not change when a template does), and
-handed out through a signed link that expires.
+handed out through a signed link that expires (DOCUMENT_LINK_DAYS) and stops working once the document
+is revoked; a verified debtor can get a fresh link. A PDF travels further than a chat (forwarded,
+printed, left in a downloads folder), so it never prints what proves identity: the document number is
+masked, the last four digits (the verification answer) always hidden.
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from fpdf import FPDF
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.locale import format_long_date, format_money, local_today, locale_for_country
 from bot.payments import links_base_url
 from bot.settings import get_settings
-from bot.storage.models import Account, Document, Payment, PaymentPlan
+from bot.storage.models import Account, AuditLog, Document, Payment, PaymentPlan, utcnow
 
 TITLES = {"settlement_letter": "Carta finiquito", "agreement": "Convenio de pago", "receipt": "Comprobante de pago"}
 
@@ -64,6 +68,17 @@ def render_pdf(title: str, issuer: str, intro: list[str], rows: list[Row], closi
     return bytes(pdf.output())
 
 
+def mask_document(document_id: str) -> str:
+    """The document number as a PDF may show it: at most the first two characters, never the last four.
+
+    The last four digits answer the identity check (and the whole number does too), so they are masked
+    whatever the length; separators stay, so "12.345.678-5" reads "12.***.***-*".
+    """
+    characters = [index for index, char in enumerate(document_id) if char.isalnum()]
+    shown = set(characters[:max(0, min(2, len(characters) - 4))])
+    return "".join(char if index in shown or not char.isalnum() else "*" for index, char in enumerate(document_id))
+
+
 def _store(session: Session, kind: str, account: Account, content: bytes, now: datetime, *,
            plan: PaymentPlan | None = None, payment: Payment | None = None) -> Document:
     document = Document(kind=kind, account_id=account.id, plan_id=plan.id if plan else None,
@@ -82,7 +97,7 @@ def issue_settlement_letter(session: Session, account: Account, balance_before: 
     debtor, creditor = account.debtor, account.creditor
     today = format_long_date(local_today(debtor.country, debtor.timezone, now), locale)
     rows = [Row("Acreedor", creditor.name), Row("Titular", debtor.full_name),
-            Row("Documento de identidad", debtor.document_id), Row("Producto", account.product),
+            Row("Documento de identidad", mask_document(debtor.document_id)), Row("Producto", account.product),
             Row("Cuenta", account.external_id), Row("Saldo antes de liquidar", money(balance_before)),
             Row("Pagado", money(paid))]
     if forgiven > 0:
@@ -158,7 +173,7 @@ def document_url(document: Document, account: Account, now: datetime) -> str:
 
 
 class DocumentLinkError(ValueError):
-    def __init__(self, reason: str) -> None:  # "invalid" or "expired"
+    def __init__(self, reason: str) -> None:  # "invalid", "expired" or "revoked"
         super().__init__(reason)
         self.reason = reason
 
@@ -175,3 +190,70 @@ def document_id_from_token(token: str, now: datetime) -> int:
     if now.timestamp() > deadline:
         raise DocumentLinkError("expired")
     return number
+
+
+def open_document(session: Session, token: str, now: datetime) -> Document:
+    """The document a link opens; DocumentLinkError("invalid" | "expired" | "revoked") otherwise.
+
+    Revocation is read from the ledger on every download: a signed link cannot be unsigned, so this is
+    what makes a link already sent stop working.
+    """
+    document = session.get(Document, document_id_from_token(token, now))
+    if document is None:
+        raise DocumentLinkError("invalid")
+    if document.revoked_at is not None:
+        raise DocumentLinkError("revoked")
+    return document
+
+
+def revoke_document(session: Session, document_id: int, actor: str, now: datetime | None = None) -> Document:
+    """Make every link to this document stop working (issued in error, superseded, sent to the wrong person).
+
+    Idempotent: a second revocation keeps the first time and writes no second audit row. LookupError if
+    there is no such document.
+    """
+    document = session.get(Document, document_id, with_for_update=True)
+    if document is None:
+        raise LookupError(f"no document {document_id}")
+    if document.revoked_at is None:
+        document.revoked_at = now or utcnow()
+        session.add(AuditLog(actor=actor, action="document_revoked", entity_type="document",
+                             entity_id=str(document.id), details={"kind": document.kind,
+                                                                  "account_id": document.account_id}))
+        session.flush()
+    return document
+
+
+def fresh_document_link(session: Session, document_id: int, verified_debtor_id: int, now: datetime,
+                        actor: str = "bot") -> str:
+    """A new signed link (DOCUMENT_LINK_DAYS from `now`) to one of the verified debtor's own documents.
+
+    For when an earlier link expired. The caller must have verified the debtor (bot/identity.py); this
+    checks the document is theirs and not revoked, and raises DocumentLinkError("invalid" | "revoked")
+    otherwise, saying the same "invalid" for someone else's document as for none.
+    """
+    document = session.get(Document, document_id)
+    account = session.get(Account, document.account_id) if document is not None else None
+    if document is None or account is None or account.debtor_id != verified_debtor_id:
+        raise DocumentLinkError("invalid")
+    if document.revoked_at is not None:
+        raise DocumentLinkError("revoked")
+    session.add(AuditLog(actor=actor, action="document_link_issued", entity_type="document",
+                         entity_id=str(document.id), details={"debtor_id": verified_debtor_id}))
+    session.flush()
+    return document_url(document, account, now)
+
+
+def debtor_documents(session: Session, debtor_id: int) -> list[Document]:
+    """The debtor's documents that can still be handed out, newest first (for the bot to offer a fresh link)."""
+    return list(session.scalars(select(Document).join(Account, Document.account_id == Account.id)
+                                .where(Account.debtor_id == debtor_id, Document.revoked_at.is_(None))
+                                .order_by(Document.id.desc())))
+
+
+def latest_documents(session: Session, debtor_id: int) -> list[Document]:
+    """The newest settlement letter, agreement and receipt a debtor can still open: what "send it again" means."""
+    newest: dict[str, Document] = {}
+    for document in debtor_documents(session, debtor_id):
+        newest.setdefault(document.kind, document)
+    return [newest[kind] for kind in TITLES if kind in newest]

@@ -2,6 +2,7 @@
 
 Stripe retries for days and does not keep order, so an event is stored by id before it is applied, a
 checkout can produce at most one Payment (unique provider_ref), and a link's status only moves forward.
+An event whose amount or currency is not its link's is kept but never applied: a person looks at it.
 """
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ def _apply(session: Session, event: CheckoutEvent, now: datetime, provider: Paym
         session.add(AuditLog(actor=event.provider, action="payment_event_unmatched", entity_type="payment_event",
                              entity_id=event.event_id, details={"session_id": event.session_id}))
         return "unmatched"
+    mismatch = _mismatch(link, event)
+    if mismatch is not None:
+        return _refuse_mismatch(session, link, event, mismatch, now)
     if event.kind == "paid":
         return _paid(session, link, event, now, provider)
     if link.status not in (LinkStatus.OPEN, LinkStatus.PROCESSING):
@@ -104,18 +108,45 @@ def _apply(session: Session, event: CheckoutEvent, now: datetime, provider: Paym
     return "failed"
 
 
+def _mismatch(link: PaymentLink, event: CheckoutEvent) -> str | None:
+    """Why an event cannot be about this link's money, if it cannot; None when it agrees.
+
+    A link is one Checkout Session for exactly `link.amount` in `link.currency` (no discounts, taxes or
+    adjustable quantities), so a paid event for any other amount or currency is forged or broken, never a
+    legitimate partial payment: partial payments are links issued for a smaller amount. A paid event must
+    say both; other events are checked on what they carry.
+    """
+    if event.currency is None:
+        return "currency_mismatch" if event.kind == "paid" else None
+    if event.currency.upper() != link.currency.upper():
+        return "currency_mismatch"
+    if event.amount is None:
+        return "amount_mismatch" if event.kind == "paid" else None
+    if event.amount != link.amount:  # Decimal compares by value: 2000.00 == 2000
+        return "amount_mismatch"
+    return None
+
+
+def _refuse_mismatch(session: Session, link: PaymentLink, event: CheckoutEvent, reason: str,
+                     now: datetime) -> str:
+    """Leave the ledger alone, keep a trace and put a person on it: money may have moved that we cannot apply."""
+    session.add(AuditLog(actor=event.provider, action="payment_mismatch", entity_type="payment_link",
+                         entity_id=str(link.id),
+                         details={"reason": reason, "event_id": event.event_id, "event_type": event.event_type,
+                                  "expected_amount": str(link.amount), "expected_currency": link.currency,
+                                  "amount": None if event.amount is None else str(event.amount),
+                                  "currency": event.currency}))
+    _hand_off(session, link, reason, now)
+    return reason
+
+
 def _paid(session: Session, link: PaymentLink, event: CheckoutEvent, now: datetime,
           provider: PaymentProvider) -> str:
     if session.scalars(select(Payment.id).where(Payment.provider_ref == link.provider_session_id)).first():
         return "already_applied"
-    amount = event.amount if event.amount is not None else link.amount
-    if (event.currency or link.currency) != link.currency or amount <= 0:
-        session.add(AuditLog(actor=event.provider, action="payment_mismatch", entity_type="payment_link",
-                             entity_id=str(link.id), details={"amount": str(amount), "currency": event.currency}))
-        _hand_off(session, link, "payment_mismatch", now)
-        return "mismatch"
     account = session.get(Account, link.account_id, with_for_update=True)
     assert account is not None
+    amount = link.amount  # _apply checked that the event says exactly this
     applied = apply_payment(session, account, link, amount, event.occurred_at or now, now)
     if applied.settled:
         withdraw_links(session, provider, account.id, now, keep=link)  # nothing is left to pay

@@ -5,9 +5,8 @@ same code as Stripe's webhook, so the demo exercises the real path from payment 
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
+import secrets
 from datetime import datetime
 from typing import Literal
 
@@ -34,8 +33,14 @@ class SandboxCheckout:
         self._base_url = settings.public_base_url.rstrip("/")
 
     def create_checkout(self, request: CheckoutRequest) -> Checkout:
-        # Derived from the idempotency key: asking twice gives the same checkout, as with Stripe.
-        session_id = "cs_sandbox_" + hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]
+        """A new checkout with a random, unguessable id.
+
+        The id is the whole capability to /sandbox/checkout/<id>, whose buttons pay the link, so it must
+        not be derivable from anything (an idempotency key built from account ids and times is). Nothing is
+        kept on the sandbox's side, so a retried action simply gets another id: there is no second
+        checkout to pay, since only the link stored in the ledger has a page.
+        """
+        session_id = "cs_sandbox_" + secrets.token_urlsafe(24)
         return Checkout(session_id=session_id, url=f"{self._base_url}/sandbox/checkout/{session_id}")
 
     def expire_checkout(self, session_id: str) -> None:
@@ -59,7 +64,7 @@ def checkout_session_object(link: PaymentLink, payment_status: str, status: str)
 def sandbox_event(link: PaymentLink, outcome: SandboxOutcome, secret: str, now: datetime) -> tuple[bytes, str]:
     """The raw body and Stripe-Signature header Stripe would POST for this outcome."""
     event_type, payment_status, status = _EVENTS[outcome]
-    event = {"id": f"evt_sandbox_{uuid.uuid4().hex[:24]}", "object": "event", "api_version": API_VERSION,
+    event = {"id": f"evt_sandbox_{secrets.token_hex(12)}", "object": "event", "api_version": API_VERSION,
              "created": int(now.timestamp()), "livemode": False, "pending_webhooks": 1, "type": event_type,
              "request": {"id": None, "idempotency_key": None},
              "data": {"object": checkout_session_object(link, payment_status, status)}}

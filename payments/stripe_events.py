@@ -26,6 +26,11 @@ def from_minor_units(units: int, currency: str) -> Decimal:
     return Decimal(units) if currency.upper() in ZERO_DECIMAL else Decimal(units).scaleb(-2)
 
 
+def key_is_live(api_key: str) -> bool:
+    """Stripe's keys say their mode: sk_live_/rk_live_ are live, anything else (sk_test_…) is test."""
+    return api_key.startswith(("sk_live_", "rk_live_"))
+
+
 def signature_header(payload: bytes, secret: str, timestamp: int) -> str:
     """`Stripe-Signature` as Stripe computes it: t=<unix>,v1=HMAC-SHA256(secret, "<t>.<raw body>")."""
     signed = f"{timestamp}.".encode() + payload
