@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from rasa_sdk import Tracker
 
+from bot.contact import contact_key
 from bot.phones import InvalidPhone, split_sender_id
 
 
@@ -17,8 +18,11 @@ class Sender:
 
     @property
     def key(self) -> str:
-        """A stable key for per-sender records, even for malformed sender ids."""
-        return self.e164 or self.sender_id[:20]
+        """The contact key (bot.contact) that verification, locks and opt-outs are recorded under.
+
+        A malformed sender id gets a key of its own that no number can have, so it shares nothing.
+        """
+        return contact_key(self.channel, self.e164) if self.e164 else f"unknown:{self.sender_id}"[:32]
 
 
 def sender_of(tracker: Tracker) -> Sender:

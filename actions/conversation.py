@@ -20,7 +20,7 @@ def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) ->
     now = utcnow()
     if sender.e164:
         with session_scope() as session:
-            debtor = verified_debtor(session, sender.e164, now)
+            debtor = verified_debtor(session, sender.key, now)
             request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
     dispatcher.utter_message(response="utter_handoff")
     return [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
@@ -66,7 +66,7 @@ class ActionOptOut(Action):
         sender = sender_of(tracker)
         if sender.e164:
             with session_scope() as session:
-                opt_out(session, sender.e164, sender.channel, source="intent")
+                opt_out(session, sender.key, sender.channel, source="intent")
         dispatcher.utter_message(response="utter_opt_out_confirmed")
         return [SlotSet("pending_offer", None)]
 
@@ -82,7 +82,7 @@ class ActionWrongPerson(Action):
         sender = sender_of(tracker)
         if sender.e164:
             with session_scope() as session:
-                mark_wrong_number(session, sender.e164)
-                opt_out(session, sender.e164, sender.channel, source="wrong_person")
+                mark_wrong_number(session, sender.key)
+                opt_out(session, sender.key, sender.channel, source="wrong_person")
         dispatcher.utter_message(response="utter_wrong_person")
         return [SlotSet("verified", False), SlotSet("debtor_first_name", None), SlotSet("pending_offer", None)]

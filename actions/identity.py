@@ -1,6 +1,8 @@
 """The identity form: ask, check through bot.identity, and only then answer the original request."""
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -10,10 +12,33 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import Sender, sender_of, triggering_message, utcnow
 from actions.requests import respond_to_verified
-from bot.identity import Outcome, lock_status, minutes_until, verified_debtor, verify
+from bot.copy import app_message
+from bot.identity import (
+    Lock,
+    Outcome,
+    hand_off_for_review,
+    lock_status,
+    minutes_until,
+    redact_identity_message,
+    verified_debtor,
+    verify,
+)
 from bot.storage.db import session_scope
 
 FORM = "identity_form"
+_LONG_LOCK_MINUTES = 90  # past this a lock is told in hours (the daily cap pauses until the day ends)
+
+
+def _tell_lock(dispatcher: CollectingDispatcher, lock: Lock, now: datetime) -> None:
+    """How long verification is paused, or that a person will review it."""
+    if lock.until is None:
+        dispatcher.utter_message(response="utter_identity_review")
+        return
+    minutes = minutes_until(lock.until, now)
+    if minutes > _LONG_LOCK_MINUTES:
+        dispatcher.utter_message(text=app_message("identity_locked_hours", hours=math.ceil(minutes / 60)))
+    else:
+        dispatcher.utter_message(response="utter_identity_locked", minutes=minutes)
 
 
 class ValidateIdentityForm(FormValidationAction):
@@ -26,7 +51,7 @@ class ValidateIdentityForm(FormValidationAction):
         sender = sender_of(tracker)
         now = utcnow()
         with session_scope() as session:
-            if sender.e164 and verified_debtor(session, sender.e164, now):
+            if sender.e164 and verified_debtor(session, sender.key, now):
                 return []
             if lock_status(session, sender.key, now):
                 return []
@@ -36,8 +61,11 @@ class ValidateIdentityForm(FormValidationAction):
                                        tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         sender = sender_of(tracker)
         now = utcnow()
+        # The whole message, not only the entity the slot took: "1234 15/03/1985" is one answer.
+        text = tracker.latest_message.get("text") or str(slot_value or "")
         with session_scope() as session:
-            result = verify(session, sender.key, str(slot_value or ""), now)
+            result = verify(session, sender.key, text, now, sender_id=sender.sender_id)
+            redact_identity_message(session, sender.sender_id, text)  # checked: keep no digits or dates
             if result.outcome is Outcome.VERIFIED and result.debtor is not None:
                 return {"identity_answer": "verified", "verified": True,
                         "debtor_first_name": result.debtor.first_name}
@@ -45,7 +73,7 @@ class ValidateIdentityForm(FormValidationAction):
             return {"identity_answer": "locked"}
         if result.outcome is Outcome.MISMATCH:
             dispatcher.utter_message(response="utter_identity_retry", attempts_left=result.attempts_left)
-        else:
+        else:  # nothing to check, or a birth date alone: the hint asks for the digits
             dispatcher.utter_message(response="utter_identity_hint")
         return {"identity_answer": None}
 
@@ -62,7 +90,7 @@ class ActionRespondAfterVerification(Action):
         now = utcnow()
         events: list[EventType] = [SlotSet("identity_answer", None)]
         with session_scope() as session:
-            debtor = verified_debtor(session, sender.e164, now) if sender.e164 else None
+            debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
             if debtor is not None:
                 events += [SlotSet("verified", True), SlotSet("debtor_first_name", debtor.first_name)]
                 trigger = triggering_message(tracker, FORM)
@@ -70,12 +98,15 @@ class ActionRespondAfterVerification(Action):
                                               text=trigger.get("text", ""), sender_id=sender.sender_id,
                                               just_verified=True)
                 return events
-            locked_until = lock_status(session, sender.key, now)
-        if locked_until:
-            dispatcher.utter_message(response="utter_identity_locked", minutes=minutes_until(locked_until, now))
-        else:
+            lock = lock_status(session, sender.key, now)
+            if lock is not None and lock.needs_review and sender.e164:
+                hand_off_for_review(session, sender.sender_id, now)  # what we tell them must be true
+        if lock is None:
             dispatcher.utter_message(response="utter_how_can_i_help")
-        return events + [SlotSet("verified", False), SlotSet("pending_offer", "human")]
+        else:
+            _tell_lock(dispatcher, lock, now)
+        offer = None if lock is not None and lock.needs_review else "human"  # already with a person
+        return events + [SlotSet("verified", False), SlotSet("pending_offer", offer)]
 
 
 class ActionRespondVerified(Action):
@@ -89,7 +120,7 @@ class ActionRespondVerified(Action):
         sender: Sender = sender_of(tracker)
         now = utcnow()
         with session_scope() as session:
-            debtor = verified_debtor(session, sender.e164, now) if sender.e164 else None
+            debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
             if debtor is None:  # the verification expired or the number was reported: start over
                 dispatcher.utter_message(response="utter_need_verification")
                 return [SlotSet("verified", False), SlotSet("debtor_first_name", None), FollowupAction(FORM)]

@@ -41,7 +41,7 @@ from payments import provider_from_settings
 
 def _debtor_and_account(session: Session, tracker: Tracker) -> tuple[Debtor | None, Account | None]:
     sender = sender_of(tracker)
-    debtor = verified_debtor(session, sender.e164, utcnow()) if sender.e164 else None
+    debtor = verified_debtor(session, sender.key, utcnow()) if sender.e164 else None
     return debtor, (negotiable_account(session, debtor) if debtor else None)
 
 

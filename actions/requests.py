@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from bot import config
 from bot.balances import account_balances, debtor_locale
 from bot.conversations import get_or_create_conversation, request_handoff
+from bot.documents import TITLES, fresh_document_link, latest_documents
 from bot.locale import (
     format_deadline,
     format_long_date,
@@ -31,6 +32,7 @@ from bot.negotiation import (
 )
 from bot.payments import PaymentProviderError, Purpose, issue_link, next_installment
 from bot.phones import InvalidPhone
+from bot.settings import get_settings
 from bot.storage.models import Account, Debtor, Installment
 from payments import provider_from_settings
 
@@ -161,6 +163,21 @@ def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: d
     return NOTHING_PENDING
 
 
+def resend_documents(session: Session, debtor: Debtor, now: datetime,
+                     dispatcher: CollectingDispatcher) -> list[EventType]:
+    """Fresh signed links to the debtor's newest letter, agreement and receipt (old links expire)."""
+    documents = latest_documents(session, debtor.id)
+    if not documents:
+        dispatcher.utter_message(response="utter_no_documents", first_name=debtor.first_name)
+        return NOTHING_PENDING
+    dispatcher.utter_message(response="utter_documents_intro", first_name=debtor.first_name,
+                             days=get_settings().document_link_days)
+    for document in documents:
+        dispatcher.utter_message(response="utter_document_link", title=TITLES[document.kind],
+                                 url=fresh_document_link(session, document.id, debtor.id, now))
+    return NOTHING_PENDING
+
+
 def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, now: datetime,
                         dispatcher: CollectingDispatcher, *, text: str = "", sender_id: str = "",
                         awaiting: str | None = None, just_verified: bool = False) -> list[EventType]:
@@ -179,6 +196,8 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
         return offer_settlement(session, debtor, now, sender_id, dispatcher)
     if intent == "already_paid":
         return acknowledge_payment(session, debtor, sender_id, now, dispatcher)
+    if intent == "request_document":
+        return resend_documents(session, debtor, now, dispatcher)
     if intent in ("dispute_debt", "cannot_pay"):
         report_case(session, debtor, "dispute" if intent == "dispute_debt" else "hardship",
                     local_today(debtor.country, debtor.timezone, now))

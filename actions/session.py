@@ -22,7 +22,7 @@ class ActionSessionStart(Action):
         debtor = None
         if sender.e164:
             with session_scope() as session:
-                debtor = verified_debtor(session, sender.e164, utcnow())
+                debtor = verified_debtor(session, sender.key, utcnow())
         return [
             SessionStarted(),
             SlotSet("verified", debtor is not None),

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.contact import is_opted_out
+from bot.contact import contact_key, is_opted_out
 from bot.phones import InvalidPhone, split_sender_id
 from bot.storage.models import Conversation
 
@@ -37,14 +37,14 @@ def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
 
 def check_outbound(session: Session, conversation: Conversation, now: datetime) -> Decision:
     """Whether a message to this conversation may leave now, as free text or only as a template."""
-    if conversation.channel == "demo":
-        return Decision(Verdict.SEND)
     try:
-        _, e164 = split_sender_id(conversation.sender_id)
+        channel, e164 = split_sender_id(conversation.sender_id)
     except InvalidPhone:
         return Decision(Verdict.BLOCKED, "invalid_number")
-    if is_opted_out(session, e164):
+    if is_opted_out(session, contact_key(channel, e164)):  # the demo's opt-outs are its own (bot.contact)
         return Decision(Verdict.BLOCKED, "opted_out")
+    if channel == "demo":
+        return Decision(Verdict.SEND)
     if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, now):
         return Decision(Verdict.TEMPLATE_ONLY, "whatsapp_window_closed")
     return Decision(Verdict.SEND)

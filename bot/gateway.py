@@ -18,13 +18,13 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.contact import is_opted_out, opt_in, opt_out
+from bot.contact import contact_key_of, is_opted_out, opt_in, opt_out
 from bot.conversations import get_or_create_conversation, request_handoff
 from bot.copy import app_message
 from bot.dialogue import Dialogue, DialogueUnavailable
 from bot.locks import ConversationLocks, SeenMessages
 from bot.outbox import store_outbound
-from bot.phones import sender_id_for, split_sender_id
+from bot.phones import sender_id_for
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
 
@@ -163,8 +163,7 @@ class Gateway:
             for message in waiting:
                 message.status = MessageStatus.PROCESSED  # now in the human queue, in order
                 message.processed_at = now
-            _, e164 = split_sender_id(sender_id)
-            if waiting and not is_opted_out(session, e164):
+            if waiting and not is_opted_out(session, contact_key_of(sender_id)):
                 store_outbound(session, conversation, app_message("utter_bot_error_handoff"), now,
                                status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
 
@@ -194,16 +193,16 @@ class Gateway:
             message = session.get(Message, message_id)
             assert message is not None
             conversation = message.conversation
-            _, e164 = split_sender_id(conversation.sender_id)
+            key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
             keyword = keyword_of(message.body or "")
             replies: list[str] | None = None
             if keyword in OPT_OUT_KEYWORDS:
-                newly = opt_out(session, e164, conversation.channel, source="keyword")
+                newly = opt_out(session, key, conversation.channel, source="keyword")
                 replies = [app_message("utter_keyword_opted_out")] if newly else []
-            elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, e164):
-                opt_in(session, e164, conversation.channel, source="keyword")
+            elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, key):
+                opt_in(session, key, conversation.channel, source="keyword")
                 replies = [app_message("utter_opted_in")]
-            elif is_opted_out(session, e164) or conversation.mode is not ConversationMode.BOT:
+            elif is_opted_out(session, key) or conversation.mode is not ConversationMode.BOT:
                 replies = []  # stored for the record and for agents; no automated answer
             elif not (message.body or "").strip():
                 replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message")]

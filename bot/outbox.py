@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot import config
 from bot.compliance import Verdict, check_outbound
-from bot.contact import opt_out
+from bot.contact import contact_key, opt_out
 from bot.phones import split_sender_id
 from bot.storage.models import Account, AuditLog, Conversation, Debtor, Direction, Message, MessageStatus
 from bot.storage.models import Creditor as CreditorRow
@@ -141,7 +141,7 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
             message.status = MessageStatus.FAILED
             message.error_code = exc.code
             if exc.code == OPTED_OUT_ERROR:
-                opt_out(session, e164, channel, source="twilio_21610")
+                opt_out(session, contact_key(channel, e164), channel, source="twilio_21610")
         message.updated_at = now
     session.flush()
     return sent
@@ -158,8 +158,8 @@ def record_status(session: Session, message_sid: str, status: str, error_code: s
         message.status = MessageStatus(status)
         message.error_code = error_code
         if error_code == OPTED_OUT_ERROR:
-            _, e164 = split_sender_id(message.conversation.sender_id)
-            opt_out(session, e164, message.channel, source="twilio_21610")
+            channel, e164 = split_sender_id(message.conversation.sender_id)
+            opt_out(session, contact_key(channel, e164), channel, source="twilio_21610")
     elif status in _DELIVERY_ORDER:
         current = message.status.value
         if current not in _DELIVERY_ORDER or _DELIVERY_ORDER.index(status) > _DELIVERY_ORDER.index(current):

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
 
     verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")
     verification_lock_minutes: int = Field(default=30, ge=1, description="How long a lock lasts.")
+    verification_daily_failure_cap: int = Field(default=6, ge=1, description="Failed identity checks a debtor "
+                                                 "may have in one (UTC) day, across all numbers and channels; "
+                                                 "then verification is locked until the day ends.")
+    verification_review_after_locks: int = Field(default=2, ge=1, description="At this many locks since the "
+                                                  "last success, verification stays locked until a person "
+                                                  "clears it, and the conversation goes to a person.")
     verification_valid_hours: int = Field(default=24, ge=1, description="A verified identity holds this long "
                                           "(WhatsApp and SMS of the same number; never the demo).")
     tracker_retention_days: int = Field(default=7, ge=1, description="Rasa's Redis tracker store forgets a "

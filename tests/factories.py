@@ -50,3 +50,20 @@ def ana_and_camila() -> str:
         row("D2", "Camila Soto Fuentes", "9 8765 4321", "12.345.678-5", "1992-02-14", "CL", "F-30021",
             "finanzas-norte", "Crédito de consumo", "CLP", "1250000", "187500", "12000", 149),
     )
+
+
+def due_phrase(database_url: str, account_external_id: str) -> str:
+    """'Venció el … (N días de atraso).' as the bot says it now, from the due date the ledger holds.
+
+    The shared test ledgers are seeded once per run, with due dates relative to that day; a run that
+    crosses local midnight would otherwise expect yesterday's count.
+    """
+    from sqlalchemy import select
+
+    from bot.storage.db import session_scope
+    from bot.storage.models import Account
+
+    with session_scope(database_url) as session:
+        account = session.scalars(select(Account).where(Account.external_id == account_external_id)).one()
+        due, country = account.due_date, account.debtor.country
+    return f"Venció el {spanish_long_date(due)} ({(local_today(country) - due).days} días de atraso)."

@@ -55,3 +55,15 @@ def test_a_bare_yes_or_no_with_nothing_offered(ledger: Session) -> None:
         assert [m["response"] for m in messages] == ["utter_how_can_i_help"]
     messages, _ = run_action(ActionAnswerOffer(), make_tracker(ANA, intent="deny", slots={"pending_offer": "human"}))
     assert [m["response"] for m in messages] == ["utter_offer_declined"]
+
+
+def test_an_opt_out_or_wrong_person_on_the_demo_leaves_whatsapp_alone(ledger: Session) -> None:
+    demo = "demo:+525512345678"
+    run_action(ActionOptOut(), make_tracker(demo, intent="stop_contact", text="no me escriban"))
+    assert is_opted_out(ledger, "demo:+525512345678")
+    assert not is_opted_out(ledger, "+525512345678")  # WhatsApp and SMS of the number still hear from us
+    run_action(ActionWrongPerson(), make_tracker(demo, intent="wrong_person"))
+    ledger.expire_all()
+    assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is False
+    run_action(ActionOptOut(), make_tracker(ANA, intent="stop_contact", text="no me escriban"))
+    assert is_opted_out(ledger, "+525512345678")

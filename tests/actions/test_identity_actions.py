@@ -1,14 +1,26 @@
 import asyncio
+import re
 from datetime import timedelta
 
+import pytest
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from actions.common import triggering_message
+from actions.common import triggering_message, utcnow
 from actions.identity import ActionRespondAfterVerification, ActionRespondVerified, ValidateIdentityForm
 from actions.session import ActionSessionStart
-from bot.storage.models import IdentityCheck
+from bot.conversations import get_or_create_conversation
+from bot.copy import app_message
+from bot.storage.models import (
+    Conversation,
+    ConversationMode,
+    Debtor,
+    Direction,
+    IdentityCheck,
+    Message,
+    MessageStatus,
+)
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event
 from tests.factories import local_today, spanish_long_date
 
@@ -77,7 +89,7 @@ def test_after_verification_the_original_question_is_answered_in_mexican_format(
 
 
 def test_chilean_pesos_have_no_decimals(ledger: Session) -> None:
-    validate("14/02/1992", sender=CAMILA)
+    validate("6785 14/02/1992", sender=CAMILA)
     messages, _ = run_action(ActionRespondVerified(), make_tracker(CAMILA, intent="ask_balance", text="saldo",
                                                                    slots={"verified": True}))
     account = messages[1]
@@ -109,3 +121,94 @@ def test_session_start_restores_verification_from_the_database(ledger: Session) 
     _, events = run_action(ActionSessionStart(), make_tracker("sms:+525512345678"))  # same number, other channel
     assert [e["event"] for e in events] == ["session_started", "slot", "slot", "action"]
     assert events[1]["value"] is True and events[2]["value"] == "Ana"
+
+
+# --- safe by default -----------------------------------------------------------------------------------------
+
+def inbound(session: Session, sender: str, body: str) -> int:
+    conversation = get_or_create_conversation(session, sender)
+    message = Message(conversation_id=conversation.id, direction=Direction.INBOUND, channel=conversation.channel,
+                      body=body, status=MessageStatus.RECEIVED)
+    session.add(message)
+    session.commit()
+    return message.id
+
+
+def test_a_birth_date_alone_gets_the_hint_and_counts_nothing(ledger: Session) -> None:
+    for _ in range(4):
+        messages, slots = validate("14/02/1992", sender=CAMILA)
+        assert slots == {"identity_answer": None}
+        assert [m["response"] for m in messages] == ["utter_identity_hint"]
+    _, slots = validate("6785 14/02/1992", sender=CAMILA)
+    assert slots["identity_answer"] == "verified"
+
+
+@pytest.mark.parametrize("answer", ["2211 12/03/1985", "0000", "hola, son 1234"])
+def test_the_checked_answer_is_kept_only_redacted(ledger: Session, answer: str) -> None:
+    before = inbound(ledger, ANA, "cuánto debo 2211")  # not an identity answer: left as it was
+    checked = inbound(ledger, ANA, answer)
+    validate(answer)
+    ledger.expire_all()
+    body = ledger.get(Message, checked).body
+    assert not re.search(r"\d", body) and "••••" in body
+    assert ledger.get(Message, before).body == "cuánto debo 2211"
+
+
+def unlock_for_now(session: Session) -> None:
+    """Let the temporary lock run out (the actions read the real clock)."""
+    session.execute(update(IdentityCheck).values(locked_until=utcnow() - timedelta(minutes=1)))
+    session.commit()
+
+
+def test_the_second_lock_hands_the_debtor_to_a_person(ledger: Session) -> None:
+    for answer in ("0000", "1111", "2222"):
+        validate(answer)
+    unlock_for_now(ledger)
+    for answer in ("0000", "1111"):
+        validate(answer)
+    _, slots = validate("2222")
+    assert slots == {"identity_answer": "locked"}
+    ledger.expire_all()
+    conversation = ledger.scalars(select(Conversation).where(Conversation.sender_id == "whatsapp:+525512345678")).one()
+    assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "identity_review")
+    messages, events = run_action(ActionRespondAfterVerification(), make_tracker(ANA, intent="inform", text="2222"))
+    assert [m["response"] for m in messages] == ["utter_identity_review"]
+    assert {"event": "slot", "name": "pending_offer", "value": None, "timestamp": None} in events
+    # the same number on SMS, days later: still locked, and told the same
+    unlock_for_now(ledger)  # time passing changes nothing: only a person lifts it
+    sms = "sms:+525512345678"
+    assert asyncio.run(ValidateIdentityForm().required_slots(["identity_answer"], CollectingDispatcher(),
+                                                             make_tracker(sms), {})) == []
+    messages, _ = run_action(ActionRespondAfterVerification(), make_tracker(sms, intent="ask_balance"))
+    assert [m["response"] for m in messages] == ["utter_identity_review"]
+    assert ledger.scalars(select(Conversation.mode).where(Conversation.sender_id == sms)).one() is (
+        ConversationMode.QUEUED)
+
+
+def test_a_lock_of_hours_is_told_in_hours(ledger: Session) -> None:
+    validate("0000")
+    ledger.execute(update(IdentityCheck).values(locked_until=utcnow() + timedelta(hours=5)))
+    ledger.commit()
+    messages, _ = run_action(ActionRespondAfterVerification(), make_tracker(ANA, intent="inform", text="0000"))
+    assert [m["text"] for m in messages] == [app_message("identity_locked_hours", hours=5)]
+
+
+def test_a_whatsapp_verification_does_not_open_the_demo(ledger: Session) -> None:
+    validate("2211")
+    _, events = run_action(ActionSessionStart(), make_tracker("demo:+525512345678"))
+    assert events[1]["value"] is False
+    messages, _ = run_action(ActionRespondVerified(), make_tracker("demo:+525512345678", intent="ask_balance",
+                                                                   slots={"verified": True}))
+    assert [m["response"] for m in messages] == ["utter_need_verification"]
+    _, slots = validate("2211", sender="demo:+525512345678")  # Ana is no demo debtor: the demo cannot reach her
+    assert slots == {"identity_answer": None}
+
+
+def test_a_demo_verification_does_not_open_whatsapp(ledger: Session) -> None:
+    ledger.execute(update(Debtor).where(Debtor.external_id == "D1").values(is_demo=True))  # Ana, demo data
+    ledger.commit()
+    _, slots = validate("2211", sender="demo:+525512345678")
+    assert slots["identity_answer"] == "verified"
+    for sender in (ANA, "sms:+525512345678"):
+        _, events = run_action(ActionSessionStart(), make_tracker(sender))
+        assert events[1]["value"] is False

@@ -50,7 +50,7 @@ def test_unreadable_past_and_far_dates_get_a_question(ledger: Session) -> None:
 
 
 def test_settlement_offer_within_the_policy(ledger: Session) -> None:
-    validate("14/02/1992", sender=CAMILA)  # Finanzas del Norte, severe: up to 15% off interest and fees (bot)
+    validate("6785 14/02/1992", sender=CAMILA)  # Finanzas del Norte, severe: up to 15% off interest and fees (bot)
     messages, events = ask(CAMILA, "ask_discount", "me hacen descuento?")
     assert [m["response"] for m in messages] == ["utter_settlement_discount", "utter_payment_link",
                                                  "utter_link_safety"]
@@ -86,7 +86,7 @@ def test_already_paid_without_a_payment_goes_to_a_person(ledger: Session) -> Non
 
 def test_when_no_link_can_be_made_a_person_is_offered(stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe,
                                                       ledger: Session) -> None:
-    validate("14/02/1992", sender=CAMILA)
+    validate("6785 14/02/1992", sender=CAMILA)
     fake_stripe.refuse_next = 10  # Stripe keeps failing, past the SDK's retries
     messages, events = ask(CAMILA, "pay_in_full", "quiero pagar todo")
     assert [m["response"] for m in messages] == ["utter_settlement_discount", "utter_payment_link_unavailable"]

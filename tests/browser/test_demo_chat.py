@@ -6,7 +6,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,9 +15,9 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from api.main import create_app
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, get_settings
 from scripts.services import free_port
-from tests.factories import local_today, spanish_long_date
+from tests.factories import due_phrase
 
 pytestmark = pytest.mark.e2e
 
@@ -72,10 +72,9 @@ def test_a_short_conversation_on_the_demo_page(live_app: str, page: Page) -> Non
     expect(page.locator(".bubble.in").nth(2)).to_have_text(
         "¡Gracias, Sofía! Ya confirmé tu identidad. ¿En qué te puedo ayudar? Puedo decirte tu saldo, por ejemplo.")
     send(page, "cuánto debo?", 3)
-    due = spanish_long_date(local_today("MX") - timedelta(days=12))
     expect(page.locator(".bubble.in").nth(4)).to_have_text(
         "Banco Aurora · Tarjeta de crédito (termina en 0777)\nCapital: $3,200.00\nIntereses: $410.10\n"
-        f"Comisiones: $0.00\nTotal: $3,610.10\nVenció el {due} (12 días de atraso).")
+        f"Comisiones: $0.00\nTotal: $3,610.10\n{due_phrase(get_settings().database_url, 'AUR-70777')}")
     (PROJECT_ROOT / "results").mkdir(exist_ok=True)
     page.screenshot(path=str(PROJECT_ROOT / "results" / "demo_chat.png"), full_page=True)
 
