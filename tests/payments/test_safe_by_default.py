@@ -9,9 +9,7 @@ import asyncio
 import copy
 import hashlib
 import io
-import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -57,36 +55,11 @@ from bot.storage.models import (
 )
 from payments import expected_livemode, provider_from_settings
 from payments.sandbox import SandboxCheckout
-from tests.conftest import STRIPE_SECRET, refresh_app_state
-from tests.fakes.stripe_api import FakeStripe, stripe_signature
+from tests.conftest import refresh_app_state
+from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.twilio_api import FakeTwilio
 from tests.factories import local_today
-from tests.payments.conftest import ANA, CAMILA, account, conversation
-
-
-@pytest.fixture
-def app(stripe_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def deliver(client: TestClient, event: dict[str, Any]) -> Any:
-    raw = json.dumps(event).encode()
-    return client.post("/webhooks/stripe", content=raw,
-                       headers={"Stripe-Signature": stripe_signature(raw, STRIPE_SECRET, int(time.time())),
-                                "Content-Type": "application/json"})
-
-
-def new_link(ledger: Session, external_id: str, sender: str, purpose: str = "full",
-             **kwargs: Any) -> str:
-    issued = issue_link(ledger, provider_from_settings(), account(ledger, external_id), purpose,  # type: ignore[arg-type]
-                        datetime.now(timezone.utc), conversation=conversation(ledger, sender), **kwargs)
-    ledger.commit()
-    return issued.link.provider_session_id
-
-
-def pdf_text(content: bytes) -> str:
-    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages)
+from tests.payments.conftest import ANA, CAMILA, account, conversation, deliver, new_link, pdf_text
 
 
 def count(ledger: Session, model: type) -> int:

@@ -1,27 +1,22 @@
 """POST /webhooks/stripe: signed events from the official SDK's point of view, applied once, in any order."""
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from fastapi import HTTPException
 from fastapi.testclient import TestClient
-from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.main import create_app
 from api.payments import accept_stripe_event
 from bot.documents import DocumentLinkError, document_id_from_token, document_url, issue_agreement
 from bot.negotiation import create_plan, settlement_offer
-from bot.payments import issue_link, next_installment
+from bot.payments import next_installment
 from bot.policy import PlanProposal
 from bot.storage.models import (
     AccountStatus,
@@ -36,39 +31,11 @@ from bot.storage.models import (
     PaymentLink,
     PromiseToPay,
 )
-from payments import provider_from_settings
 from tests.conftest import STRIPE_SECRET
 from tests.fakes.stripe_api import FakeStripe, stripe_signature
 from tests.fakes.twilio_api import FakeTwilio
 from tests.factories import local_today
-from tests.payments.conftest import ANA, CAMILA, account, conversation
-
-
-@pytest.fixture
-def app(stripe_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def deliver(client: TestClient, event: dict[str, Any], *, secret: str = STRIPE_SECRET,
-            timestamp: int | None = None, tamper: bool = False) -> Any:
-    raw = json.dumps(event).encode()
-    header = stripe_signature(raw, secret, timestamp or int(time.time()))
-    if tamper:
-        raw = raw.replace(b'"amount_total": ', b'"amount_total": 1')
-    return client.post("/webhooks/stripe", content=raw,
-                       headers={"Stripe-Signature": header, "Content-Type": "application/json"})
-
-
-def new_link(ledger: Session, external_id: str, sender: str, purpose: str = "full", **kwargs: Any) -> str:
-    issued = issue_link(ledger, provider_from_settings(), account(ledger, external_id), purpose,  # type: ignore[arg-type]
-                        datetime.now(timezone.utc), conversation=conversation(ledger, sender), **kwargs)
-    ledger.commit()
-    return issued.link.provider_session_id
-
-
-def pdf_text(content: bytes) -> str:
-    return " ".join(" ".join(page.extract_text().split()) for page in PdfReader(io.BytesIO(content)).pages)
+from tests.payments.conftest import ANA, CAMILA, account, conversation, deliver, new_link, pdf_text
 
 
 def document_path(body: str) -> str:
