@@ -9,12 +9,14 @@ RASA_VENV := .venv-rasa
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup model test demo bench lock clean
+.PHONY: help setup model lint unit test demo bench lock clean
 
 help:
 	@echo "make demo   - set up and run the product (SQLite, demo portfolio, terminal chat)"
 	@echo "make model  - train the Rasa model if its inputs changed"
-	@echo "make test   - set up and run the whole test suite"
+	@echo "make test   - set up and run the whole test suite (lint first; installs Redis, PostgreSQL, Chromium)"
+	@echo "make unit   - the tests that need no Rasa server, on SQLite only (the inner loop)"
+	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - run the benchmarks (they print their numbers)"
 	@echo "make lock   - refresh constraints*.txt from the current venvs"
 
@@ -38,7 +40,15 @@ setup: $(VENV)/.installed $(RASA_VENV)/.installed
 model: setup
 	$(VENV)/bin/python -m bot.rasa_model train
 
-test: model
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed
+	ACUERDO_TEST_DATABASES=sqlite $(VENV)/bin/python -m pytest -m "not e2e" -q
+
+test: lint model
+	bash scripts/system-packages
 	$(VENV)/bin/python -m pytest
 
 demo: model

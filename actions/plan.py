@@ -18,7 +18,6 @@ from actions.requests import PLAN_SLOTS, send_payment_link
 from bot.balances import debtor_locale
 from bot.copy import render
 from bot.documents import document_url, issue_agreement
-from bot.payments import withdraw_links
 from bot.identity import verified_debtor
 from bot.locale import format_money, format_weekday_date, local_today
 from bot.negotiation import (
@@ -32,11 +31,11 @@ from bot.negotiation import (
     proposal_to_json,
 )
 from bot.parsing import parse_amount, parse_date
+from bot.payments import withdraw_links
 from bot.policy import Plan, Verdict
 from bot.storage.db import session_scope
 from bot.storage.models import Account, Debtor
 from payments import provider_from_settings
-
 
 
 def _debtor_and_account(session: Session, tracker: Tracker) -> tuple[Debtor | None, Account | None]:

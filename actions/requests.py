@@ -25,8 +25,8 @@ from bot.locale import (
 from bot.negotiation import (
     negotiable_account,
     parse_plan_terms,
-    record_promise,
     recent_payments,
+    record_promise,
     report_case,
     settlement_offer,
 )
@@ -76,7 +76,8 @@ def send_payment_link(session: Session, debtor: Debtor, account: Account, purpos
     locale = debtor_locale(debtor)
     dispatcher.utter_message(
         response="utter_payment_link", amount=format_money(issued.link.amount, account.currency, locale),
-        url=issued.url, deadline=format_deadline(issued.link.expires_at, locale, zone_for(debtor.country, debtor.timezone)))
+        url=issued.url,
+        deadline=format_deadline(issued.link.expires_at, locale, zone_for(debtor.country, debtor.timezone)))
     dispatcher.utter_message(response="utter_link_safety", link_prefix=issued.prefix)
     return NOTHING_PENDING
 

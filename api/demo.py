@@ -9,8 +9,8 @@ from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse
-from sqlalchemy import func, select
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
 from api.deps import get_gateway
 from bot.demo import DEMO_STRANGER, demo_debtors, is_demo_number

@@ -26,8 +26,9 @@ def create_app() -> FastAPI:
     """The app for the current settings; raises UnsafeSettings in production with demo or placeholder settings."""
     settings = check_settings("the app")
     # No admin sign-in exists yet, so production serves no interactive docs or schema at all.
-    docs = {} if not settings.is_production else {"docs_url": None, "redoc_url": None, "openapi_url": None}
-    app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, **docs)
+    hidden = settings.is_production
+    app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, docs_url=None if hidden else "/docs",
+                  redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
     app.include_router(twilio.router)
     app.include_router(payments.router)
     if settings.payment_provider == "sandbox" and not settings.is_production:

@@ -59,7 +59,7 @@ def _signed_event(session_id: str, outcome: str) -> tuple[bytes, str] | None:
         allowed = [name for name, _ in _BUTTONS.get(link.status, [])] if link else []
         if link is None or outcome not in allowed:
             return None
-        return sandbox_event(link, outcome, get_settings().stripe_webhook_secret, utcnow())  # type: ignore[arg-type]
+        return sandbox_event(link, outcome, get_settings().stripe_webhook_secret, utcnow())
 
 
 @router.post("/checkout/{session_id}", response_class=HTMLResponse)

@@ -52,7 +52,7 @@ def opt_out(session: Session, key: str, channel: str, source: str) -> bool:
 
 def opt_in(session: Session, key: str, channel: str, source: str) -> bool:
     """The contact asked to hear from us again (ALTA / START). Returns False if it was not opted out."""
-    removed = session.execute(delete(OptOut).where(OptOut.e164 == key)).rowcount
+    removed = session.execute(delete(OptOut).where(OptOut.e164 == key)).rowcount  # type: ignore[attr-defined]
     if removed:
         session.add(AuditLog(actor="bot", action="opted_in", entity_type="phone", entity_id=key,
                              details={"channel": channel, "source": source}))

@@ -23,9 +23,9 @@ def _messages(path: Path) -> dict[str, str]:
     return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
 
 
-def render(response: str, variant: int = 0, **variables: object) -> str:
-    """The text of a domain response with its {variables} filled in, as Rasa would fill them."""
-    text: str = _responses(DOMAIN_FILE)[response][variant]["text"]
+def render(response: str, **variables: object) -> str:
+    """The text of a domain response (its first variation) with its {variables} filled in, as Rasa would."""
+    text: str = _responses(DOMAIN_FILE)[response][0]["text"]
     return text.format(**variables)
 
 

@@ -9,8 +9,8 @@ cannot tell a debtor's number from any other.
 Verification cannot be ground down: a lock after `verification_max_attempts` failures; at the
 `verification_review_after_locks`-th lock since their last success the debtor goes to a person and
 automated verification stays locked until someone clears it (`clear_review`); and a daily cap (UTC day) of
-failures per debtor, whatever the number, which a success does not reset. Each failure is counted by one conditional UPDATE, so concurrent workers cannot slip extra attempts
-past a limit.
+failures per debtor, whatever the number, which a success does not reset. Each failure is counted by one
+conditional UPDATE, so concurrent workers cannot slip extra attempts past a limit.
 
 Everything is recorded under the sender's contact key (bot.contact): a verification proves control of a
 number, so it carries between WhatsApp and SMS of that number at most, never to or from the demo; and the
@@ -133,7 +133,7 @@ def _birth_date_in(lowered: str) -> tuple[re.Match[str] | None, date | None]:
     for pattern, order in ((_ISO_DATE, "ymd"), (_NUMERIC_DATE, "dmy")):
         match = pattern.search(lowered)
         if match:
-            parts = dict(zip(order, (int(group) for group in match.groups())))
+            parts = dict(zip(order, (int(group) for group in match.groups()), strict=True))
             try:
                 return match, date(parts["y"], parts["m"], parts["d"])
             except ValueError:
@@ -264,7 +264,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
     if answer is None or answer.birth_date_alone:
         return VerificationResult(Outcome.NOT_AN_ANSWER, attempts_left=_attempts_left(checks, now, limits),
                                   birth_date_alone=answer is not None)
-    for debtor, check in zip(candidates, checks):
+    for debtor, check in zip(candidates, checks, strict=False):  # a stranger: no candidates, one check
         if answer_matches(debtor, answer):
             return _verified(session, key, debtor, check, now, limits, sender_id)
     return _count_failure(session, key, checks, now, limits, sender_id)
@@ -334,7 +334,7 @@ def _count_failure(session: Session, key: str, checks: list[IdentityCheck], now:
         session.expire(check)
     escalated = False
     locked = False
-    for check, row in zip(checks, rows):
+    for check, row in zip(checks, rows, strict=True):
         if row is None:
             locked = True  # a concurrent answer locked it between our read and our update
             continue

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
 import redis
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class ConversationLocks(Protocol):
-    def hold(self, key: str) -> Iterator[None]: ...
+    def hold(self, key: str) -> AbstractContextManager[None]: ...
 
 
 class InProcessLocks:

@@ -100,7 +100,8 @@ def record_promise(session: Session, debtor: Debtor, text: str, today: date, rol
 
 def _plausible(amount: Decimal | None, account: Account) -> Decimal | None:
     """An amount said with the promise, kept only if it can be a payment on this account."""
-    if amount is None or amount <= 0 or amount > account.total or amount.as_tuple().exponent < -2:
+    exponent = amount.as_tuple().exponent if amount is not None else 0
+    if amount is None or amount <= 0 or amount > account.total or not isinstance(exponent, int) or exponent < -2:
         return None
     return amount
 

@@ -169,7 +169,8 @@ def apply_payment(session: Session, account: Account, link: PaymentLink | None, 
     balance_before = account.total
     was_open = account.status is not AccountStatus.PAID
     payment = Payment(account_id=account.id, amount=amount, currency=account.currency,
-                      provider=link.provider if link else "manual", provider_ref=link.provider_session_id if link else None,
+                      provider=link.provider if link else "manual",
+                      provider_ref=link.provider_session_id if link else None,
                       link_id=link.id if link else None, paid_at=paid_at, created_at=now)
     payment.account = account
     session.add(payment)
@@ -255,7 +256,8 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
     money = lambda amount: format_money(amount, account.currency, locale)  # noqa: E731
     receipt = issue_receipt(session, applied.payment, account, account.total, now)
     parts = [app_message("payment_received", first_name=account.debtor.first_name,
-                         amount=money(applied.payment.amount), creditor=account.creditor.name, receipt=receipt_number(applied.payment),
+                         amount=money(applied.payment.amount), creditor=account.creditor.name,
+                         receipt=receipt_number(applied.payment),
                          receipt_url=document_url(receipt, account, now))]
     if applied.settled:
         letter = issue_settlement_letter(session, account, applied.balance_before,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from babel.numbers import get_currency_precision, list_currencies
 from sqlalchemy import Table, bindparam, select
@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 from bot import config
 from bot.phones import InvalidPhone, normalize_phone
 from bot.storage.models import Account, AccountStatus, AuditLog, Creditor, Debtor, Phone, utcnow
+
+_TABLES: dict[type, Table] = {model: cast(Table, model.__table__) for model in (Debtor, Phone, Account)}
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "debtor_id", "full_name", "phone", "document_id", "birth_date", "country", "account_id", "creditor",
@@ -281,8 +283,8 @@ def _upsert_debtors(session: Session, rows: list[PortfolioRow], now: datetime,
     ids = _ids_by_key(session, Debtor.id, Debtor.external_id, list(first_row_of))
     updates = [{"row_id": ids[ext], **_debtor_values(row, now)} for ext, row in first_row_of.items() if ext in ids]
     new = [{**_debtor_values(row, now), "created_at": now} for ext, row in first_row_of.items() if ext not in ids]
-    _bulk_update(session, Debtor.__table__, updates)
-    _bulk_insert(session, Debtor.__table__, new)
+    _bulk_update(session, _TABLES[Debtor], updates)
+    _bulk_insert(session, _TABLES[Debtor], new)
     ids.update(_ids_by_key(session, Debtor.id, Debtor.external_id, [value["external_id"] for value in new]))
     report.debtors_updated += len(updates)
     report.debtors_created += len(new)
@@ -294,10 +296,10 @@ def _add_phones(session: Session, rows: list[PortfolioRow], debtor_ids: dict[str
     wanted = {(debtor_ids[row.debtor_external_id], row.phone_e164) for row in rows}
     existing: set[tuple[int, str]] = set()
     for chunk in _chunks(sorted({debtor_id for debtor_id, _ in wanted})):
-        existing.update(session.execute(select(Phone.debtor_id, Phone.e164).where(Phone.debtor_id.in_(chunk))))
+        existing.update(session.execute(select(Phone.debtor_id, Phone.e164).where(Phone.debtor_id.in_(chunk))).tuples())
     new = [{"debtor_id": d, "e164": e, "verified": False, "wrong_number": False, "created_at": now}
            for d, e in sorted(wanted - existing)]
-    _bulk_insert(session, Phone.__table__, new)
+    _bulk_insert(session, _TABLES[Phone], new)
     report.phones_added += len(new)
 
 
@@ -307,7 +309,7 @@ def _upsert_accounts(session: Session, rows: list[PortfolioRow], creditor_ids: d
     by_creditor: dict[int, list[str]] = {}
     for row in rows:
         by_creditor.setdefault(creditor_ids[row.creditor_code], []).append(row.account_external_id)
-    table = Account.__table__
+    table = _TABLES[Account]
     for creditor_id, external_ids in by_creditor.items():
         for chunk in _chunks(external_ids):
             for id_, ext, status in session.execute(
@@ -342,7 +344,7 @@ def _recall_missing(session: Session, rows: list[PortfolioRow], creditor_ids: di
                     report: ImportReport) -> None:
     """A full import lists every active account of its creditors: the others were taken back."""
     present = {(creditor_ids[row.creditor_code], row.account_external_id) for row in rows}
-    table = Account.__table__
+    table = _TABLES[Account]
     recalled: list[dict[str, Any]] = []
     for creditor_id in set(creditor_ids.values()):
         for id_, ext in session.execute(select(table.c.id, table.c.external_id).where(

@@ -8,9 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import time
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bot.settings import PROJECT_ROOT

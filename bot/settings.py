@@ -63,8 +63,10 @@ class Settings(BaseSettings):
     demo_enabled: bool = Field(default=False, description="Serve /demo (lists the demo debtors and their "
                                "verification digits): `make demo` turns it on; refused in production.")
     reply_mode: str = Field(default="twiml", pattern="^(twiml|rest)$",
-                            description="twiml: replies in the webhook response; rest: 200 at once, replies via the outbox.")
-    twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111", description="Sender when a conversation has none.")
+                            description="twiml: replies in the webhook response; rest: 200 at once, replies via "
+                            "the outbox.")
+    twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111",
+                                      description="Sender when a conversation has none.")
     twilio_sms_from: str = "+15550001111"
     rasa_timeout_seconds: float = Field(default=10.0, gt=0, description="Past this the debtor gets a holding reply.")
     retry_interval_seconds: float = Field(default=5.0, gt=0, description="How often waiting messages are retried.")

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,10 @@ from bot.rasa_model import active_model, model_path
 from bot.settings import get_settings
 from bot.storage.db import migrate, reset_engines, session_scope
 from scripts import servers
+from scripts.services import Postgres, Redis, free_port, start_postgres, start_redis
 from tests.factories import portfolio, row
 from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.twilio_api import FakeTwilio
-from scripts.services import Postgres, Redis, free_port, start_postgres, start_redis
 
 TOKEN = "e2e-token"
 PUBLIC_BASE_URL = "https://acuerdo.example"
@@ -72,7 +73,11 @@ def _postgres_template(postgres: Postgres) -> str:
     return "acuerdo_template"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# `make unit` sets ACUERDO_TEST_DATABASES=sqlite for a fast inner loop; the full suite runs on both.
+TEST_DATABASES = os.environ.get("ACUERDO_TEST_DATABASES", "sqlite,postgresql").split(",")
+
+
+@pytest.fixture(params=TEST_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "acuerdo.db"
@@ -123,7 +128,7 @@ E2E_PORTFOLIO = portfolio(
     row("E-MX-7", "Ricardo Núñez", "55 4444 5555", "4455667788", "1983-12-01", "MX", "AUR-70707",
         "banco-aurora", "Tarjeta de crédito", "MXN", "1500.00", "95.50", "0.00", 8),  # demo: pays on the demo page
     row("E-MX-8", "Elena Castro", "55 6666 7777", "6655443322", "1986-02-02", "MX", "AUR-80808",
-        "banco-aurora", "Tarjeta de crédito", "MXN", "2100.00", "150.00", "0.00", 30),  # a real debtor the demo must not play
+        "banco-aurora", "Tarjeta de crédito", "MXN", "2100.00", "150.00", "0.00", 30),  # real: not for the demo
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

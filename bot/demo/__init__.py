@@ -1,10 +1,9 @@
 """The built-in demo portfolio: one or two debtors in each of Mexico, Colombia, Argentina, Chile and Peru."""
 from __future__ import annotations
 
+import csv
 from datetime import date
 from pathlib import Path
-
-import csv
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload

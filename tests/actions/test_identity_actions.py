@@ -24,6 +24,7 @@ from bot.storage.models import (
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event
 from tests.factories import local_today, spanish_long_date
 
+
 def validate(answer: str, sender: str = ANA) -> tuple[list[dict], dict]:
     dispatcher = CollectingDispatcher()
     tracker = make_tracker(sender, intent="inform", text=answer, active_loop="identity_form")

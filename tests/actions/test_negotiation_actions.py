@@ -13,7 +13,6 @@ from tests.factories import local_today, spanish_weekday_date
 from tests.fakes.stripe_api import FakeStripe
 
 
-
 def ask(sender: str, intent: str, text: str, **slots: object) -> tuple[list[dict], list[dict]]:
     return run_action(ActionRespondVerified(), make_tracker(sender, intent=intent, text=text,
                                                             slots={"verified": True, **slots}))

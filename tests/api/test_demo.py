@@ -11,8 +11,8 @@ from bot.gateway import Inbound
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, MessageStatus
 from tests.api.conftest import signed_post, whatsapp_form
-from tests.conftest import Stack
 from tests.api.test_twilio_gateway import twiml_messages
+from tests.conftest import Stack
 
 pytestmark = pytest.mark.e2e
 

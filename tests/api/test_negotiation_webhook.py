@@ -1,23 +1,30 @@
 """Negotiation through the signed WhatsApp webhook, with the real Rasa and action servers, on both stacks."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
-
-import re
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bot.storage.db import session_scope
-from bot.storage.models import Account, AccountStatus, AgreementStatus, Conversation, ConversationMode, PaymentPlan, PromiseToPay
+from bot.storage.models import (
+    Account,
+    AccountStatus,
+    AgreementStatus,
+    Conversation,
+    ConversationMode,
+    PaymentPlan,
+    PromiseToPay,
+)
 from tests.api.conftest import signed_post, whatsapp_form
 from tests.api.test_twilio_gateway import twiml_messages
 from tests.conftest import Stack
-from tests.fakes.twilio_api import FakeTwilio
 from tests.factories import MONTHS, local_today, spanish_weekday_date
+from tests.fakes.twilio_api import FakeTwilio
 from tests.payments.test_webhook import pdf_text
 
 pytestmark = pytest.mark.e2e

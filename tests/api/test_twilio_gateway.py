@@ -70,6 +70,7 @@ def test_signature_for_another_url_or_token_is_refused(client: TestClient) -> No
     assert signed_post(client, "/webhooks/twilio/whatsapp", form, token="someone-elses-token").status_code == 403
     # a valid signature for the SMS URL does not open the WhatsApp one
     from twilio.request_validator import RequestValidator
+
     from tests.api.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_BASE_URL + "/webhooks/twilio/sms", form)
     response = client.post("/webhooks/twilio/whatsapp", data=form, headers={"X-Twilio-Signature": signature})
@@ -99,7 +100,8 @@ def test_huge_and_emoji_only_bodies_are_answered_never_a_500(client: TestClient,
     assert replies and all(replies)
     inbound = stored(stack.database_url, "whatsapp:+525500000106", Direction.INBOUND)
     assert len(inbound[0].body) == 5000  # stored whole
-    replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form("+5215500000107", "🙏😅👍")))
+    emoji_only = whatsapp_form("+5215500000107", "🙏😅👍")
+    replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", emoji_only))
     assert replies and all(replies)
 
 

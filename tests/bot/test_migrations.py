@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -7,8 +8,7 @@ from sqlalchemy import create_engine, inspect
 
 from bot.storage.db import alembic_config, migrate
 from bot.storage.models import Base
-from scripts.services import Postgres
-from tests.conftest import create_database
+from tests.conftest import TEST_DATABASES, create_database
 
 TABLES = {"creditors", "debtors", "phones", "accounts", "payments", "conversations", "messages", "audit_log",
           "identity_checks", "opt_outs"}
@@ -34,15 +34,12 @@ def assert_down_and_up_again(url: str) -> None:
     assert_schema_matches_models(url)
 
 
-def test_migrations_on_an_empty_sqlite_database(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'empty.db'}"
-    migrate(url)
-    assert_schema_matches_models(url)
-    assert_down_and_up_again(url)
-
-
-def test_migrations_on_an_empty_postgresql_database(postgres: Postgres) -> None:
-    url = create_database(postgres, "migrations_check")
+@pytest.mark.parametrize("kind", TEST_DATABASES)
+def test_migrations_on_an_empty_database(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'empty.db'}"
+    else:
+        url = create_database(request.getfixturevalue("postgres"), "migrations_check")
     migrate(url)
     assert_schema_matches_models(url)
     assert_down_and_up_again(url)

@@ -1,7 +1,6 @@
 """Whole conversations through the real Rasa server and the real action server, on a real ledger."""
 from __future__ import annotations
 
-
 import pytest
 from sqlalchemy import select
 

@@ -32,7 +32,7 @@ def parse_nested_form(body: str) -> dict[str, Any]:
     for key, value in parse_qsl(body, keep_blank_values=True):
         parts = re.findall(r"[^\[\]]+", key)
         node: Any = root
-        for part, following in zip(parts, parts[1:] + [None]):
+        for part, following in zip(parts, parts[1:] + [None], strict=True):
             slot: Any = int(part) if isinstance(node, list) else part
             if isinstance(node, list):
                 node.extend([None] * (slot + 1 - len(node)))

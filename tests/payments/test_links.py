@@ -71,8 +71,8 @@ def test_a_stripe_checkout_carries_amount_currency_expiry_and_metadata(
     chile = issue_link(ledger, provider_from_settings(), account(ledger, "F-30021"), "settlement", now,
                        amount=Decimal("1419575"))
     sent = fake_stripe.requests[-1]
-    assert sent["line_items"][0]["price_data"] == {"currency": "clp", "unit_amount": "1419575",
-                                                   "product_data": {"name": "Finanzas del Norte · Crédito de consumo · 0021"}}
+    product = {"name": "Finanzas del Norte · Crédito de consumo · 0021"}
+    assert sent["line_items"][0]["price_data"] == {"currency": "clp", "unit_amount": "1419575", "product_data": product}
     assert sent["payment_method_types"] == ["card"] and chile.url.startswith("https://pagar.finanzasnorte.example/p/")
 
 

@@ -56,9 +56,9 @@ from bot.storage.models import (
 from payments import expected_livemode, provider_from_settings
 from payments.sandbox import SandboxCheckout
 from tests.conftest import refresh_app_state
+from tests.factories import local_today
 from tests.fakes.stripe_api import FakeStripe
 from tests.fakes.twilio_api import FakeTwilio
-from tests.factories import local_today
 from tests.payments.conftest import ANA, CAMILA, account, conversation, deliver, new_link, pdf_text
 
 

@@ -42,6 +42,7 @@ def test_data_validate_is_clean() -> None:
     assert unexplained == []
 
 
+@pytest.mark.e2e  # runs the trained model through `rasa test core`
 def test_dialogue_test_stories_pass(tmp_path: Path) -> None:
     model = active_model()
     if model is None or model != model_path():
