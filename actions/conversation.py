@@ -8,6 +8,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import sender_of, utcnow
+from actions.slots import DEBTOR_FIRST_NAME, OFFER_OF_A_PERSON, PENDING_OFFER, PLAN_OFFER, VERIFIED
 from bot.contact import opt_out
 from bot.conversations import request_handoff
 from bot.identity import mark_wrong_number, verified_debtor
@@ -23,7 +24,7 @@ def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) ->
             debtor = verified_debtor(session, sender.key, now)
             request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
     dispatcher.utter_message(response="utter_handoff")
-    return [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
+    return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
 
 
 class ActionHandoff(Action):
@@ -52,7 +53,7 @@ class ActionFallback(Action):
             misses += 1
         if misses >= 2:
             dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet("pending_offer", "human")]
+            return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 
@@ -68,7 +69,7 @@ class ActionOptOut(Action):
             with session_scope() as session:
                 opt_out(session, sender.key, sender.channel, source="intent")
         dispatcher.utter_message(response="utter_opt_out_confirmed")
-        return [SlotSet("pending_offer", None)]
+        return [SlotSet(PENDING_OFFER, None)]
 
 
 class ActionWrongPerson(Action):
@@ -85,4 +86,4 @@ class ActionWrongPerson(Action):
                 mark_wrong_number(session, sender.key)
                 opt_out(session, sender.key, sender.channel, source="wrong_person")
         dispatcher.utter_message(response="utter_wrong_person")
-        return [SlotSet("verified", False), SlotSet("debtor_first_name", None), SlotSet("pending_offer", None)]
+        return [SlotSet(VERIFIED, False), SlotSet(DEBTOR_FIRST_NAME, None), SlotSet(PENDING_OFFER, None)]

@@ -10,8 +10,9 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.answers import respond_to_verified
 from actions.common import Sender, sender_of, triggering_message, utcnow
-from actions.requests import respond_to_verified
+from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, PENDING_OFFER, VERIFIED
 from bot.copy import app_message
 from bot.identity import (
     Lock,
@@ -67,15 +68,14 @@ class ValidateIdentityForm(FormValidationAction):
             result = verify(session, sender.key, text, now, sender_id=sender.sender_id)
             redact_identity_message(session, sender.sender_id, text)  # checked: keep no digits or dates
             if result.outcome is Outcome.VERIFIED and result.debtor is not None:
-                return {"identity_answer": "verified", "verified": True,
-                        "debtor_first_name": result.debtor.first_name}
+                return {IDENTITY_ANSWER: "verified", VERIFIED: True, DEBTOR_FIRST_NAME: result.debtor.first_name}
         if result.outcome is Outcome.LOCKED:
-            return {"identity_answer": "locked"}
+            return {IDENTITY_ANSWER: "locked"}
         if result.outcome is Outcome.MISMATCH:
             dispatcher.utter_message(response="utter_identity_retry", attempts_left=result.attempts_left)
         else:  # nothing to check, or a birth date alone: the hint asks for the digits
             dispatcher.utter_message(response="utter_identity_hint")
-        return {"identity_answer": None}
+        return {IDENTITY_ANSWER: None}
 
 
 class ActionRespondAfterVerification(Action):
@@ -88,11 +88,11 @@ class ActionRespondAfterVerification(Action):
                   domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         now = utcnow()
-        events: list[EventType] = [SlotSet("identity_answer", None)]
+        events: list[EventType] = [SlotSet(IDENTITY_ANSWER, None)]
         with session_scope() as session:
             debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
             if debtor is not None:
-                events += [SlotSet("verified", True), SlotSet("debtor_first_name", debtor.first_name)]
+                events += [SlotSet(VERIFIED, True), SlotSet(DEBTOR_FIRST_NAME, debtor.first_name)]
                 trigger = triggering_message(tracker, FORM)
                 events += respond_to_verified(trigger.get("intent"), session, debtor, now, dispatcher,
                                               text=trigger.get("text", ""), sender_id=sender.sender_id,
@@ -106,7 +106,7 @@ class ActionRespondAfterVerification(Action):
         else:
             _tell_lock(dispatcher, lock, now)
         offer = None if lock is not None and lock.needs_review else "human"  # already with a person
-        return events + [SlotSet("verified", False), SlotSet("pending_offer", offer)]
+        return events + [SlotSet(VERIFIED, False), SlotSet(PENDING_OFFER, offer)]
 
 
 class ActionRespondVerified(Action):
@@ -123,8 +123,8 @@ class ActionRespondVerified(Action):
             debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
             if debtor is None:  # the verification expired or the number was reported: start over
                 dispatcher.utter_message(response="utter_need_verification")
-                return [SlotSet("verified", False), SlotSet("debtor_first_name", None), FollowupAction(FORM)]
+                return [SlotSet(VERIFIED, False), SlotSet(DEBTOR_FIRST_NAME, None), FollowupAction(FORM)]
             intent = (tracker.latest_message.get("intent") or {}).get("name")
             return respond_to_verified(intent, session, debtor, now, dispatcher,
                                        text=tracker.latest_message.get("text") or "", sender_id=sender.sender_id,
-                                       awaiting=tracker.get_slot("awaiting"))
+                                       awaiting=tracker.get_slot(AWAITING))

@@ -12,9 +12,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
+from actions.answers import PLAN_SLOTS, send_payment_link
 from actions.common import sender_of, utcnow
 from actions.conversation import hand_off
-from actions.requests import PLAN_SLOTS, send_payment_link
+from actions.slots import (
+    OFFER_OF_A_PERSON,
+    OFFER_OF_A_PLAN,
+    PENDING_OFFER,
+    PLAN_DOWN_PAYMENT,
+    PLAN_FIRST_DATE,
+    PLAN_OFFER,
+    PLAN_TERMS,
+)
 from bot.balances import debtor_locale
 from bot.copy import render
 from bot.documents import document_url, issue_agreement
@@ -32,7 +41,7 @@ from bot.negotiation import (
 )
 from bot.parsing import parse_amount, parse_date
 from bot.payments import withdraw_links
-from bot.policy import Plan, Verdict
+from bot.policy import Plan, PolicyVerdict
 from bot.storage.db import session_scope
 from bot.storage.models import Account, Debtor
 from payments import provider_from_settings
@@ -66,9 +75,9 @@ class ActionPreparePlan(Action):
         text = tracker.latest_message.get("text") or ""
         terms = parse_plan_terms(text)
         events: list[EventType] = [SlotSet(slot, None) for slot in PLAN_SLOTS]
-        events += [SlotSet("plan_offer", None), SlotSet("pending_offer", None)]
+        events += [SlotSet(PLAN_OFFER, None), SlotSet(PENDING_OFFER, None)]
         if terms is not None:
-            events.append(SlotSet("plan_terms", text))
+            events.append(SlotSet(PLAN_TERMS, text))
         return events
 
 
@@ -97,8 +106,8 @@ class ValidatePlanForm(FormValidationAction):
                                   domain: DomainDict) -> dict[str, Any]:
         if parse_plan_terms(str(value or "")) is None:
             dispatcher.utter_message(response="utter_plan_terms_hint")
-            return {"plan_terms": None}
-        return {"plan_terms": str(value)}
+            return {PLAN_TERMS: None}
+        return {PLAN_TERMS: str(value)}
 
     async def validate_plan_down_payment(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                          domain: DomainDict) -> dict[str, Any]:
@@ -106,8 +115,8 @@ class ValidatePlanForm(FormValidationAction):
         amount = parse_amount(text) if text not in ("0", "nada", "cero", "no tengo") else 0
         if amount is None:
             dispatcher.utter_message(response="utter_plan_amount_hint")
-            return {"plan_down_payment": None}
-        return {"plan_down_payment": str(amount)}
+            return {PLAN_DOWN_PAYMENT: None}
+        return {PLAN_DOWN_PAYMENT: str(amount)}
 
     async def validate_plan_first_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                        domain: DomainDict) -> dict[str, Any]:
@@ -117,8 +126,8 @@ class ValidatePlanForm(FormValidationAction):
         day = parse_date(str(value or ""), today)
         if day is None or day < today:
             dispatcher.utter_message(response="utter_plan_date_hint")
-            return {"plan_first_date": None}
-        return {"plan_first_date": day.isoformat()}
+            return {PLAN_FIRST_DATE: None}
+        return {PLAN_FIRST_DATE: day.isoformat()}
 
 
 class ActionProposePlan(Action):
@@ -131,23 +140,23 @@ class ActionProposePlan(Action):
                   domain: dict[str, Any]) -> list[EventType]:
         with session_scope() as session:
             debtor, account = _debtor_and_account(session, tracker)
-            terms = parse_plan_terms(tracker.get_slot("plan_terms") or "")
+            terms = parse_plan_terms(tracker.get_slot(PLAN_TERMS) or "")
             if debtor is None or account is None or terms is None:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet("pending_offer", "human")]
+                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
             today = local_today(debtor.country, debtor.timezone, utcnow())
-            proposal = plan_proposal(account, terms, Decimal(tracker.get_slot("plan_down_payment") or "0"),
-                                     date.fromisoformat(tracker.get_slot("plan_first_date")))
+            proposal = plan_proposal(account, terms, Decimal(tracker.get_slot(PLAN_DOWN_PAYMENT) or "0"),
+                                     date.fromisoformat(tracker.get_slot(PLAN_FIRST_DATE)))
             decision = evaluate_plan(account, proposal, today)
             plans = [decision.plan] if decision.plan else list(decision.alternatives)
-            if decision.verdict is Verdict.REJECT or not plans:
+            if decision.verdict is PolicyVerdict.REJECT or not plans:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet("pending_offer", "human")]
+                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
             lines, total = schedule_text(plans[0], account, debtor_locale(debtor))
-            response = "utter_plan_proposal" if decision.verdict is Verdict.ACCEPT else "utter_plan_counter"
+            response = "utter_plan_proposal" if decision.verdict is PolicyVerdict.ACCEPT else "utter_plan_counter"
             dispatcher.utter_message(response=response, product=account.product, lines=lines, total=total)
-        return [SlotSet("pending_offer", "plan"),
-                SlotSet("plan_offer", json.dumps([proposal_to_json(plan.proposal) for plan in plans]))]
+        return [SlotSet(PENDING_OFFER, OFFER_OF_A_PLAN),
+                SlotSet(PLAN_OFFER, json.dumps([proposal_to_json(plan.proposal) for plan in plans]))]
 
 
 class ActionAnswerOffer(Action):
@@ -159,22 +168,23 @@ class ActionAnswerOffer(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
         accepted = (tracker.latest_message.get("intent") or {}).get("name") == "affirm"
-        offer = tracker.get_slot("pending_offer")
-        cleared: list[EventType] = [SlotSet("pending_offer", None), SlotSet("plan_offer", None)]
-        if offer == "human" and accepted:
+        offer = tracker.get_slot(PENDING_OFFER)
+        cleared: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
+        if offer == OFFER_OF_A_PERSON and accepted:
             return hand_off(tracker, dispatcher, "offer_accepted")
-        if offer == "plan":
+        if offer == OFFER_OF_A_PLAN:
             return self._answer_plan(dispatcher, tracker, accepted)
-        dispatcher.utter_message(response="utter_offer_declined" if offer == "human" else "utter_how_can_i_help")
+        declined = "utter_offer_declined" if offer == OFFER_OF_A_PERSON else "utter_how_can_i_help"
+        dispatcher.utter_message(response=declined)
         return cleared
 
     def _answer_plan(self, dispatcher: CollectingDispatcher, tracker: Tracker, accepted: bool) -> list[EventType]:
-        options = [proposal_from_json(item) for item in json.loads(tracker.get_slot("plan_offer") or "[]")]
+        options = [proposal_from_json(item) for item in json.loads(tracker.get_slot(PLAN_OFFER) or "[]")]
         with session_scope() as session:
             debtor, account = _debtor_and_account(session, tracker)
             if debtor is None or account is None or not options:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet("pending_offer", "human"), SlotSet("plan_offer", None)]
+                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(PLAN_OFFER, None)]
             today = local_today(debtor.country, debtor.timezone, utcnow())
             locale = debtor_locale(debtor)
             if accepted:
@@ -191,13 +201,13 @@ class ActionAnswerOffer(Action):
                     events = send_payment_link(session, debtor, account, "installment", now,
                                                sender_of(tracker).sender_id, dispatcher,
                                                installment=plan.installments[0])
-                    return events + [SlotSet("plan_offer", None)]
+                    return events + [SlotSet(PLAN_OFFER, None)]
             remaining = options[1:]
             if remaining:
                 decision = evaluate_plan(account, remaining[0], today)
                 if decision.plan is not None:
                     lines, total = schedule_text(decision.plan, account, locale)
                     dispatcher.utter_message(response="utter_plan_other_option", lines=lines, total=total)
-                    return [SlotSet("plan_offer", json.dumps([proposal_to_json(p) for p in remaining]))]
+                    return [SlotSet(PLAN_OFFER, json.dumps([proposal_to_json(p) for p in remaining]))]
         dispatcher.utter_message(response="utter_plan_no_options")
-        return [SlotSet("pending_offer", "human"), SlotSet("plan_offer", None)]
+        return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(PLAN_OFFER, None)]

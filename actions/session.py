@@ -8,6 +8,7 @@ from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import sender_of, utcnow
+from actions.slots import DEBTOR_FIRST_NAME, VERIFIED
 from bot.identity import verified_debtor
 from bot.storage.db import session_scope
 
@@ -25,7 +26,7 @@ class ActionSessionStart(Action):
                 debtor = verified_debtor(session, sender.key, utcnow())
         return [
             SessionStarted(),
-            SlotSet("verified", debtor is not None),
-            SlotSet("debtor_first_name", debtor.first_name if debtor else None),
+            SlotSet(VERIFIED, debtor is not None),
+            SlotSet(DEBTOR_FIRST_NAME, debtor.first_name if debtor else None),
             ActionExecuted("action_listen"),
         ]

@@ -19,15 +19,15 @@ from bot.storage.models import Conversation
 WHATSAPP_WINDOW = timedelta(hours=24)
 
 
-class Verdict(str, enum.Enum):
+class SendVerdict(str, enum.Enum):
     SEND = "send"
     TEMPLATE_ONLY = "template_only"
     BLOCKED = "blocked"
 
 
 @dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
+class SendDecision:
+    verdict: SendVerdict
     reason: str = ""
 
 
@@ -35,16 +35,16 @@ def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
     return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < WHATSAPP_WINDOW
 
 
-def check_outbound(session: Session, conversation: Conversation, now: datetime) -> Decision:
+def check_outbound(session: Session, conversation: Conversation, now: datetime) -> SendDecision:
     """Whether a message to this conversation may leave now, as free text or only as a template."""
     try:
         channel, e164 = split_sender_id(conversation.sender_id)
     except InvalidPhone:
-        return Decision(Verdict.BLOCKED, "invalid_number")
+        return SendDecision(SendVerdict.BLOCKED, "invalid_number")
     if is_opted_out(session, contact_key(channel, e164)):  # the demo's opt-outs are its own (bot.contact)
-        return Decision(Verdict.BLOCKED, "opted_out")
+        return SendDecision(SendVerdict.BLOCKED, "opted_out")
     if channel == "demo":
-        return Decision(Verdict.SEND)
+        return SendDecision(SendVerdict.SEND)
     if conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, now):
-        return Decision(Verdict.TEMPLATE_ONLY, "whatsapp_window_closed")
-    return Decision(Verdict.SEND)
+        return SendDecision(SendVerdict.TEMPLATE_ONLY, "whatsapp_window_closed")
+    return SendDecision(SendVerdict.SEND)

@@ -14,7 +14,7 @@ class ConfigError(ValueError):
     """A configuration file is missing or malformed; the message names the file and key."""
 
 
-class Country(BaseModel):
+class CountryConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     code: str
@@ -31,7 +31,7 @@ class WhatsAppTemplate(BaseModel):
     variables: list[str] = []
 
 
-class Creditor(BaseModel):
+class CreditorConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     code: str
@@ -65,24 +65,24 @@ def _parse_entries(path: Path, model: type[BaseModel]) -> dict:
 
 
 @lru_cache(maxsize=4)
-def _countries(config_dir: Path) -> dict[str, Country]:
-    return _parse_entries(config_dir / "countries.yml", Country)
+def _countries(config_dir: Path) -> dict[str, CountryConfig]:
+    return _parse_entries(config_dir / "countries.yml", CountryConfig)
 
 
 @lru_cache(maxsize=4)
-def _creditors(config_dir: Path) -> dict[str, Creditor]:
-    return _parse_entries(config_dir / "creditors.yml", Creditor)
+def _creditors(config_dir: Path) -> dict[str, CreditorConfig]:
+    return _parse_entries(config_dir / "creditors.yml", CreditorConfig)
 
 
-def countries() -> dict[str, Country]:
+def countries() -> dict[str, CountryConfig]:
     return _countries(get_settings().config_dir)
 
 
-def creditors() -> dict[str, Creditor]:
+def creditors() -> dict[str, CreditorConfig]:
     return _creditors(get_settings().config_dir)
 
 
-def country(code: str) -> Country:
+def country(code: str) -> CountryConfig:
     """The configured country for an ISO 3166 alpha-2 code (any case)."""
     try:
         return countries()[code.upper()]

@@ -103,7 +103,7 @@ class VerificationResult:
 
 
 @dataclass(frozen=True)
-class Limits:
+class VerificationLimits:
     """How much grinding verification tolerates (from the settings)."""
 
     max_attempts: int
@@ -113,7 +113,7 @@ class Limits:
     review_after_locks: int
 
     @classmethod
-    def of(cls, settings: Settings | None = None) -> Limits:
+    def of(cls, settings: Settings | None = None) -> VerificationLimits:
         settings = settings or get_settings()
         return cls(max_attempts=settings.verification_max_attempts, lock_minutes=settings.verification_lock_minutes,
                    valid_hours=settings.verification_valid_hours,
@@ -254,7 +254,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
 
     `sender_id` is the conversation the answer came from: it goes to a person when this answer escalates.
     """
-    limits = Limits.of(settings)
+    limits = VerificationLimits.of(settings)
     candidates = candidates_for_phone(session, key)
     checks = _checks_for(session, key, candidates, create=True)
     lock = _lock_of(checks, now)
@@ -270,7 +270,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
     return _count_failure(session, key, checks, now, limits, sender_id)
 
 
-def _attempts_left(checks: list[IdentityCheck], now: datetime, limits: Limits) -> int:
+def _attempts_left(checks: list[IdentityCheck], now: datetime, limits: VerificationLimits) -> int:
     today = now.astimezone(timezone.utc).date()
     return min(min(limits.max_attempts - check.failed_attempts,
                    limits.daily_failure_cap - (check.failures_today if check.failures_day == today else 0))
@@ -285,7 +285,7 @@ def _locked(session: Session, lock: Lock | None, sender_id: str | None, now: dat
 
 
 def _verified(session: Session, key: str, debtor: Debtor, check: IdentityCheck, now: datetime,
-              limits: Limits, sender_id: str | None) -> VerificationResult:
+              limits: VerificationLimits, sender_id: str | None) -> VerificationResult:
     claimed = session.execute(
         update(IdentityCheck).where(IdentityCheck.id == check.id, _open(now))
         .values(failed_attempts=0, lock_count=0, locked_until=None,
@@ -302,7 +302,7 @@ def _verified(session: Session, key: str, debtor: Debtor, check: IdentityCheck, 
     return VerificationResult(Outcome.VERIFIED, debtor=debtor)
 
 
-def _failure_update(check_id: int, now: datetime, limits: Limits) -> Update:
+def _failure_update(check_id: int, now: datetime, limits: VerificationLimits) -> Update:
     """One statement that counts a failure and, at a limit, locks and maybe escalates: nothing in between."""
     check = IdentityCheck
     today = now.astimezone(timezone.utc).date()
@@ -326,7 +326,7 @@ def _failure_update(check_id: int, now: datetime, limits: Limits) -> Update:
             .execution_options(synchronize_session=False))
 
 
-def _count_failure(session: Session, key: str, checks: list[IdentityCheck], now: datetime, limits: Limits,
+def _count_failure(session: Session, key: str, checks: list[IdentityCheck], now: datetime, limits: VerificationLimits,
                    sender_id: str | None) -> VerificationResult:
     rows: list[Row[Any] | None] = []
     for check in checks:  # candidates in id order: concurrent workers take row locks in the same order

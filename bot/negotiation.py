@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session, selectinload
 from bot.parsing import parse_amount, parse_date
 from bot.policy import (
     AccountTerms,
-    Decision,
     Frequency,
     PlanProposal,
+    PolicyDecision,
     PolicyEngine,
+    PolicyVerdict,
     Role,
-    Verdict,
     minimum_down_payment,
 )
 from bot.storage.models import (
@@ -186,7 +186,7 @@ def plan_proposal(account: Account, terms: PlanTerms, down_payment: Decimal, fir
                         frequency=terms.frequency)
 
 
-def evaluate_plan(account: Account, proposal: PlanProposal, today: date, role: Role = "bot") -> Decision:
+def evaluate_plan(account: Account, proposal: PlanProposal, today: date, role: Role = "bot") -> PolicyDecision:
     return policy_engine().evaluate_plan(terms_of(account, today), role, proposal, today)
 
 
@@ -209,7 +209,7 @@ def create_plan(session: Session, account: Account, proposal: PlanProposal, toda
                 created_by: str = "bot") -> PaymentPlan | None:
     """Store the plan, re-checked against the policy right now; None if it no longer fits."""
     decision = evaluate_plan(account, proposal, today, role)
-    if decision.verdict is not Verdict.ACCEPT or decision.plan is None:
+    if decision.verdict is not PolicyVerdict.ACCEPT or decision.plan is None:
         return None
     for earlier in session.scalars(select(PaymentPlan).where(PaymentPlan.account_id == account.id,
                                                              PaymentPlan.status == AgreementStatus.PENDING)):

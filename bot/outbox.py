@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot import config
-from bot.compliance import Verdict, check_outbound
+from bot.compliance import SendVerdict, check_outbound
 from bot.contact import contact_key, opt_out
 from bot.phones import split_sender_id
 from bot.storage.models import Account, AuditLog, Conversation, Debtor, Direction, Message, MessageStatus
@@ -78,7 +78,7 @@ def store_outbound(session: Session, conversation: Conversation, body: str, now:
     return messages
 
 
-def _creditor_for(session: Session, conversation: Conversation) -> config.Creditor | None:
+def _creditor_for(session: Session, conversation: Conversation) -> config.CreditorConfig | None:
     if conversation.debtor_id is None:
         return None
     code = session.scalar(select(CreditorRow.code).join(Account).where(Account.debtor_id == conversation.debtor_id)
@@ -96,7 +96,7 @@ def queue_proactive(session: Session, conversation: Conversation, body: str, now
     is stored as failed with the reason, never silently dropped.
     """
     decision = check_outbound(session, conversation, now)
-    if decision.verdict is Verdict.TEMPLATE_ONLY:
+    if decision.verdict is SendVerdict.TEMPLATE_ONLY:
         creditor = _creditor_for(session, conversation)
         template = (creditor.templates.get(template_name) or creditor.templates.get("reopen_conversation")
                     if creditor else None)
@@ -122,7 +122,8 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
     for message in queued:
         conversation = message.conversation
         decision = check_outbound(session, conversation, now)
-        if decision.verdict is Verdict.BLOCKED or (decision.verdict is Verdict.TEMPLATE_ONLY and not message.template):
+        needs_template = decision.verdict is SendVerdict.TEMPLATE_ONLY and not message.template
+        if decision.verdict is SendVerdict.BLOCKED or needs_template:
             message.status = MessageStatus.FAILED
             message.error_code = OPTED_OUT_ERROR if decision.reason == "opted_out" else OUTSIDE_WINDOW_ERROR
             message.updated_at = now

@@ -29,7 +29,7 @@ class PolicyError(ValueError):
     """config/policy.yml is malformed; the message names the bad key."""
 
 
-class Limits(BaseModel):
+class PolicyLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_installments: int = Field(ge=1, le=120)
@@ -74,7 +74,7 @@ class PlanProposal:
 
 
 @dataclass(frozen=True)
-class Installment:
+class ScheduledPayment:
     number: int  # 0 is the down payment
     due: date
     amount: Decimal
@@ -83,22 +83,22 @@ class Installment:
 @dataclass(frozen=True)
 class Plan:
     proposal: PlanProposal
-    schedule: tuple[Installment, ...]
+    schedule: tuple[ScheduledPayment, ...]
 
     @property
     def total(self) -> Decimal:
         return sum((item.amount for item in self.schedule), Decimal(0))
 
 
-class Verdict(str, enum.Enum):
+class PolicyVerdict(str, enum.Enum):
     ACCEPT = "accept"
     COUNTER = "counter"
     REJECT = "reject"
 
 
 @dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
+class PolicyDecision:
+    verdict: PolicyVerdict
     reasons: tuple[str, ...] = ()
     plan: Plan | None = None
     alternatives: tuple[Plan, ...] = field(default_factory=tuple)
@@ -108,7 +108,7 @@ def _minor(currency: str) -> Decimal:
     return Decimal(1).scaleb(-get_currency_precision(currency))
 
 
-def minimum_down_payment(total: Decimal, currency: str, limits: Limits) -> Decimal:
+def minimum_down_payment(total: Decimal, currency: str, limits: PolicyLimits) -> Decimal:
     """The percentage of the total, rounded up to the currency's unit: never below the limit."""
     return (total * limits.min_down_payment_pct / 100).quantize(_minor(currency), rounding=ROUND_UP)
 
@@ -125,14 +125,14 @@ def schedule_for(total: Decimal, currency: str, proposal: PlanProposal) -> Plan:
     rest = total - proposal.down_payment
     count = proposal.installments
     regular = (rest / count).quantize(_minor(currency), rounding=ROUND_DOWN)
-    items: list[Installment] = []
+    items: list[ScheduledPayment] = []
     start = proposal.first_date
     if proposal.down_payment > 0:
-        items.append(Installment(0, start, proposal.down_payment))
+        items.append(ScheduledPayment(0, start, proposal.down_payment))
         start = _next_due(start, proposal.frequency, 1)
     for number in range(1, count + 1):
         amount = regular if number < count else rest - regular * (count - 1)
-        items.append(Installment(number, _next_due(start, proposal.frequency, number - 1), amount))
+        items.append(ScheduledPayment(number, _next_due(start, proposal.frequency, number - 1), amount))
     return Plan(proposal, tuple(items))
 
 
@@ -177,17 +177,17 @@ class PolicyEngine:
             raise PolicyError(f"{self._path}: {where}: missing")
         if not isinstance(values, dict):
             raise PolicyError(f"{self._path}: {where}: expected a mapping")
-        unknown = set(values) - set(Limits.model_fields)
+        unknown = set(values) - set(PolicyLimits.model_fields)
         if unknown:
             raise PolicyError(f"{self._path}: {where}.{sorted(unknown)[0]}: unknown key")
         if complete:
             try:
-                Limits(**values)
+                PolicyLimits(**values)
             except ValidationError as exc:
                 first = exc.errors()[0]
                 raise PolicyError(f"{self._path}: {where}.{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
-    def limits(self, account: AccountTerms, role: Role) -> Limits:
+    def limits(self, account: AccountTerms, role: Role) -> PolicyLimits:
         data = self._raw()
         merged = dict(data["roles"][role])
         creditor = (data.get("creditors") or {}).get(account.creditor) or {}
@@ -196,14 +196,14 @@ class PolicyEngine:
                       ((creditor.get("segments") or {}).get(account.segment or "") or {}).get(role)):
             merged.update(layer or {})
         try:
-            return Limits(**merged)
+            return PolicyLimits(**merged)
         except ValidationError as exc:
             first = exc.errors()[0]
             raise PolicyError(f"{self._path}: {account.creditor}/{account.stage.value}/{role}: "
                               f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
 
     # --- decisions ---------------------------------------------------------------------------------
-    def violations(self, account: AccountTerms, limits: Limits, proposal: PlanProposal, today: date) -> list[str]:
+    def violations(self, account: AccountTerms, limits: PolicyLimits, proposal: PlanProposal, today: date) -> list[str]:
         reasons = []
         total = account.total
         if proposal.installments < 1:
@@ -227,17 +227,17 @@ class PolicyEngine:
                 reasons.append("installment_too_small")
         return reasons
 
-    def evaluate_plan(self, account: AccountTerms, role: Role, proposal: PlanProposal, today: date) -> Decision:
+    def evaluate_plan(self, account: AccountTerms, role: Role, proposal: PlanProposal, today: date) -> PolicyDecision:
         limits = self.limits(account, role)
         reasons = self.violations(account, limits, proposal, today)
         if not reasons:
-            return Decision(Verdict.ACCEPT, plan=schedule_for(account.total, account.currency, proposal))
+            return PolicyDecision(PolicyVerdict.ACCEPT, plan=schedule_for(account.total, account.currency, proposal))
         alternatives = self._alternatives(account, limits, proposal, today)
         if alternatives:
-            return Decision(Verdict.COUNTER, tuple(reasons), alternatives=alternatives)
-        return Decision(Verdict.REJECT, tuple(reasons))
+            return PolicyDecision(PolicyVerdict.COUNTER, tuple(reasons), alternatives=alternatives)
+        return PolicyDecision(PolicyVerdict.REJECT, tuple(reasons))
 
-    def _alternatives(self, account: AccountTerms, limits: Limits, proposal: PlanProposal,
+    def _alternatives(self, account: AccountTerms, limits: PolicyLimits, proposal: PlanProposal,
                       today: date) -> tuple[Plan, ...]:
         """Up to two plans inside the limits, as close as possible to what was asked."""
         total, minor = account.total, _minor(account.currency)

@@ -16,7 +16,6 @@ from pathlib import Path
 from bot.settings import PROJECT_ROOT
 
 MODELS_DIR = PROJECT_ROOT / "models"
-ACTIVE_FILE = MODELS_DIR / "ACTIVE"
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 
 

@@ -107,10 +107,6 @@ def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: di
         cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
-def wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    _wait_until(url, process, timeout)
-
-
 def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], log_dir: Path,
           token: str, redis_url: str | None = None) -> Servers:
     """Start both servers and wait until they answer; `env` reaches the action server (DATABASE_URL…)."""

@@ -9,6 +9,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from actions.identity import ValidateIdentityForm
 from bot.portfolio import import_portfolio_text
 from tests.factories import ana_and_camila
 
@@ -27,6 +28,14 @@ def make_tracker(sender_id: str, *, intent: str = "greet", text: str = "hola", s
     history = [*(events or []), user_event(text, intent)]
     return Tracker(sender_id, {"verified": False, "pending_offer": None, **(slots or {})}, latest, history, False,
                    None, {"name": active_loop} if active_loop else {}, "action_listen")
+
+
+def validate(answer: str, sender: str = ANA) -> tuple[list[dict], dict]:
+    """One answer to the identity form, validated as Rasa would ask: (messages, slots)."""
+    dispatcher = CollectingDispatcher()
+    tracker = make_tracker(sender, intent="inform", text=answer, active_loop="identity_form")
+    slots = asyncio.run(ValidateIdentityForm().validate_identity_answer(answer, dispatcher, tracker, {}))
+    return dispatcher.messages, slots
 
 
 def run_action(action: Action, tracker: Tracker) -> tuple[list[dict], list[dict]]:

@@ -9,8 +9,7 @@ from sqlalchemy.orm import Session
 from actions.identity import ActionRespondVerified
 from bot.documents import issue_receipt, issue_settlement_letter, open_document, revoke_document
 from bot.storage.models import Account, Payment, utcnow
-from tests.actions.conftest import ANA, make_tracker, run_action
-from tests.actions.test_identity_actions import validate
+from tests.actions.conftest import ANA, make_tracker, run_action, validate
 
 
 def ask_for_documents(sender: str) -> list[dict]:

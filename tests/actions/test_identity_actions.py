@@ -21,15 +21,8 @@ from bot.storage.models import (
     Message,
     MessageStatus,
 )
-from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event
+from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event, validate
 from tests.factories import local_today, spanish_long_date
-
-
-def validate(answer: str, sender: str = ANA) -> tuple[list[dict], dict]:
-    dispatcher = CollectingDispatcher()
-    tracker = make_tracker(sender, intent="inform", text=answer, active_loop="identity_form")
-    slots = asyncio.run(ValidateIdentityForm().validate_identity_answer(answer, dispatcher, tracker, {}))
-    return dispatcher.messages, slots
 
 
 def form_started_by(intent: str, text: str, sender: str, answer: str) -> list[dict]:

@@ -10,8 +10,7 @@ from sqlalchemy.orm import Session
 from actions.plan import ActionAnswerOffer, ActionPreparePlan, ActionProposePlan, ValidatePlanForm
 from bot.negotiation import parse_plan_terms
 from bot.storage.models import Document, Installment, PaymentLink, PaymentPlan
-from tests.actions.conftest import ANA, make_tracker, run_action
-from tests.actions.test_identity_actions import validate
+from tests.actions.conftest import ANA, make_tracker, run_action, validate
 from tests.factories import local_today
 
 

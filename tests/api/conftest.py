@@ -1,10 +1,19 @@
 """Requests as Twilio makes them (the app fixtures are in tests/conftest.py)."""
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+
+
+def twiml_messages(response) -> list[str]:  # type: ignore[no-untyped-def]
+    """The messages of a TwiML answer (and that it is one)."""
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/xml")
+    return [node.text or "" for node in ET.fromstring(response.text).iter("Message")]
 
 
 def signed_post(client: TestClient, path: str, params: dict[str, str], token: str = AUTH_TOKEN):  # type: ignore[no-untyped-def]

@@ -10,15 +10,13 @@ from bot.demo import DEMO_STRANGER
 from bot.gateway import Inbound
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, MessageStatus
-from tests.api.conftest import signed_post, whatsapp_form
-from tests.api.test_twilio_gateway import twiml_messages
+from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import Stack
+from tests.expected import ASK, NEED
 
 pytestmark = pytest.mark.e2e
 
 ELENA = "+525566667777"  # a real debtor (E-MX-8): document …3322
-NEED = "Con gusto te ayudo. Antes, para proteger tu información, necesito confirmar tu identidad."
-ASK = "¿Me compartes los últimos 4 dígitos de tu documento de identidad?"
 
 
 def test_the_demo_lists_only_demo_debtors(client: TestClient) -> None:

@@ -20,12 +20,11 @@ from bot.storage.models import (
     PaymentPlan,
     PromiseToPay,
 )
-from tests.api.conftest import signed_post, whatsapp_form
-from tests.api.test_twilio_gateway import twiml_messages
+from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import Stack
 from tests.factories import MONTHS, local_today, spanish_weekday_date
 from tests.fakes.twilio_api import FakeTwilio
-from tests.payments.test_webhook import pdf_text
+from tests.payments.conftest import pdf_text
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,6 @@
 """The WhatsApp/SMS gateway through signed Twilio webhooks, with the real Rasa and action servers."""
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -15,20 +14,13 @@ from bot.outbox import queue_proactive, send_queued
 from bot.settings import get_settings
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, Direction, Message, MessageStatus, utcnow
-from tests.api.conftest import signed_post, sms_form, whatsapp_form
+from tests.api.conftest import signed_post, sms_form, twiml_messages, whatsapp_form
 from tests.conftest import Stack
+from tests.expected import ASK, GREETING
 from tests.fakes.twilio_api import FakeTwilio
 
 pytestmark = pytest.mark.e2e
 
-GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
-ASK = "¿Me compartes los últimos 4 dígitos de tu documento de identidad?"
-
-
-def twiml_messages(response) -> list[str]:  # type: ignore[no-untyped-def]
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/xml")
-    return [node.text or "" for node in ET.fromstring(response.text).iter("Message")]
 
 
 def stored(url: str, sender_id: str, direction: Direction | None = None) -> list[Message]:

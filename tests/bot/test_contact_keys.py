@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.compliance import Verdict, check_outbound
+from bot.compliance import SendVerdict, check_outbound
 from bot.contact import contact_key, contact_key_of, is_opted_out, split_contact_key
 from bot.copy import app_message
 from bot.gateway import Gateway, Inbound
@@ -67,9 +67,9 @@ def test_outbound_checks_honour_each_contact_key(database_url: str) -> None:
     with session_scope() as session:
         conversations = {c.channel: c for c in session.scalars(select(Conversation))}
         now = conversations["whatsapp"].last_inbound_at
-        assert check_outbound(session, conversations["demo"], now).verdict is Verdict.BLOCKED
-        assert check_outbound(session, conversations["whatsapp"], now).verdict is Verdict.SEND
+        assert check_outbound(session, conversations["demo"], now).verdict is SendVerdict.BLOCKED
+        assert check_outbound(session, conversations["whatsapp"], now).verdict is SendVerdict.SEND
     gateway.receive(Inbound(channel="sms", sender=NUMBER, body="BAJA"), MessageStatus.SENT)
     with session_scope() as session:
         whatsapp = session.scalars(select(Conversation).where(Conversation.channel == "whatsapp")).one()
-        assert check_outbound(session, whatsapp, now).verdict is Verdict.BLOCKED  # SMS's opt-out covers WhatsApp
+        assert check_outbound(session, whatsapp, now).verdict is SendVerdict.BLOCKED  # SMS's opt-out covers WhatsApp

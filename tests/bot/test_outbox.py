@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.compliance import Verdict, check_outbound
+from bot.compliance import SendVerdict, check_outbound
 from bot.contact import opt_in, opt_out
 from bot.conversations import get_or_create_conversation
 from bot.gateway import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
@@ -38,13 +38,13 @@ def test_keywords_must_be_the_whole_message() -> None:
 
 def test_compliance_opt_out_and_whatsapp_window(session: Session) -> None:
     conversation = get_or_create_conversation(session, "whatsapp:+5215512345678")
-    assert check_outbound(session, conversation, NOW).verdict is Verdict.TEMPLATE_ONLY  # never wrote to us
+    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.TEMPLATE_ONLY  # never wrote to us
     conversation.last_inbound_at = NOW - timedelta(hours=23, minutes=59)
-    assert check_outbound(session, conversation, NOW).verdict is Verdict.SEND
+    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.SEND
     conversation.last_inbound_at = NOW - timedelta(hours=24)
-    assert check_outbound(session, conversation, NOW).verdict is Verdict.TEMPLATE_ONLY
+    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.TEMPLATE_ONLY
     opt_out(session, "+525512345678", "sms", source="keyword")  # on any channel
-    assert check_outbound(session, conversation, NOW).verdict is Verdict.BLOCKED
+    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.BLOCKED
     opt_in(session, "+525512345678", "whatsapp", source="keyword")
     sms = get_or_create_conversation(session, "sms:+525512345678")
-    assert check_outbound(session, sms, NOW).verdict is Verdict.SEND  # SMS has no window
+    assert check_outbound(session, sms, NOW).verdict is SendVerdict.SEND  # SMS has no window

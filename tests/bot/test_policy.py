@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.policy import AccountTerms, Limits, PlanProposal, PolicyEngine, PolicyError, Verdict, schedule_for
+from bot.policy import AccountTerms, PlanProposal, PolicyEngine, PolicyError, PolicyLimits, PolicyVerdict, schedule_for
 from bot.settings import PROJECT_ROOT
 from bot.stages import Stage
 
@@ -40,7 +40,7 @@ def proposals(draw: st.DrawFn, account: AccountTerms) -> PlanProposal:
                         frequency=draw(st.sampled_from(["weekly", "biweekly", "monthly"])))
 
 
-def within_limits(account: AccountTerms, limits: Limits, plan_proposal: PlanProposal, schedule) -> bool:  # type: ignore[no-untyped-def]
+def within_limits(account: AccountTerms, limits: PolicyLimits, plan_proposal: PlanProposal, schedule) -> bool:  # type: ignore[no-untyped-def]
     """Checked here from the limits themselves, not through the engine's own check."""
     minimum_down = (account.total * limits.min_down_payment_pct / 100)
     return (1 <= plan_proposal.installments <= limits.max_installments
@@ -60,9 +60,9 @@ def test_nothing_outside_the_limits_is_accepted_or_offered(data: st.DataObject) 
     limits = ENGINE.limits(account, role)
     decision = ENGINE.evaluate_plan(account, role, proposal, TODAY)
     plans = ([decision.plan] if decision.plan else []) + list(decision.alternatives)
-    if decision.verdict is Verdict.ACCEPT:
+    if decision.verdict is PolicyVerdict.ACCEPT:
         assert decision.plan is not None and decision.plan.proposal == proposal
-    if decision.verdict is Verdict.REJECT:
+    if decision.verdict is PolicyVerdict.REJECT:
         assert plans == [] and decision.reasons
     assert len(decision.alternatives) <= 2
     for plan in plans:
@@ -98,7 +98,7 @@ def test_a_plan_in_policy_is_accepted_with_an_exact_schedule() -> None:
                            Stage.LATE)
     proposal = PlanProposal(6, Decimal("1500.00"), TODAY + timedelta(days=1), "monthly")
     decision = ENGINE.evaluate_plan(account, "bot", proposal, TODAY)
-    assert decision.verdict is Verdict.ACCEPT and decision.plan is not None
+    assert decision.verdict is PolicyVerdict.ACCEPT and decision.plan is not None
     amounts = [item.amount for item in decision.plan.schedule]
     assert amounts == [Decimal("1500.00")] + [Decimal("2196.75")] * 5 + [Decimal("2196.80")]
     assert sum(amounts) == Decimal("14680.55")
@@ -109,7 +109,7 @@ def test_a_plan_in_policy_is_accepted_with_an_exact_schedule() -> None:
 def test_too_many_installments_gets_the_closest_counter_offers() -> None:
     account = AccountTerms("finanzas-norte", "MXN", Decimal("4800.00"), Decimal("620.40"), Decimal("0"), Stage.EARLY)
     decision = ENGINE.evaluate_plan(account, "bot", PlanProposal(10, Decimal("600"), TODAY, "monthly"), TODAY)
-    assert decision.verdict is Verdict.COUNTER and decision.reasons == ("too_many_installments",)
+    assert decision.verdict is PolicyVerdict.COUNTER and decision.reasons == ("too_many_installments",)
     assert [plan.proposal.installments for plan in decision.alternatives] == [4, 3]
 
 

@@ -6,14 +6,11 @@ from sqlalchemy import select
 
 from bot.storage.db import session_scope
 from bot.storage.models import IdentityCheck, OptOut, Phone
+from tests.expected import ASK, GREETING, HINT, NEED
 from tests.factories import due_phrase
 
 pytestmark = pytest.mark.e2e
 
-ASK = "¿Me compartes los últimos 4 dígitos de tu documento de identidad?"
-GREETING = "¡Hola! 👋 Soy el asistente virtual de Acuerdo."
-NEED = "Con gusto te ayudo. Antes, para proteger tu información, necesito confirmar tu identidad."
-HINT = "Necesito los últimos 4 dígitos de tu documento, por ejemplo 1234."
 
 
 def reveals_nothing(replies: list[str]) -> bool:

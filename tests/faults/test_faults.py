@@ -16,9 +16,9 @@ from api.worker import run_once
 from bot.storage.db import session_scope
 from bot.storage.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
 from scripts.services import Postgres, start_redis
-from tests.api.conftest import signed_post, whatsapp_form
-from tests.api.test_twilio_gateway import ASK, GREETING, twiml_messages
+from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, Stack, create_database, refresh_app_state, start_stack
+from tests.expected import ASK, GREETING
 from tests.fakes.twilio_api import FakeTwilio
 
 pytestmark = pytest.mark.e2e

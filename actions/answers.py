@@ -9,6 +9,15 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from actions.slots import (
+    AWAITING,
+    AWAITING_PROMISE_DATE,
+    OFFER_OF_A_PERSON,
+    PENDING_OFFER,
+    PLAN_DOWN_PAYMENT,
+    PLAN_FIRST_DATE,
+    PLAN_TERMS,
+)
 from bot import config
 from bot.balances import account_balances, debtor_locale
 from bot.conversations import get_or_create_conversation, request_handoff
@@ -40,10 +49,10 @@ log = logging.getLogger(__name__)
 
 BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
-PLAN_SLOTS = ("plan_terms", "plan_down_payment", "plan_first_date")
+PLAN_SLOTS = (PLAN_TERMS, PLAN_DOWN_PAYMENT, PLAN_FIRST_DATE)
 PROMISE_INTENTS = {"promise_to_pay"}
-OFFER_HUMAN: list[EventType] = [SlotSet("pending_offer", "human"), SlotSet("awaiting", None)]
-NOTHING_PENDING: list[EventType] = [SlotSet("pending_offer", None), SlotSet("awaiting", None)]
+OFFER_HUMAN: list[EventType] = [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(AWAITING, None)]
+NOTHING_PENDING: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(AWAITING, None)]
 
 
 def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: CollectingDispatcher) -> None:
@@ -93,13 +102,13 @@ def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
     latest = format_long_date(outcome.latest_date, locale) if outcome.latest_date else ""
     if outcome.status == "unreadable":
         dispatcher.utter_message(response="utter_ask_promise_date")
-        return [SlotSet("awaiting", "promise_date")]
+        return [SlotSet(AWAITING, AWAITING_PROMISE_DATE)]
     if outcome.status == "past":
         dispatcher.utter_message(response="utter_promise_date_past", latest_date=latest)
-        return [SlotSet("awaiting", "promise_date")]
+        return [SlotSet(AWAITING, AWAITING_PROMISE_DATE)]
     if outcome.status == "too_far":
         dispatcher.utter_message(response="utter_promise_too_far", latest_date=latest)
-        return [SlotSet("awaiting", "promise_date"), SlotSet("pending_offer", "human")]
+        return [SlotSet(AWAITING, AWAITING_PROMISE_DATE), SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
     promise = outcome.promise
     assert promise is not None and outcome.promised_date is not None
     when = format_weekday_date(outcome.promised_date, locale)
@@ -183,7 +192,7 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
                         dispatcher: CollectingDispatcher, *, text: str = "", sender_id: str = "",
                         awaiting: str | None = None, just_verified: bool = False) -> list[EventType]:
     """One verified request, answered; returns the slot events that go with the answer."""
-    if intent in PROMISE_INTENTS or (intent == "inform" and awaiting == "promise_date"):
+    if intent in PROMISE_INTENTS or (intent == "inform" and awaiting == AWAITING_PROMISE_DATE):
         return take_promise(session, debtor, text, now, dispatcher)
     if intent == "inform":  # a bare answer to nothing the bot asked
         dispatcher.utter_message(response="utter_how_can_i_help")
@@ -207,8 +216,8 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
     if intent in PLAN_INTENTS:  # asked before verifying: the plan form takes it from here
         events: list[EventType] = [SlotSet(slot, None) for slot in PLAN_SLOTS]
         if parse_plan_terms(text) is not None:
-            events.append(SlotSet("plan_terms", text))
-        return events + [SlotSet("pending_offer", None), FollowupAction("plan_form")]
+            events.append(SlotSet(PLAN_TERMS, text))
+        return events + [SlotSet(PENDING_OFFER, None), FollowupAction("plan_form")]
     if intent == "ask_payment_methods":
         methods = config.country(debtor.country).payment_methods
         dispatcher.utter_message(response="utter_payment_methods", methods=join_spanish(methods))

@@ -1,0 +1,21 @@
+"""Slot names, and the values the categorical ones take, spelled once (domain.yml declares the slots)."""
+from __future__ import annotations
+
+from typing import Final
+
+VERIFIED: Final = "verified"
+DEBTOR_FIRST_NAME: Final = "debtor_first_name"
+PENDING_OFFER: Final = "pending_offer"  # what a bare "sí" or "no" answers
+PLAN_OFFER: Final = "plan_offer"  # the plan(s) on the table, as JSON
+AWAITING: Final = "awaiting"  # what a bare answer ("el viernes") answers
+IDENTITY_ANSWER: Final = "identity_answer"
+PLAN_TERMS: Final = "plan_terms"
+PLAN_DOWN_PAYMENT: Final = "plan_down_payment"
+PLAN_FIRST_DATE: Final = "plan_first_date"
+
+# Values of PENDING_OFFER
+OFFER_OF_A_PERSON: Final = "human"
+OFFER_OF_A_PLAN: Final = "plan"
+
+# Values of AWAITING
+AWAITING_PROMISE_DATE: Final = "promise_date"
