@@ -18,11 +18,8 @@ from actions.slots import (
     PLAN_FIRST_DATE,
     PLAN_TERMS,
 )
-from bot import config
-from bot.balances import account_balances, debtor_locale
-from bot.conversations import get_or_create_conversation, request_handoff
-from bot.documents import TITLES, fresh_document_link, latest_documents
-from bot.locale import (
+from bot.common import config
+from bot.common.locale import (
     format_deadline,
     format_long_date,
     format_money,
@@ -31,7 +28,12 @@ from bot.locale import (
     local_today,
     zone_for,
 )
-from bot.negotiation import (
+from bot.common.phones import InvalidPhone
+from bot.common.settings import get_settings
+from bot.ledger.balances import account_balances, debtor_locale
+from bot.ledger.models import Account, Debtor, Installment
+from bot.messaging.conversations import get_or_create_conversation, request_handoff
+from bot.negotiation.agreements import (
     negotiable_account,
     parse_plan_terms,
     recent_payments,
@@ -39,10 +41,8 @@ from bot.negotiation import (
     report_case,
     settlement_offer,
 )
-from bot.payments import PaymentProviderError, Purpose, issue_link, next_installment
-from bot.phones import InvalidPhone
-from bot.settings import get_settings
-from bot.storage.models import Account, Debtor, Installment
+from bot.payments.documents import TITLES, fresh_document_link, latest_documents
+from bot.payments.links import PaymentProviderError, Purpose, issue_link, next_installment
 from payments import provider_from_settings
 
 log = logging.getLogger(__name__)

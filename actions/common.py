@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from rasa_sdk import Tracker
 
-from bot.contact import contact_key
-from bot.phones import InvalidPhone, split_sender_id
+from bot.common.phones import InvalidPhone, split_sender_id
+from bot.messaging.contact import contact_key
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class Sender:
 
     @property
     def key(self) -> str:
-        """The contact key (bot.contact) that verification, locks and opt-outs are recorded under.
+        """The contact key (bot.messaging.contact) that verification, locks and opt-outs are recorded under.
 
         A malformed sender id gets a key of its own that no number can have, so it shares nothing.
         """

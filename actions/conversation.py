@@ -9,10 +9,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import sender_of, utcnow
 from actions.slots import DEBTOR_FIRST_NAME, OFFER_OF_A_PERSON, PENDING_OFFER, PLAN_OFFER, VERIFIED
-from bot.contact import opt_out
-from bot.conversations import request_handoff
-from bot.identity import mark_wrong_number, verified_debtor
-from bot.storage.db import session_scope
+from bot.identity.verification import mark_wrong_number, verified_debtor
+from bot.ledger.db import session_scope
+from bot.messaging.contact import opt_out
+from bot.messaging.conversations import request_handoff
 
 
 def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:

@@ -1,4 +1,4 @@
-"""The identity form: ask, check through bot.identity, and only then answer the original request."""
+"""The identity form: ask, check through bot.identity.verification, and only then answer the original request."""
 from __future__ import annotations
 
 import math
@@ -13,8 +13,8 @@ from rasa_sdk.types import DomainDict
 from actions.answers import respond_to_verified
 from actions.common import Sender, sender_of, triggering_message, utcnow
 from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, PENDING_OFFER, VERIFIED
-from bot.copy import app_message
-from bot.identity import (
+from bot.common.copy import app_message
+from bot.identity.verification import (
     Lock,
     Outcome,
     hand_off_for_review,
@@ -24,7 +24,7 @@ from bot.identity import (
     verified_debtor,
     verify,
 )
-from bot.storage.db import session_scope
+from bot.ledger.db import session_scope
 
 FORM = "identity_form"
 _LONG_LOCK_MINUTES = 90  # past this a lock is told in hours (the daily cap pauses until the day ends)

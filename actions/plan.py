@@ -24,12 +24,13 @@ from actions.slots import (
     PLAN_OFFER,
     PLAN_TERMS,
 )
-from bot.balances import debtor_locale
-from bot.copy import render
-from bot.documents import document_url, issue_agreement
-from bot.identity import verified_debtor
-from bot.locale import format_money, format_weekday_date, local_today
-from bot.negotiation import (
+from bot.common.copy import render
+from bot.common.locale import format_money, format_weekday_date, local_today
+from bot.identity.verification import verified_debtor
+from bot.ledger.balances import debtor_locale
+from bot.ledger.db import session_scope
+from bot.ledger.models import Account, Debtor
+from bot.negotiation.agreements import (
     create_plan,
     evaluate_plan,
     minimum_down,
@@ -39,11 +40,10 @@ from bot.negotiation import (
     proposal_from_json,
     proposal_to_json,
 )
-from bot.parsing import parse_amount, parse_date
-from bot.payments import withdraw_links
-from bot.policy import Plan, PolicyVerdict
-from bot.storage.db import session_scope
-from bot.storage.models import Account, Debtor
+from bot.negotiation.parsing import parse_amount, parse_date
+from bot.negotiation.policy import Plan, PolicyVerdict
+from bot.payments.documents import document_url, issue_agreement
+from bot.payments.links import withdraw_links
 from payments import provider_from_settings
 
 

@@ -9,8 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import sender_of, utcnow
 from actions.slots import DEBTOR_FIRST_NAME, VERIFIED
-from bot.identity import verified_debtor
-from bot.storage.db import session_scope
+from bot.identity.verification import verified_debtor
+from bot.ledger.db import session_scope
 
 
 class ActionSessionStart(Action):

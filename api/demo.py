@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from api.deps import get_gateway
-from bot.demo import DEMO_STRANGER, demo_debtors, is_demo_number
-from bot.gateway import Gateway, Inbound
-from bot.identity import document_digits
-from bot.phones import InvalidPhone, normalize_phone, sender_id_for
-from bot.storage.db import session_scope
-from bot.storage.models import Conversation, Direction, Message, MessageStatus
+from bot.common.phones import InvalidPhone, normalize_phone, sender_id_for
+from bot.identity.verification import document_digits
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, Direction, Message, MessageStatus
+from bot.messaging.gateway import Gateway, Inbound
+from bot.tools.demo import DEMO_STRANGER, demo_debtors, is_demo_number
 
 router = APIRouter(prefix="/demo", tags=["demo"])
 PAGE = Path(__file__).resolve().parent / "static" / "demo.html"

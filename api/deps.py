@@ -6,12 +6,13 @@ from functools import lru_cache
 
 import redis
 
-from bot.dialogue import RasaDialogue
-from bot.gateway import Gateway
-from bot.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
-from bot.outbox import OutboundRequest, Transport
-from bot.settings import get_settings
-from bot.storage.db import get_engine
+from api.twilio_sender import TwilioTransport
+from bot.common.settings import get_settings
+from bot.ledger.db import get_engine
+from bot.messaging.dialogue import RasaDialogue
+from bot.messaging.gateway import Gateway
+from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
+from bot.messaging.outbox import OutboundRequest, Transport
 
 
 @lru_cache(maxsize=1)
@@ -54,8 +55,6 @@ class ChannelTransport:
 
 @lru_cache(maxsize=1)
 def get_transport() -> Transport:
-    from api.twilio import TwilioTransport
-
     return ChannelTransport(TwilioTransport(get_settings()))
 
 

@@ -10,8 +10,8 @@ from sqlalchemy import text
 
 from api import demo, payments, sandbox, twilio
 from api.worker import RetryWorker
-from bot.settings import check_settings, exit_if_unsafe, get_settings
-from bot.storage.db import get_engine
+from bot.common.settings import check_settings, exit_if_unsafe, get_settings
+from bot.ledger.db import get_engine
 
 
 @asynccontextmanager

@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import get_transport
 from api.limits import read_body_capped
 from api.worker import flush_outbox
-from bot.documents import TITLES, DocumentLinkError, open_document
-from bot.outbox import Transport
-from bot.payment_events import apply_event, store_event
-from bot.payments import link_by_token
-from bot.settings import get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import LinkStatus, utcnow
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import LinkStatus, utcnow
+from bot.messaging.outbox import Transport
+from bot.payments.documents import TITLES, DocumentLinkError, open_document
+from bot.payments.events import apply_event, store_event
+from bot.payments.links import link_by_token
 from payments import expected_livemode, provider_from_settings
 from payments.stripe_events import checkout_event
 

@@ -12,12 +12,12 @@ from fastapi.responses import HTMLResponse
 
 from api.deps import get_transport
 from api.payments import accept_and_deliver, html_page, notice_page
-from bot.locale import format_money, locale_for_country
-from bot.outbox import Transport
-from bot.payments import link_by_session
-from bot.settings import get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import LinkStatus, utcnow
+from bot.common.locale import format_money, locale_for_country
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import LinkStatus, utcnow
+from bot.messaging.outbox import Transport
+from bot.payments.links import link_by_session
 from payments.sandbox import SandboxOutcome, sandbox_event
 
 router = APIRouter(prefix="/sandbox", tags=["sandbox"])

@@ -1,23 +1,19 @@
 """Twilio at the edge: signed webhooks in (WhatsApp, SMS, delivery statuses), the REST API out."""
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
-from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import get_gateway, get_transport
 from api.limits import read_body_capped
 from api.worker import flush_outbox
-from bot.gateway import Gateway, Inbound
-from bot.outbox import OutboundRequest, Transport, TransportError, record_status
-from bot.phones import InvalidPhone
-from bot.settings import Settings, get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import MessageStatus, utcnow
+from bot.common.phones import InvalidPhone
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import MessageStatus, utcnow
+from bot.messaging.gateway import Gateway, Inbound
+from bot.messaging.outbox import Transport, record_status
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"])
 MAX_WEBHOOK_BYTES = 64 * 1024  # Twilio's form posts are a few KB (a WhatsApp body is at most 4,096 characters)
@@ -92,30 +88,3 @@ def status(form: dict[str, str] = Depends(signed_form)) -> Response:
         record_status(session, form.get("MessageSid", ""), form.get("MessageStatus", ""),
                       form.get("ErrorCode") or None, utcnow())
     return Response(status_code=204)
-
-
-class TwilioTransport:
-    """Sends through the official SDK; TWILIO_API_BASE points it elsewhere (tests: a local fake)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._client = Client(settings.twilio_account_sid, settings.twilio_auth_token)
-        if settings.twilio_api_base:
-            self._client.api.base_url = settings.twilio_api_base.rstrip("/")
-        self._settings = settings
-
-    def send(self, request: OutboundRequest) -> str:
-        default_from = (self._settings.twilio_whatsapp_from if request.channel == "whatsapp"
-                        else self._settings.twilio_sms_from)
-        arguments: dict[str, object] = {
-            "to": request.to, "from_": request.from_ or default_from,
-            "status_callback": self._settings.public_base_url.rstrip("/") + "/webhooks/twilio/status",
-        }
-        if request.content_sid:
-            arguments["content_sid"] = request.content_sid
-            arguments["content_variables"] = json.dumps(request.content_variables)
-        else:
-            arguments["body"] = request.body
-        try:
-            return str(self._client.messages.create(**arguments).sid)
-        except TwilioRestException as exc:
-            raise TransportError(str(exc.code or exc.status), exc.msg) from exc

@@ -6,10 +6,10 @@ import threading
 from datetime import timedelta
 
 from api.deps import get_gateway, get_transport
-from bot.outbox import Transport, send_queued
-from bot.settings import get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import utcnow
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import utcnow
+from bot.messaging.outbox import Transport, send_queued
 
 log = logging.getLogger(__name__)
 

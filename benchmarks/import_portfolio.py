@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.portfolio import REQUIRED_COLUMNS, import_portfolio_file
-from bot.storage.db import migrate, reset_engines, session_scope
+from bot.ledger.db import migrate, reset_engines, session_scope
+from bot.ledger.portfolio import REQUIRED_COLUMNS, import_portfolio_file
 
 _PHONES = {  # local formats, as creditors send them
     "MX": lambda r: f"55 {r.randint(1000, 9999)} {r.randint(1000, 9999)}",

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.rasa_model import active_model, model_path, training_record
-from bot.settings import PROJECT_ROOT
+from bot.common.settings import PROJECT_ROOT
+from bot.tools.rasa_model import active_model, model_path, training_record
 from scripts import servers
 from scripts.nlu_eval import evaluate, load_examples
 from scripts.services import free_port

@@ -1,8 +1,8 @@
 """Payment providers (Stripe Checkout, the local sandbox) behind bot/'s PaymentProvider interface."""
 from __future__ import annotations
 
-from bot.payments import PaymentProvider
-from bot.settings import Settings, get_settings
+from bot.common.settings import Settings, get_settings
+from bot.payments.links import PaymentProvider
 from payments.stripe_events import key_is_live
 
 

@@ -10,9 +10,9 @@ import secrets
 from datetime import datetime
 from typing import Literal
 
-from bot.payments import Checkout, CheckoutRequest
-from bot.settings import Settings
-from bot.storage.models import PaymentLink
+from bot.common.settings import Settings
+from bot.ledger.models import PaymentLink
+from bot.payments.links import Checkout, CheckoutRequest
 from payments.stripe_events import signature_header, to_minor_units
 
 SandboxOutcome = Literal["card_paid", "voucher_issued", "voucher_paid", "voucher_expired", "link_expired"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import stripe
 
-from bot import config
-from bot.payments import Checkout, CheckoutRequest, PaymentProviderError
-from bot.settings import Settings
+from bot.common import config
+from bot.common.settings import Settings
+from bot.payments.links import Checkout, CheckoutRequest, PaymentProviderError
 from payments.stripe_events import to_minor_units
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from bot.payment_events import CheckoutEvent, EventKind
+from bot.payments.events import CheckoutEvent, EventKind
 
 # Stripe's zero-decimal currencies: amounts are whole units (CLP 1008800 is $1.008.800).
 ZERO_DECIMAL = frozenset({"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND",

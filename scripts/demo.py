@@ -8,11 +8,11 @@ import sys
 
 import httpx
 
-from bot.demo import DEMO_STRANGER, demo_debtors, seed_demo
-from bot.identity import document_digits
-from bot.rasa_model import active_model
-from bot.settings import PROJECT_ROOT, get_settings
-from bot.storage.db import migrate, session_scope
+from bot.common.settings import PROJECT_ROOT, get_settings
+from bot.identity.verification import document_digits
+from bot.ledger.db import migrate, session_scope
+from bot.tools.demo import DEMO_STRANGER, demo_debtors, seed_demo
+from bot.tools.rasa_model import active_model
 from scripts import servers
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.common.settings import PROJECT_ROOT, get_settings
 
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
 

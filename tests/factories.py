@@ -60,8 +60,8 @@ def due_phrase(database_url: str, account_external_id: str) -> str:
     """
     from sqlalchemy import select
 
-    from bot.storage.db import session_scope
-    from bot.storage.models import Account
+    from bot.ledger.db import session_scope
+    from bot.ledger.models import Account
 
     with session_scope(database_url) as session:
         account = session.scalars(select(Account).where(Account.external_id == account_external_id)).one()

@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.identity import ValidateIdentityForm
-from bot.portfolio import import_portfolio_text
+from bot.ledger.portfolio import import_portfolio_text
 from tests.factories import ana_and_camila
 
 ANA = "whatsapp:+5215512345678"  # WhatsApp's Mexican +521 form: same debtor as +52 55…

@@ -3,8 +3,8 @@ from sqlalchemy.orm import Session
 
 from actions.conversation import ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
 from actions.plan import ActionAnswerOffer
-from bot.contact import is_opted_out
-from bot.storage.models import Conversation, ConversationMode, Phone
+from bot.ledger.models import Conversation, ConversationMode, Phone
+from bot.messaging.contact import is_opted_out
 from tests.actions.conftest import ANA, make_tracker, run_action, user_event
 
 PENDING_HUMAN = {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None}

@@ -7,8 +7,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.identity import ActionRespondVerified
-from bot.documents import issue_receipt, issue_settlement_letter, open_document, revoke_document
-from bot.storage.models import Account, Payment, utcnow
+from bot.ledger.models import Account, Payment, utcnow
+from bot.payments.documents import issue_receipt, issue_settlement_letter, open_document, revoke_document
 from tests.actions.conftest import ANA, make_tracker, run_action, validate
 
 

@@ -10,9 +10,8 @@ from sqlalchemy.orm import Session
 from actions.common import triggering_message, utcnow
 from actions.identity import ActionRespondAfterVerification, ActionRespondVerified, ValidateIdentityForm
 from actions.session import ActionSessionStart
-from bot.conversations import get_or_create_conversation
-from bot.copy import app_message
-from bot.storage.models import (
+from bot.common.copy import app_message
+from bot.ledger.models import (
     Conversation,
     ConversationMode,
     Debtor,
@@ -21,6 +20,7 @@ from bot.storage.models import (
     Message,
     MessageStatus,
 )
+from bot.messaging.conversations import get_or_create_conversation
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, user_event, validate
 from tests.factories import local_today, spanish_long_date
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.identity import ActionRespondVerified
-from bot.storage.models import Account, AgreementStatus, Conversation, ConversationMode, PaymentLink, PromiseToPay
+from bot.ledger.models import Account, AgreementStatus, Conversation, ConversationMode, PaymentLink, PromiseToPay
 from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, validate
 from tests.factories import local_today, spanish_weekday_date
 from tests.fakes.stripe_api import FakeStripe

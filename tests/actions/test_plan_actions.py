@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.plan import ActionAnswerOffer, ActionPreparePlan, ActionProposePlan, ValidatePlanForm
-from bot.negotiation import parse_plan_terms
-from bot.storage.models import Document, Installment, PaymentLink, PaymentPlan
+from bot.ledger.models import Document, Installment, PaymentLink, PaymentPlan
+from bot.negotiation.agreements import parse_plan_terms
 from tests.actions.conftest import ANA, make_tracker, run_action, validate
 from tests.factories import local_today
 

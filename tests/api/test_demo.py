@@ -6,10 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from api.deps import get_gateway
-from bot.demo import DEMO_STRANGER
-from bot.gateway import Inbound
-from bot.storage.db import session_scope
-from bot.storage.models import Conversation, MessageStatus
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, MessageStatus
+from bot.messaging.gateway import Inbound
+from bot.tools.demo import DEMO_STRANGER
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import Stack
 from tests.expected import ASK, NEED

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.storage.db import session_scope
-from bot.storage.models import (
+from bot.ledger.db import session_scope
+from bot.ledger.models import (
     Account,
     AccountStatus,
     AgreementStatus,

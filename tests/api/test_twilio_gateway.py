@@ -8,12 +8,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.twilio import TwilioTransport
-from bot.contact import is_opted_out
-from bot.outbox import queue_proactive, send_queued
-from bot.settings import get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import Conversation, Direction, Message, MessageStatus, utcnow
+from api.twilio_sender import TwilioTransport
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, Direction, Message, MessageStatus, utcnow
+from bot.messaging.contact import is_opted_out
+from bot.messaging.outbox import queue_proactive, send_queued
 from tests.api.conftest import signed_post, sms_form, twiml_messages, whatsapp_form
 from tests.conftest import Stack
 from tests.expected import ASK, GREETING
@@ -213,5 +213,5 @@ def test_whatsapp_window_closed_means_template_only(client: TestClient, fake_twi
 
 
 def _debtor_id(session, external_id: str) -> int:  # type: ignore[no-untyped-def]
-    from bot.storage.models import Debtor
+    from bot.ledger.models import Debtor
     return session.scalar(select(Debtor.id).where(Debtor.external_id == external_id))

@@ -6,7 +6,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -15,7 +15,7 @@ import uvicorn
 from playwright.sync_api import Page, expect, sync_playwright
 
 from api.main import create_app
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.common.settings import PROJECT_ROOT, get_settings
 from scripts.services import free_port
 from tests.factories import due_phrase
 
@@ -82,9 +82,11 @@ def test_a_short_conversation_on_the_demo_page(live_app: str, page: Page) -> Non
 def test_paying_a_link_from_the_demo_chat_brings_the_receipt_into_the_chat(live_app: str, page: Page) -> None:
     # The page's clock stands still until the payment is made, so its notice poll first runs after the
     # receipt is stored: the race that a fast machine used to hit by chance, forced on every machine.
-    frozen = datetime.now()
-    page.clock.install(time=frozen)
-    page.clock.pause_at(frozen)
+    installed = datetime.now()
+    page.clock.install(time=installed)
+    # Pause a little ahead of the installed time (the fake clock may have ticked already, and it cannot go
+    # back); no page is loaded yet, so no timer is due on the way.
+    page.clock.pause_at(installed + timedelta(seconds=5))
     page.goto(f"{live_app}/demo")
     chooser = page.get_by_label("Deudor de demostración")
     chooser.select_option(label="Sofía Hernández (MX)")  # a first choice must not leak into the next one

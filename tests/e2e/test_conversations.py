@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.storage.db import session_scope
-from bot.storage.models import IdentityCheck, OptOut, Phone
+from bot.ledger.db import session_scope
+from bot.ledger.models import IdentityCheck, OptOut, Phone
 from tests.expected import ASK, GREETING, HINT, NEED
 from tests.factories import due_phrase
 

@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 import api.deps
 from api.main import create_app
 from api.worker import run_once
-from bot.storage.db import session_scope
-from bot.storage.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
 from scripts.services import Postgres, start_redis
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, Stack, create_database, refresh_app_state, start_stack

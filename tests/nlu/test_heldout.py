@@ -7,7 +7,7 @@ import httpx
 import pytest
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.common.settings import PROJECT_ROOT
 from scripts import servers
 from scripts.nlu_eval import evaluate, load_examples, normalise
 

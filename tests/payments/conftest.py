@@ -16,10 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
-from bot.conversations import get_or_create_conversation
-from bot.payments import issue_link
-from bot.portfolio import import_portfolio_text
-from bot.storage.models import Account, Conversation, Debtor
+from bot.ledger.models import Account, Conversation, Debtor
+from bot.ledger.portfolio import import_portfolio_text
+from bot.messaging.conversations import get_or_create_conversation
+from bot.payments.links import issue_link
 from payments import provider_from_settings
 from tests.conftest import STRIPE_SECRET
 from tests.factories import ana_and_camila

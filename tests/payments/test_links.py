@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.payments import PaymentProviderError, issue_link, withdraw_links
-from bot.storage.models import AuditLog, LinkStatus, PaymentLink
+from bot.ledger.models import AuditLog, LinkStatus, PaymentLink
+from bot.payments.links import PaymentProviderError, issue_link, withdraw_links
 from payments import provider_from_settings
 from payments.stripe_events import from_minor_units, to_minor_units
 from tests.fakes.stripe_api import FakeStripe

@@ -26,22 +26,9 @@ from starlette.requests import Request
 from api.limits import read_body_capped
 from api.main import create_app
 from api.payments import MAX_EVENT_BYTES
-from bot.documents import (
-    DocumentLinkError,
-    debtor_documents,
-    document_id_from_token,
-    document_url,
-    fresh_document_link,
-    issue_agreement,
-    open_document,
-    revoke_document,
-)
-from bot.identity import document_digits
-from bot.negotiation import create_plan
-from bot.payments import CheckoutRequest, issue_link
-from bot.policy import PlanProposal
-from bot.settings import get_settings
-from bot.storage.models import (
+from bot.common.settings import get_settings
+from bot.identity.verification import document_digits
+from bot.ledger.models import (
     Account,
     AccountStatus,
     AuditLog,
@@ -53,6 +40,19 @@ from bot.storage.models import (
     PaymentEvent,
     PaymentLink,
 )
+from bot.negotiation.agreements import create_plan
+from bot.negotiation.policy import PlanProposal
+from bot.payments.documents import (
+    DocumentLinkError,
+    debtor_documents,
+    document_id_from_token,
+    document_url,
+    fresh_document_link,
+    issue_agreement,
+    open_document,
+    revoke_document,
+)
+from bot.payments.links import CheckoutRequest, issue_link
 from payments import expected_livemode, provider_from_settings
 from payments.sandbox import SandboxCheckout
 from tests.conftest import refresh_app_state

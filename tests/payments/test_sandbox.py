@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.main import create_app
-from bot.payments import issue_link
-from bot.storage.models import AccountStatus, LinkStatus, PaymentEvent
+from bot.ledger.models import AccountStatus, LinkStatus, PaymentEvent
+from bot.payments.links import issue_link
 from payments import provider_from_settings
 from payments.sandbox import sandbox_event
 from tests.conftest import STRIPE_SECRET, refresh_app_state

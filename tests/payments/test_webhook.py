@@ -14,11 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.payments import accept_stripe_event
-from bot.documents import DocumentLinkError, document_id_from_token, document_url, issue_agreement
-from bot.negotiation import create_plan, settlement_offer
-from bot.payments import next_installment
-from bot.policy import PlanProposal
-from bot.storage.models import (
+from bot.ledger.models import (
     AccountStatus,
     AgreementStatus,
     AuditLog,
@@ -31,6 +27,10 @@ from bot.storage.models import (
     PaymentLink,
     PromiseToPay,
 )
+from bot.negotiation.agreements import create_plan, settlement_offer
+from bot.negotiation.policy import PlanProposal
+from bot.payments.documents import DocumentLinkError, document_id_from_token, document_url, issue_agreement
+from bot.payments.links import next_installment
 from tests.conftest import STRIPE_SECRET
 from tests.factories import local_today
 from tests.fakes.stripe_api import FakeStripe, stripe_signature

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.rasa_model import RASA_BIN, active_model, model_path
-from bot.settings import PROJECT_ROOT
+from bot.common.settings import PROJECT_ROOT
+from bot.tools.rasa_model import RASA_BIN, active_model, model_path
 
 ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 UNUSED_UTTERANCE = re.compile(r"UserWarning: The utterance '(utter_\w+)' is not used in any story or rule\.")
@@ -30,7 +30,7 @@ def test_data_validate_is_clean() -> None:
     # named by an action (or by the core, which picks the response an action sends) or be a form's
     # question (utter_ask_<slot>). Any other warning fails the test.
     actions_source = "\n".join(path.read_text() for folder in ("actions", "bot")
-                                for path in (PROJECT_ROOT / folder).glob("*.py"))
+                                for path in (PROJECT_ROOT / folder).rglob("*.py"))
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())
     form_questions = {f"utter_ask_{slot}" for form in domain["forms"].values() for slot in form["required_slots"]}
 

@@ -8,9 +8,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
-from bot.settings import get_settings
-from bot.storage.db import session_scope
-from bot.storage.models import Message
+from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import Message
 from tests.api.conftest import signed_post, whatsapp_form
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
 

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from bot.settings import PROJECT_ROOT, UnsafeSettings, check_settings, get_settings
+from bot.common.settings import PROJECT_ROOT, UnsafeSettings, check_settings, get_settings
 
 
 def safe_production(database: Path) -> dict[str, str]:
@@ -115,7 +115,7 @@ def run_entry_point(command: list[str], env: dict[str, str]) -> subprocess.Compl
 ENTRY_POINTS = {
     "app": [sys.executable, "-m", "uvicorn", "api.main:app", "--port", "0", "--ws", "none"],
     "action server": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", "0"],
-    "cli": [sys.executable, "-m", "bot.cli", "migrate"],
+    "cli": [sys.executable, "-m", "bot.tools.cli", "migrate"],
 }
 
 

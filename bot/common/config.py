@@ -1,0 +1,90 @@
+"""Typed access to config/countries.yml and config/creditors.yml."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.common.settings import get_settings
+
+
+class ConfigError(ValueError):
+    """A configuration file is missing or malformed; the message names the file and key."""
+
+
+class CountryConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    name: str
+    locale: str
+    currency: str
+    timezone: str
+    payment_methods: list[str] = []
+    checkout_methods: list[str] = ["card"]  # Stripe payment_method_types offered in a checkout
+
+
+class WhatsAppTemplate(BaseModel):
+    content_sid: str
+    variables: list[str] = []
+
+
+class CreditorConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    name: str
+    link_domain: str | None = None
+    whatsapp_sender: str | None = None
+    sms_sender: str | None = None
+    templates: dict[str, WhatsAppTemplate] = {}
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: file not found") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _parse_entries(path: Path, model: type[BaseModel]) -> dict:
+    parsed = {}
+    for code, fields in _load_yaml(path).items():
+        try:
+            parsed[str(code)] = model(code=str(code), **(fields or {}))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            raise ConfigError(f"{path}: {code}.{key}: {first['msg']}") from exc
+    return parsed
+
+
+@lru_cache(maxsize=4)
+def _countries(config_dir: Path) -> dict[str, CountryConfig]:
+    return _parse_entries(config_dir / "countries.yml", CountryConfig)
+
+
+@lru_cache(maxsize=4)
+def _creditors(config_dir: Path) -> dict[str, CreditorConfig]:
+    return _parse_entries(config_dir / "creditors.yml", CreditorConfig)
+
+
+def countries() -> dict[str, CountryConfig]:
+    return _countries(get_settings().config_dir)
+
+
+def creditors() -> dict[str, CreditorConfig]:
+    return _creditors(get_settings().config_dir)
+
+
+def country(code: str) -> CountryConfig:
+    """The configured country for an ISO 3166 alpha-2 code (any case)."""
+    try:
+        return countries()[code.upper()]
+    except KeyError as exc:
+        raise ConfigError(f"country {code!r} is not configured in countries.yml") from exc

@@ -1,0 +1,60 @@
+"""Money and dates as each debtor's country writes them (Babel)."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, get_currency_precision
+
+from bot.common.config import country as country_config
+
+
+def locale_for_country(country: str) -> str:
+    return country_config(country).locale
+
+
+def quantize_money(amount: Decimal, currency: str) -> Decimal:
+    """Round to the currency's minor units (CLP has none)."""
+    exponent = Decimal(1).scaleb(-get_currency_precision(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal, currency: str, locale: str) -> str:
+    """'$1,234.50' in es_MX, '$1.235' for CLP in es_CL; Babel's no-break spaces are kept."""
+    if not isinstance(amount, Decimal):
+        raise TypeError("money must be a Decimal")
+    return format_currency(quantize_money(amount, currency), currency, locale=locale, currency_digits=True)
+
+
+def format_long_date(day: date, locale: str) -> str:
+    """'15 de diciembre de 2026'."""
+    return format_date(day, "long", locale=locale)
+
+
+def format_weekday_date(day: date, locale: str) -> str:
+    """'viernes 27 de noviembre': for near dates, where the year goes without saying."""
+    return format_date(day, "EEEE d 'de' MMMM", locale=locale)
+
+
+def zone_for(country: str, timezone_name: str | None) -> ZoneInfo:
+    """The debtor's own time zone, else their country's."""
+    return ZoneInfo(timezone_name or country_config(country).timezone)
+
+
+def local_today(country: str, timezone_name: str | None, now: datetime) -> date:
+    """Today where the debtor lives: days past due change at their midnight, not the server's."""
+    return now.astimezone(zone_for(country, timezone_name)).date()
+
+
+def format_deadline(moment: datetime, locale: str, zone: ZoneInfo) -> str:
+    """'27 de noviembre a las 21:20', in the debtor's time zone."""
+    return format_datetime(moment, "d 'de' MMMM 'a las' HH:mm", tzinfo=zone, locale=locale)
+
+
+def join_spanish(items: list[str]) -> str:
+    """'a, b y c'."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " y " + items[-1]

@@ -1,0 +1,159 @@
+"""One typed settings object, read from the environment (see README, "Settings")."""
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+MIN_SECRET_LENGTH = 32
+# Values that ship in this repository (defaults, docs, tests): known to everyone, so never a secret.
+PLACEHOLDER_SECRETS = frozenset({
+    "dev-twilio-auth-token", "sk_test_dev", "whsec_dev", "dev-link-signing-secret", "acuerdo-dev-token",
+    "AC00000000000000000000000000000000", "changeme", "change-me", "secret", "password",
+})
+SECRETS = ("twilio_auth_token", "stripe_api_key", "stripe_webhook_secret", "link_signing_secret", "rasa_token")
+
+
+class Settings(BaseSettings):
+    """Every knob of Acuerdo. Defaults give the embedded demo: SQLite, no Redis, local servers."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    acuerdo_env: Literal["development", "production"] = Field(
+        default="development", description="production refuses to start with demo settings or placeholder "
+        "secrets (see README, \"Security\"); the Dockerfile and docker-compose set it.")
+
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'acuerdo.db'}",
+        description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://…).",
+    )
+    redis_url: str | None = Field(default=None, description="Unset in the demo: in-process locks.")
+    config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
+
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_token: str = Field(default="acuerdo-dev-token", description="Rasa HTTP API --auth-token.")
+    action_server_url: str = "http://127.0.0.1:5055/webhook"
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    twilio_account_sid: str = "AC00000000000000000000000000000000"
+    twilio_auth_token: str = "dev-twilio-auth-token"
+    twilio_api_base: str | None = Field(default=None, description="Override Twilio's API host (tests: a local fake).")
+    stripe_api_key: str = "sk_test_dev"
+    stripe_webhook_secret: str = Field(default="whsec_dev", description="Signs and verifies payment events "
+                                       "(Stripe's, and the sandbox's, which are signed the same way).")
+    stripe_api_base: str | None = Field(default=None, description="Override Stripe's API host (tests: a local fake).")
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, description="Older signed events are refused.")
+    payment_provider: str = Field(default="sandbox", pattern="^(sandbox|stripe)$",
+                                  description="sandbox: a local page pays or fails links (the demo); stripe: Checkout.")
+    payment_link_minutes: int = Field(default=24 * 60, ge=30, le=24 * 60,
+                                      description="How long a Checkout link stays open (Stripe allows 30 min–24 h).")
+    cash_voucher_days: int = Field(default=3, ge=1, le=7, description="How long an OXXO voucher can be paid.")
+    link_base_url: str | None = Field(default=None, description="Serve debtor links from here instead of each "
+                                      "creditor's link_domain (the demo: the local app).")
+    document_link_days: int = Field(default=7, ge=1, description="How long a signed PDF link (letter, "
+                                    "agreement, receipt) can be opened.")
+    link_signing_secret: str = Field(default="dev-link-signing-secret", min_length=8,
+                                     description="HMAC key for signed document links; set a long random one.")
+
+    demo_enabled: bool = Field(default=False, description="Serve /demo (lists the demo debtors and their "
+                               "verification digits): `make demo` turns it on; refused in production.")
+    reply_mode: str = Field(default="twiml", pattern="^(twiml|rest)$",
+                            description="twiml: replies in the webhook response; rest: 200 at once, replies via "
+                            "the outbox.")
+    twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111",
+                                      description="Sender when a conversation has none.")
+    twilio_sms_from: str = "+15550001111"
+    rasa_timeout_seconds: float = Field(default=10.0, gt=0, description="Past this the debtor gets a holding reply.")
+    retry_interval_seconds: float = Field(default=5.0, gt=0, description="How often waiting messages are retried.")
+    bot_handoff_after_seconds: int = Field(default=300, ge=1, description="A message waiting this long for the "
+                                           "bot sends its conversation to a human (reason bot_error).")
+    max_text_chars: int = Field(default=1000, ge=100, description="Longer bodies are stored whole, read up to this.")
+
+    verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")
+    verification_lock_minutes: int = Field(default=30, ge=1, description="How long a lock lasts.")
+    verification_daily_failure_cap: int = Field(default=6, ge=1, description="Failed identity checks a debtor "
+                                                 "may have in one (UTC) day, across all numbers and channels; "
+                                                 "then verification is locked until the day ends.")
+    verification_review_after_locks: int = Field(default=2, ge=1, description="At this many locks since the "
+                                                  "last success, verification stays locked until a person "
+                                                  "clears it, and the conversation goes to a person.")
+    verification_valid_hours: int = Field(default=24, ge=1, description="A verified identity holds this long "
+                                          "(WhatsApp and SMS of the same number; never the demo).")
+    tracker_retention_days: int = Field(default=7, ge=1, description="Rasa's Redis tracker store forgets a "
+                                        "conversation's events this long after its last turn.")
+
+    @property
+    def is_production(self) -> bool:
+        return self.acuerdo_env == "production"
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve real debtors: one line per problem (empty: none)."""
+        problems = []
+        if self.demo_enabled:
+            problems.append("DEMO_ENABLED is true: the demo lists debtors and lets anyone write as them")
+        if self.payment_provider == "sandbox":
+            problems.append("PAYMENT_PROVIDER is sandbox: its page marks any link as paid")
+        for name in SECRETS:
+            value = getattr(self, name)
+            if not value:
+                problems.append(f"{name.upper()} is empty")
+            elif value in PLACEHOLDER_SECRETS:
+                problems.append(f"{name.upper()} is a placeholder from the repository")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{name.upper()} is shorter than {MIN_SECRET_LENGTH} characters")
+        if self.twilio_account_sid in PLACEHOLDER_SECRETS:
+            problems.append("TWILIO_ACCOUNT_SID is a placeholder from the repository")
+        if not self.public_base_url.startswith("https://"):
+            problems.append("PUBLIC_BASE_URL is not https (Twilio signs the public URL it calls)")
+        if self.link_base_url is not None and not self.link_base_url.startswith("https://"):
+            problems.append("LINK_BASE_URL is not https")
+        return problems
+
+    def production_warnings(self) -> list[str]:
+        """Legitimate for one small process, but worth a line in the log."""
+        warnings = []
+        if self.database_url.startswith("sqlite"):
+            warnings.append("DATABASE_URL is SQLite: one process only, no concurrent workers")
+        if not self.redis_url:
+            warnings.append("REDIS_URL is unset: locks and de-duplication stay inside one process")
+        return warnings
+
+
+class UnsafeSettings(RuntimeError):
+    """Production was asked to start with settings that would put debtors' data or money at risk."""
+
+    def __init__(self, component: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"{component} refuses to start in production:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def check_settings(component: str, settings: Settings | None = None) -> Settings:
+    """Every entry point calls this first: in production, unsafe settings stop it before it serves anyone."""
+    settings = settings or get_settings()
+    if settings.is_production:
+        problems = settings.production_problems()
+        if problems:
+            raise UnsafeSettings(component, problems)
+        for warning in settings.production_warnings():
+            print(f"warning: {warning}", file=sys.stderr)
+    return settings
+
+
+def exit_if_unsafe(component: str) -> Settings:
+    """`check_settings` for a process entry point: the problems on stderr, then exit code 2."""
+    try:
+        return check_settings(component)
+    except UnsafeSettings as unsafe:
+        print(unsafe, file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests call `get_settings.cache_clear()` after changing the environment."""
+    return Settings()

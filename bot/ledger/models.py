@@ -1,0 +1,408 @@
+"""The ledger: who owes what to whom, and every message exchanged about it."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from bot.ledger.stages import Stage, stage_for_days_past_due
+
+MONEY = Numeric(18, 2)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite hands back naive ones otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times as aware UTC")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class AccountStatus(str, enum.Enum):
+    ACTIVE = "active"
+    PAID = "paid"
+    RECALLED = "recalled"  # the creditor took the account back (missing from a full re-import)
+    CLOSED = "closed"
+
+
+class ConversationMode(str, enum.Enum):
+    BOT = "bot"
+    QUEUED = "queued"
+    AGENT = "agent"
+    CLOSED = "closed"
+
+
+class Direction(str, enum.Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageStatus(str, enum.Enum):
+    RECEIVED = "received"  # stored, not yet acted on
+    PROCESSED = "processed"
+    PENDING = "pending"  # waiting for the bot to come back
+    QUEUED = "queued"  # outbound, waiting for the sender
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    UNDELIVERED = "undelivered"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the readable value, as a VARCHAR with a CHECK, so SQLite and PostgreSQL hold the same data.
+    return Enum(cls, values_callable=lambda members: [m.value for m in members], native_enum=False,
+                validate_strings=True, length=16)
+
+
+class Creditor(Base):
+    __tablename__ = "creditors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="creditor")
+
+
+class Debtor(Base):
+    """A person, identified by the portfolio's debtor_id across all creditors."""
+
+    __tablename__ = "debtors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    document_id: Mapped[str] = mapped_column(String(32))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    country: Mapped[str] = mapped_column(String(2))
+    email: Mapped[str | None] = mapped_column(String(254))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    authorized_channels: Mapped[str | None] = mapped_column(String(100))
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False)  # the demo portfolio: only the demo plays it
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    phones: Mapped[list[Phone]] = relationship(back_populates="debtor", order_by="Phone.id")
+    accounts: Mapped[list[Account]] = relationship(back_populates="debtor", order_by="Account.id")
+
+    @property
+    def first_name(self) -> str:
+        return self.full_name.split()[0] if self.full_name.strip() else ""
+
+
+class Phone(Base):
+    __tablename__ = "phones"
+    __table_args__ = (UniqueConstraint("debtor_id", "e164"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"))
+    e164: Mapped[str] = mapped_column(String(20), index=True)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    wrong_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    debtor: Mapped[Debtor] = relationship(back_populates="phones")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("creditor_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64))
+    creditor_id: Mapped[int] = mapped_column(ForeignKey("creditors.id"))
+    debtor_id: Mapped[int] = mapped_column(ForeignKey("debtors.id"), index=True)
+    product: Mapped[str] = mapped_column(String(100))
+    currency: Mapped[str] = mapped_column(String(3))
+    principal: Mapped[Decimal] = mapped_column(MONEY)
+    interest: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    fees: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    due_date: Mapped[date] = mapped_column(Date)
+    segment: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[AccountStatus] = mapped_column(_enum(AccountStatus), default=AccountStatus.ACTIVE)
+    collection_paused_reason: Mapped[str | None] = mapped_column(String(32))  # "dispute", "hardship"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    creditor: Mapped[Creditor] = relationship(back_populates="accounts")
+    debtor: Mapped[Debtor] = relationship(back_populates="accounts")
+    payments: Mapped[list[Payment]] = relationship(back_populates="account", order_by="Payment.id")
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest + self.fees
+
+    def days_past_due(self, today: date) -> int:
+        return (today - self.due_date).days
+
+    def stage(self, today: date) -> Stage:
+        return stage_for_days_past_due(self.days_past_due(today))
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_ref: Mapped[str | None] = mapped_column(String(255), unique=True)  # one payment per checkout
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
+    paid_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="payments")
+
+
+class Conversation(Base):
+    """One chat thread with one sender on one channel; its mode says who answers."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    sender_id: Mapped[str] = mapped_column(String(64), unique=True)  # "<channel>:<E.164>"
+    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id"), index=True)
+    mode: Mapped[ConversationMode] = mapped_column(_enum(ConversationMode), default=ConversationMode.BOT)
+    mode_reason: Mapped[str | None] = mapped_column(String(64))
+    our_address: Mapped[str | None] = mapped_column(String(64))  # the number the debtor wrote to ("To")
+    last_inbound_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    messages: Mapped[list[Message]] = relationship(back_populates="conversation", order_by="Message.id")
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_conversation_created", "conversation_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[Direction] = mapped_column(_enum(Direction))
+    channel: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[MessageStatus] = mapped_column(_enum(MessageStatus))
+    external_id: Mapped[str | None] = mapped_column(String(64), unique=True)  # Twilio MessageSid
+    media: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
+    processed_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class AuditLog(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))  # "bot", "system", "import", "agent:<id>"
+    action: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class IdentityCheck(Base):
+    """Verification state, kept in the database so a new session or channel cannot reset it.
+
+    One row per debtor; senders whose number matches no debtor get a row per phone, so a stranger is
+    locked out the same way and learns nothing from the difference.
+    """
+
+    __tablename__ = "identity_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    debtor_id: Mapped[int | None] = mapped_column(ForeignKey("debtors.id", ondelete="CASCADE"), unique=True)
+    phone_e164: Mapped[str | None] = mapped_column(String(32), unique=True)  # a contact key, see bot.messaging.contact
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)  # locks so far: they escalate
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False)  # locked until a person clears it
+    failures_day: Mapped[date | None] = mapped_column(Date)  # the day failures_today counts
+    failures_today: Mapped[int] = mapped_column(Integer, default=0)
+    verified_until: Mapped[datetime | None]
+    verified_phone: Mapped[str | None] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OptOut(Base):
+    """A number that asked not to be contacted; the one place every sender checks."""
+
+    __tablename__ = "opt_outs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    e164: Mapped[str] = mapped_column(String(32), unique=True)  # a contact key, see bot.messaging.contact
+    channel: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))  # "intent", "keyword", "twilio_21610", "agent"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgreementStatus(str, enum.Enum):
+    PENDING = "pending"
+    KEPT = "kept"
+    BROKEN = "broken"
+    CANCELLED = "cancelled"
+
+
+class PromiseToPay(Base):
+    """'Te pago el viernes': a date (and maybe an amount) the debtor committed to, within policy."""
+
+    __tablename__ = "promises_to_pay"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    promised_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal | None] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+    created_by: Mapped[str] = mapped_column(String(64))  # "bot", "agent:<id>"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PaymentPlan(Base):
+    __tablename__ = "payment_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    total: Mapped[Decimal] = mapped_column(MONEY)
+    down_payment: Mapped[Decimal] = mapped_column(MONEY)
+    frequency: Mapped[str] = mapped_column(String(16))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    installments: Mapped[list[Installment]] = relationship(back_populates="plan", order_by="Installment.number")
+
+
+class Installment(Base):
+    __tablename__ = "installments"
+    __table_args__ = (UniqueConstraint("plan_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("payment_plans.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 0 is the down payment
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    paid_amount: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    status: Mapped[AgreementStatus] = mapped_column(_enum(AgreementStatus), default=AgreementStatus.PENDING)
+
+    plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
+
+
+class LinkStatus(str, enum.Enum):
+    OPEN = "open"
+    PROCESSING = "processing"  # a cash voucher was issued and is not paid yet
+    PAID = "paid"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class PaymentLink(Base):
+    """One checkout for one amount: the full balance, a settlement, or one installment.
+
+    The debtor sees `<creditor link domain>/p/<token>`, which redirects to the provider's checkout page.
+    """
+
+    __tablename__ = "payment_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(32), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("payment_plans.id"))
+    installment_id: Mapped[int | None] = mapped_column(ForeignKey("installments.id"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"))  # where the receipt goes
+    purpose: Mapped[str] = mapped_column(String(16))  # "full", "settlement", "installment"
+    amount: Mapped[Decimal] = mapped_column(MONEY)
+    currency: Mapped[str] = mapped_column(String(3))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_session_id: Mapped[str] = mapped_column(String(255), unique=True)
+    checkout_url: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[LinkStatus] = mapped_column(_enum(LinkStatus), default=LinkStatus.OPEN)
+    expires_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    account: Mapped[Account] = relationship()
+
+
+class PaymentEvent(Base):
+    """Each provider event, stored once by its id before it is applied (providers retry and reorder)."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("provider", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[str] = mapped_column(String(255))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class Document(Base):
+    """A PDF given to a debtor (settlement letter, agreement, receipt), kept as issued."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "settlement_letter", "agreement", "receipt"
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("payment_plans.id"))
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    revoked_at: Mapped[datetime | None]  # a revoked document's links stop working
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

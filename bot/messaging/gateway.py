@@ -1,0 +1,233 @@
+"""One inbound message, end to end: stored first, then processed in order, once.
+
+1. `store` saves the message (idempotent on the provider's id, e.g. Twilio's MessageSid) and commits
+   before anything acts on it.
+2. `process` takes the conversation's lock and handles every waiting message of that conversation in
+   arrival order: opt-out and opt-in keywords, the conversation's mode, media and empty bodies, then the
+   dialogue (Rasa). Replies are stored as outbound rows linked to the message they answer.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.common.copy import app_message
+from bot.common.phones import sender_id_for
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
+from bot.messaging.contact import contact_key_of, is_opted_out, opt_in, opt_out
+from bot.messaging.conversations import get_or_create_conversation, request_handoff
+from bot.messaging.dialogue import Dialogue, DialogueUnavailable
+from bot.messaging.locks import ConversationLocks, SeenMessages
+from bot.messaging.outbox import store_outbound
+
+OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "cancelar", "no molestar", "unsubscribe", "stopall"})
+OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
+_WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    channel: str  # whatsapp | sms | demo
+    sender: str  # as the provider wrote it: "whatsapp:+521…", "+52…"
+    body: str
+    external_id: str | None = None  # Twilio MessageSid; None for the demo chat
+    to: str | None = None  # our number the debtor wrote to
+    media: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Stored:
+    message_id: int
+    sender_id: str
+    duplicate: bool
+
+
+def keyword_of(body: str) -> str:
+    """'¡Baja!' → 'baja', 'No  Molestar.' → 'no molestar': how keywords are compared."""
+    text = unicodedata.normalize("NFKD", body).encode("ascii", "ignore").decode().lower()
+    return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+class Gateway:
+    def __init__(self, dialogue: Dialogue, locks: ConversationLocks, *, max_text_chars: int = 1000,
+                 seen: SeenMessages | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+        self._dialogue = dialogue
+        self._locks = locks
+        self._seen = seen or SeenMessages(None)
+        self._max_text_chars = max_text_chars
+        self._clock = clock
+
+    # --- 1. store ----------------------------------------------------------------------------------
+    def store(self, inbound: Inbound) -> Stored:
+        sender_id = sender_id_for(inbound.channel, inbound.sender.removeprefix(f"{inbound.channel}:"))
+        if inbound.external_id and self._seen.seen(inbound.external_id):
+            return Stored(0, sender_id, duplicate=True)
+        for attempt in range(3):  # two first messages at once race to create the conversation
+            try:
+                with session_scope() as session:
+                    stored = self._store(session, inbound, sender_id)
+                if inbound.external_id:
+                    self._seen.mark(inbound.external_id)
+                return stored
+            except IntegrityError:
+                duplicate = self._find_duplicate(inbound)
+                if duplicate is not None:
+                    return Stored(duplicate, sender_id, duplicate=True)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _store(self, session: Session, inbound: Inbound, sender_id: str) -> Stored:
+        if inbound.external_id:
+            existing = session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
+            if existing is not None:
+                return Stored(existing, sender_id, duplicate=True)
+        now = self._clock()
+        conversation = get_or_create_conversation(session, sender_id)
+        conversation.last_inbound_at = now
+        if inbound.to:
+            conversation.our_address = inbound.to
+        message = Message(conversation_id=conversation.id, direction=Direction.INBOUND, channel=inbound.channel,
+                          body=inbound.body, status=MessageStatus.RECEIVED, external_id=inbound.external_id,
+                          media={"items": inbound.media} if inbound.media else {}, created_at=now, updated_at=now)
+        session.add(message)
+        session.flush()
+        return Stored(message.id, sender_id, duplicate=False)
+
+    def _find_duplicate(self, inbound: Inbound) -> int | None:
+        if not inbound.external_id:
+            return None
+        with session_scope() as session:
+            return session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
+
+    # --- 2. process --------------------------------------------------------------------------------
+    def process(self, sender_id: str, reply_status: MessageStatus, *, retry_pending: bool = False) -> None:
+        """Handle every waiting message of this conversation, oldest first, one at a time.
+
+        While a message of the conversation is pending (the bot was unavailable), new messages only wait
+        behind it, unless `retry_pending`: the retry worker is the one that tries the bot again. This
+        keeps webhook answers fast during an outage and the debtor gets a single holding reply.
+        """
+        with self._locks.hold(sender_id):
+            if not retry_pending and self._has_pending(sender_id):
+                return
+            while (message_id := self._next_waiting(sender_id)) is not None:
+                if not self._process_one(message_id, reply_status):
+                    break  # the bot is unavailable: the rest waits, in order
+
+    def receive(self, inbound: Inbound, reply_status: MessageStatus) -> tuple[Stored, list[str]]:
+        """Store, process, and return the replies to this very message (empty for a duplicate)."""
+        stored = self.store(inbound)
+        if stored.duplicate:
+            return stored, []
+        self.process(stored.sender_id, reply_status)
+        return stored, self.replies_to(stored.message_id)
+
+    def resume_waiting(self, *, handoff_after: timedelta, settle: timedelta = timedelta(seconds=5)) -> int:
+        """The retry worker's pass: try the bot again for every conversation with waiting messages.
+
+        Replies go through the outbox (the webhook that brought the message has long been answered).
+        A conversation whose oldest pending message waited past `handoff_after` is queued for a human
+        with reason bot_error. Returns how many conversations were visited.
+        """
+        now = self._clock()
+        with session_scope() as session:
+            waiting = session.execute(
+                select(Conversation.sender_id, func.min(Message.created_at)).join(Message)
+                .where(Message.direction == Direction.INBOUND,
+                       or_(Message.status == MessageStatus.PENDING,
+                           and_(Message.status == MessageStatus.RECEIVED, Message.created_at < now - settle)))
+                .group_by(Conversation.sender_id)).all()
+        for sender_id, oldest in waiting:
+            if now - oldest > handoff_after:
+                self._hand_off_for_bot_error(sender_id)
+            else:
+                self.process(sender_id, MessageStatus.QUEUED, retry_pending=True)
+        return len(waiting)
+
+    def _hand_off_for_bot_error(self, sender_id: str) -> None:
+        with self._locks.hold(sender_id), session_scope() as session:
+            now = self._clock()
+            conversation = request_handoff(session, sender_id, "bot_error", now)
+            waiting = list(session.scalars(select(Message).where(
+                Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
+                Message.status.in_(_WAITING)).order_by(Message.id)))
+            for message in waiting:
+                message.status = MessageStatus.PROCESSED  # now in the human queue, in order
+                message.processed_at = now
+            if waiting and not is_opted_out(session, contact_key_of(sender_id)):
+                store_outbound(session, conversation, app_message("utter_bot_error_handoff"), now,
+                               status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
+
+    def _has_pending(self, sender_id: str) -> bool:
+        with session_scope() as session:
+            return session.scalar(
+                select(Message.id).join(Conversation)
+                .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
+                       Message.status == MessageStatus.PENDING).limit(1)) is not None
+
+    def replies_to(self, message_id: int) -> list[str]:
+        with session_scope() as session:
+            return list(session.scalars(select(Message.body).where(Message.in_reply_to_id == message_id)
+                                        .order_by(Message.id)))
+
+    def _next_waiting(self, sender_id: str) -> int | None:
+        with session_scope() as session:
+            return session.scalar(
+                select(Message.id).join(Conversation)
+                .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
+                       Message.status.in_(_WAITING))
+                .order_by(Message.id).limit(1))
+
+    def _process_one(self, message_id: int, reply_status: MessageStatus) -> bool:
+        """Returns False when the dialogue was unavailable (the message stays pending)."""
+        with session_scope() as session:
+            message = session.get(Message, message_id)
+            assert message is not None
+            conversation = message.conversation
+            key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
+            keyword = keyword_of(message.body or "")
+            replies: list[str] | None = None
+            if keyword in OPT_OUT_KEYWORDS:
+                newly = opt_out(session, key, conversation.channel, source="keyword")
+                replies = [app_message("utter_keyword_opted_out")] if newly else []
+            elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, key):
+                opt_in(session, key, conversation.channel, source="keyword")
+                replies = [app_message("utter_opted_in")]
+            elif is_opted_out(session, key) or conversation.mode is not ConversationMode.BOT:
+                replies = []  # stored for the record and for agents; no automated answer
+            elif not (message.body or "").strip():
+                replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message")]
+            was_pending = message.status is MessageStatus.PENDING
+            text = (message.body or "").strip()[: self._max_text_chars]
+            channel = conversation.channel
+            sender_id = conversation.sender_id
+        if replies is None:
+            try:
+                replies = self._dialogue.respond(sender_id, text, {"channel": channel})
+            except DialogueUnavailable:
+                holding = [] if was_pending else [app_message("utter_bot_unavailable")]  # said once
+                self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
+                return False
+        self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
+        return True
+
+    def _finish(self, message_id: int, replies: list[str], reply_status: MessageStatus,
+                status: MessageStatus) -> None:
+        now = self._clock()
+        with session_scope() as session:
+            message = session.get(Message, message_id)
+            assert message is not None
+            for reply in replies:
+                store_outbound(session, message.conversation, reply, now, status=reply_status, in_reply_to=message)
+            message.status = status
+            message.processed_at = now if status is MessageStatus.PROCESSED else None
+            message.updated_at = now

@@ -1,0 +1,34 @@
+"""Debtor-facing copy: short enough for SMS, and every named variable filled."""
+import re
+
+import yaml
+
+from bot.common.copy import app_message, render
+from bot.common.settings import PROJECT_ROOT
+
+UCS2_TWO_SEGMENTS = 134  # most Spanish text is UCS-2 (á, í, ó, ú are not GSM-7): 67 characters a segment
+STATEMENTS = {"utter_account_balance_overdue", "utter_account_balance_not_due"}  # data, one account each
+
+
+def all_copy() -> dict[str, str]:
+    responses = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"]
+    texts = {name: variants[0]["text"] for name, variants in responses.items()}
+    texts.update(yaml.safe_load((PROJECT_ROOT / "config" / "messages.yml").read_text()))
+    return texts
+
+
+def filled_length(text: str) -> int:
+    """Length with each {variable} counted as 12 characters (a first name, a number, a list of methods)."""
+    return len(re.sub(r"\{\w+\}", "", text)) + 12 * len(re.findall(r"\{\w+\}", text))
+
+
+def test_copy_fits_one_or_two_sms_segments() -> None:
+    too_long = {name: filled_length(text) for name, text in all_copy().items()
+                if name not in STATEMENTS and filled_length(text) > UCS2_TWO_SEGMENTS}
+    assert too_long == {}
+
+
+def test_render_fills_variables() -> None:
+    assert render("utter_identity_retry", attempts_left=2) == (
+        "Ese dato no coincide con nuestros registros. Te quedan 2 intentos.")
+    assert app_message("utter_opted_in").startswith("¡Listo!")
