@@ -4,6 +4,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON310 ?= $(shell PYENV_VERSION=3.10.13 pyenv which python 2>/dev/null || command -v python3.10)
+PYTHON312 ?= $(shell PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3.12)
 VENV := .venv
 RASA_VENV := .venv-rasa
 export RASA_TELEMETRY_ENABLED := false
@@ -21,8 +22,9 @@ help:
 	@echo "make lock   - refresh constraints*.txt from the current venvs"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
-	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (pyenv install 3.10.13)"; exit 1; }
-	test -x $(VENV)/bin/python || $(PYTHON310) -m venv $(VENV)
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 not found (pyenv install 3.12.1)"; exit 1; }
+	$(VENV)/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null \
+		|| $(PYTHON312) -m venv --clear $(VENV)  # a .venv of another Python (3.10 before) is rebuilt
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@

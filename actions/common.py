@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from rasa_sdk import Tracker
 
@@ -34,7 +34,7 @@ def sender_of(tracker: Tracker) -> Sender:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def triggering_message(tracker: Tracker, loop_name: str) -> dict[str, str]:

@@ -90,7 +90,7 @@ def main() -> None:
 
         port = free_port()
         server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                               ws="none", workers=1))
+                                               workers=1))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -59,5 +59,5 @@ def checkout_event(event: dict[str, Any], provider: str = "stripe") -> CheckoutE
         provider=provider, event_id=str(event.get("id", "")), event_type=event_type,
         kind=kind if is_session else "other", session_id=str(obj["id"]) if is_session and obj.get("id") else None,
         amount=from_minor_units(int(amount), currency) if currency and isinstance(amount, int) else None,
-        currency=currency, occurred_at=datetime.fromtimestamp(int(event.get("created") or 0), tz=timezone.utc),
+        currency=currency, occurred_at=datetime.fromtimestamp(int(event.get("created") or 0), tz=UTC),
         payload=event)

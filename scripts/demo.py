@@ -89,8 +89,7 @@ def serve_app(rasa_url: str, port: int) -> None:
     os.environ["RASA_URL"] = rasa_url
     get_settings.cache_clear()
     print(f"\nListo: abre http://127.0.0.1:{port}/demo (Ctrl-C para terminar).\n")
-    # ws="none": rasa-sdk pins websockets<11, too old for uvicorn's WebSocket support (none is needed).
-    uvicorn.run("api.main:app", host="127.0.0.1", port=port, log_level="warning", ws="none")
+    uvicorn.run("api.main:app", host="127.0.0.1", port=port, log_level="warning")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ class Servers:
     def kill(self, which: str) -> None:
         """Kill the action server ("actions") or Rasa ("rasa") at once, as a crash would."""
         process = self.processes[0 if which == "actions" else 1]
-        process.kill()
+        _kill_group(process)
         process.wait(timeout=20)
 
     def restart(self, which: str, timeout: float = 240) -> None:
@@ -54,12 +54,21 @@ class Servers:
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _kill_group(process)
         self.processes.clear()
 
     def tail_logs(self, lines: int = 40) -> str:
         return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
                          for log in self.logs if log.exists())
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a server and its children: Sanic 25 (rasa-sdk 3.21) serves from worker processes that a
+    kill of the main process alone leaves running, still answering on the port."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, headers: dict | None = None) -> None:
@@ -95,7 +104,8 @@ def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int =
 def start_action_server(action_port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(action_port)],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)  # its own process group, killed whole (_kill_group)
 
 
 def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: dict[str, str],
@@ -104,7 +114,8 @@ def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: di
         [str(RASA_BIN), "run", "--model", str(model), "--enable-api", "--auth-token", token,
          "--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints),
          "--credentials", str(PROJECT_ROOT / "credentials.yml")],
-        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        cwd=PROJECT_ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        start_new_session=True)
 
 
 def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], log_dir: Path,

@@ -23,7 +23,7 @@ import hmac
 import math
 import re
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Update, and_, case, literal, or_, select, update
@@ -61,7 +61,7 @@ _MONTH_WORD = re.compile(r"\b(?:" + "|".join(_MONTHS) + r")\b", re.IGNORECASE)
 _TRUNCATED_AT_LEAST = 100  # Settings.max_text_chars is at least this: longer bodies reach Rasa cut
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     VERIFIED = "verified"
     MISMATCH = "mismatch"  # counted as a failed attempt
     LOCKED = "locked"  # too many failures; nothing is checked until the lock ends (or a person clears it)
@@ -271,7 +271,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
 
 
 def _attempts_left(checks: list[IdentityCheck], now: datetime, limits: VerificationLimits) -> int:
-    today = now.astimezone(timezone.utc).date()
+    today = now.astimezone(UTC).date()
     return min(min(limits.max_attempts - check.failed_attempts,
                    limits.daily_failure_cap - (check.failures_today if check.failures_day == today else 0))
                for check in checks)
@@ -305,9 +305,9 @@ def _verified(session: Session, key: str, debtor: Debtor, check: IdentityCheck, 
 def _failure_update(check_id: int, now: datetime, limits: VerificationLimits) -> Update:
     """One statement that counts a failure and, at a limit, locks and maybe escalates: nothing in between."""
     check = IdentityCheck
-    today = now.astimezone(timezone.utc).date()
+    today = now.astimezone(UTC).date()
     lock_end = now + timedelta(minutes=limits.lock_minutes)
-    day_end = max(lock_end, datetime.combine(today + timedelta(days=1), time.min, tzinfo=timezone.utc))
+    day_end = max(lock_end, datetime.combine(today + timedelta(days=1), time.min, tzinfo=UTC))
     today_count = case((check.failures_day == today, check.failures_today + 1), else_=1)
     failed = check.failed_attempts + 1
     cap_hit = today_count >= limits.daily_failure_cap

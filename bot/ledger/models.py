@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,7 +30,7 @@ MONEY = Numeric(18, 2)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,38 +44,38 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime: store times as aware UTC")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON}
 
 
-class AccountStatus(str, enum.Enum):
+class AccountStatus(enum.StrEnum):
     ACTIVE = "active"
     PAID = "paid"
     RECALLED = "recalled"  # the creditor took the account back (missing from a full re-import)
     CLOSED = "closed"
 
 
-class ConversationMode(str, enum.Enum):
+class ConversationMode(enum.StrEnum):
     BOT = "bot"
     QUEUED = "queued"
     AGENT = "agent"
     CLOSED = "closed"
 
 
-class Direction(str, enum.Enum):
+class Direction(enum.StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
 
 
-class MessageStatus(str, enum.Enum):
+class MessageStatus(enum.StrEnum):
     RECEIVED = "received"  # stored, not yet acted on
     PROCESSED = "processed"
     PENDING = "pending"  # waiting for the bot to come back
@@ -285,7 +285,7 @@ class OptOut(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class AgreementStatus(str, enum.Enum):
+class AgreementStatus(enum.StrEnum):
     PENDING = "pending"
     KEPT = "kept"
     BROKEN = "broken"
@@ -338,7 +338,7 @@ class Installment(Base):
     plan: Mapped[PaymentPlan] = relationship(back_populates="installments")
 
 
-class LinkStatus(str, enum.Enum):
+class LinkStatus(enum.StrEnum):
     OPEN = "open"
     PROCESSING = "processing"  # a cash voucher was issued and is not paid yet
     PAID = "paid"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     PREVENTIVE = "preventive"  # not yet due (≤ 0 days past due)
     EARLY = "early"  # 1–30
     LATE = "late"  # 31–90

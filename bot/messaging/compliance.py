@@ -19,7 +19,7 @@ from bot.messaging.contact import contact_key, is_opted_out
 WHATSAPP_WINDOW = timedelta(hours=24)
 
 
-class SendVerdict(str, enum.Enum):
+class SendVerdict(enum.StrEnum):
     SEND = "send"
     TEMPLATE_ONLY = "template_only"
     BLOCKED = "blocked"

@@ -90,7 +90,7 @@ class Plan:
         return sum((item.amount for item in self.schedule), Decimal(0))
 
 
-class PolicyVerdict(str, enum.Enum):
+class PolicyVerdict(enum.StrEnum):
     ACCEPT = "accept"
     COUNTER = "counter"
     REJECT = "reject"

@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Literal, Protocol
 
@@ -106,7 +106,7 @@ def _expiry(window_start: datetime) -> datetime:
 
 def _window_start(now: datetime) -> datetime:
     seconds = int(_ISSUE_WINDOW.total_seconds())
-    return datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(int(now.timestamp()) // seconds * seconds, tz=UTC)
 
 
 def amount_due(account: Account, purpose: Purpose, installment: Installment | None) -> Decimal:

@@ -6,7 +6,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -35,7 +35,7 @@ def ledger(session: Session) -> Session:
     for sender, debtor_id in ((ANA, "D1"), (CAMILA, "D2")):
         conversation = get_or_create_conversation(session, sender)
         conversation.debtor_id = session.scalars(select(Debtor.id).where(Debtor.external_id == debtor_id)).one()
-        conversation.last_inbound_at = datetime.now(timezone.utc) - timedelta(minutes=5)
+        conversation.last_inbound_at = datetime.now(UTC) - timedelta(minutes=5)
     session.commit()
     return session
 
@@ -66,7 +66,7 @@ def deliver(client: TestClient, event: dict[str, Any], *, secret: str = STRIPE_S
 
 def new_link(ledger: Session, external_id: str, sender: str, purpose: str = "full", **kwargs: Any) -> str:
     issued = issue_link(ledger, provider_from_settings(), account(ledger, external_id), purpose,  # type: ignore[arg-type]
-                        datetime.now(timezone.utc), conversation=conversation(ledger, sender), **kwargs)
+                        datetime.now(UTC), conversation=conversation(ledger, sender), **kwargs)
     ledger.commit()
     return issued.link.provider_session_id
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -30,7 +30,7 @@ def test_minor_units_follow_the_currency() -> None:
 
 
 def test_a_link_is_stored_on_the_creditors_domain_and_reused_while_open(ledger: Session) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     debt = account(ledger, "A-90001")
     first = issue_link(ledger, provider_from_settings(), debt, "full", now, conversation=conversation(ledger, ANA))
     assert first.url == f"https://pagos.bancoaurora.example/p/{first.link.token}"
@@ -47,7 +47,7 @@ def test_a_link_is_stored_on_the_creditors_domain_and_reused_while_open(ledger: 
 
 def test_nonsense_amounts_are_refused(ledger: Session) -> None:
     debt = account(ledger, "A-90001")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for amount in (Decimal("0"), Decimal("-5"), Decimal("14680.56")):
         with pytest.raises(ValueError):
             issue_link(ledger, provider_from_settings(), debt, "settlement", now, amount=amount)
@@ -56,7 +56,7 @@ def test_nonsense_amounts_are_refused(ledger: Session) -> None:
 
 def test_a_stripe_checkout_carries_amount_currency_expiry_and_metadata(
         stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe, ledger: Session) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     issued = issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", now)
     sent = fake_stripe.requests[-1]
     price = sent["line_items"][0]["price_data"]
@@ -79,7 +79,7 @@ def test_a_stripe_checkout_carries_amount_currency_expiry_and_metadata(
 def test_a_retried_action_opens_one_checkout(stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe,
                                              ledger: Session) -> None:
     # Retries inside one 5-minute issue window repeat the request exactly (the key and expiry come from it).
-    now = datetime.fromtimestamp(int(time.time()) // 300 * 300, tz=timezone.utc)
+    now = datetime.fromtimestamp(int(time.time()) // 300 * 300, tz=UTC)
     debt_id = account(ledger, "A-90001").id
     issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", now)
     ledger.rollback()  # the action died after Stripe answered: nothing of ours was kept
@@ -95,13 +95,13 @@ def test_when_stripe_fails_nothing_is_stored(stripe_env: pytest.MonkeyPatch, fak
                                              ledger: Session) -> None:
     fake_stripe.refuse_next = 10  # more than the SDK's retries
     with pytest.raises(PaymentProviderError):
-        issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", datetime.now(timezone.utc))
+        issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", datetime.now(UTC))
     assert ledger.scalars(select(PaymentLink)).all() == []
 
 
 def test_withdrawn_links_close_at_stripe_and_here_even_when_stripe_fails(
         stripe_env: pytest.MonkeyPatch, fake_stripe: FakeStripe, ledger: Session) -> None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     debt = account(ledger, "A-90001")
     full = issue_link(ledger, provider_from_settings(), debt, "full", now)
     settlement = issue_link(ledger, provider_from_settings(), debt, "settlement", now, amount=Decimal("14000.00"))

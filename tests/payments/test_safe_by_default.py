@@ -11,7 +11,7 @@ import hashlib
 import io
 import re
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -274,7 +274,7 @@ def test_read_body_capped_returns_small_bodies_and_keeps_them_for_the_parsers() 
 def test_sandbox_checkout_ids_are_random(stripe_env: pytest.MonkeyPatch, ledger: Session) -> None:
     stripe_env.setenv("PAYMENT_PROVIDER", "sandbox")
     get_settings.cache_clear()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     first = issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full", now)
     second = issue_link(ledger, provider_from_settings(), account(ledger, "F-30021"), "full", now)
     ids = [first.link.provider_session_id, second.link.provider_session_id]
@@ -312,7 +312,7 @@ def test_pdfs_never_print_the_digits_that_verify_identity(
                                                   first_date=local_today(country) + timedelta(days=1)),
                        local_today(country))
     assert plan is not None
-    issue_agreement(ledger, plan, debt, datetime.now(timezone.utc))
+    issue_agreement(ledger, plan, debt, datetime.now(UTC))
     ledger.commit()
     session_id = new_link(ledger, external_id, sender)
     assert deliver(app, fake_stripe.event(session_id, "checkout.session.completed",
@@ -340,7 +340,7 @@ def _agreement(ledger: Session) -> tuple[Document, Account]:
     plan = create_plan(ledger, debt, PlanProposal(installments=3, down_payment=Decimal("2000.00"),
                                                   first_date=today + timedelta(days=1)), today)
     assert plan is not None
-    document = issue_agreement(ledger, plan, debt, datetime.now(timezone.utc))
+    document = issue_agreement(ledger, plan, debt, datetime.now(UTC))
     ledger.commit()
     return document, debt
 
@@ -352,7 +352,7 @@ def _path(url: str) -> str:
 def test_document_links_expire_after_the_default_seven_days(app: TestClient, ledger: Session) -> None:
     assert get_settings().document_link_days == 7
     document, debt = _agreement(ledger)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     token = _path(document_url(document, debt, now)).removeprefix("/d/")
     assert document_id_from_token(token, now + timedelta(days=7) - timedelta(minutes=1)) == document.id
     with pytest.raises(DocumentLinkError, match="expired"):
@@ -364,7 +364,7 @@ def test_document_links_expire_after_the_default_seven_days(app: TestClient, led
 
 def test_a_revoked_document_answers_410_and_is_audited_once(app: TestClient, ledger: Session) -> None:
     document, debt = _agreement(ledger)
-    path = _path(document_url(document, debt, datetime.now(timezone.utc)))
+    path = _path(document_url(document, debt, datetime.now(UTC)))
     assert app.get(path).status_code == 200
 
     revoked = revoke_document(ledger, document.id, "agent:7")
@@ -376,9 +376,9 @@ def test_a_revoked_document_answers_410_and_is_audited_once(app: TestClient, led
     assert "Documento anulado" in page.text and "anulado y ya no se puede descargar" in page.text
     assert "application/pdf" not in page.headers["content-type"]
     with pytest.raises(DocumentLinkError, match="revoked"):
-        open_document(ledger, path.removeprefix("/d/"), datetime.now(timezone.utc))
+        open_document(ledger, path.removeprefix("/d/"), datetime.now(UTC))
 
-    revoke_document(ledger, document.id, "agent:8", datetime.now(timezone.utc) + timedelta(hours=1))
+    revoke_document(ledger, document.id, "agent:8", datetime.now(UTC) + timedelta(hours=1))
     ledger.commit()
     audits = ledger.scalars(select(AuditLog).where(AuditLog.action == "document_revoked")).all()
     assert [(a.actor, a.entity_id) for a in audits] == [("agent:7", str(document.id))]
@@ -390,7 +390,7 @@ def test_a_revoked_document_answers_410_and_is_audited_once(app: TestClient, led
 
 def test_a_verified_debtor_gets_a_fresh_link_to_their_own_document_only(app: TestClient, ledger: Session) -> None:
     document, debt = _agreement(ledger)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     old = _path(document_url(document, debt, now - timedelta(days=30)))
     assert app.get(old).status_code == 410
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import stripe
@@ -32,8 +32,8 @@ def sandbox_app(stripe_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
 def test_sandbox_events_are_what_stripe_sends_and_verify_with_the_official_sdk(
         sandbox_app: TestClient, ledger: Session) -> None:
     issued = issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full",
-                        datetime.now(timezone.utc))
-    raw, header = sandbox_event(issued.link, "card_paid", STRIPE_SECRET, datetime.now(timezone.utc))
+                        datetime.now(UTC))
+    raw, header = sandbox_event(issued.link, "card_paid", STRIPE_SECRET, datetime.now(UTC))
     event = stripe.Webhook.construct_event(raw, header, STRIPE_SECRET)
     assert (event["type"], event["data"]["object"]["payment_status"]) == ("checkout.session.completed", "paid")
     session = json.loads(raw)["data"]["object"]
@@ -46,7 +46,7 @@ def test_sandbox_events_are_what_stripe_sends_and_verify_with_the_official_sdk(
 def test_a_cash_voucher_in_the_sandbox_is_issued_then_paid(sandbox_app: TestClient, fake_twilio: FakeTwilio,
                                                             ledger: Session) -> None:
     issued = issue_link(ledger, provider_from_settings(), account(ledger, "A-90001"), "full",
-                        datetime.now(timezone.utc), conversation=conversation(ledger, ANA))
+                        datetime.now(UTC), conversation=conversation(ledger, ANA))
     ledger.commit()
     page = f"/sandbox/checkout/{issued.link.provider_session_id}"
     assert issued.link.checkout_url.endswith(page)

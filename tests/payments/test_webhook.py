@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -215,7 +215,7 @@ def test_document_links_are_signed_and_expire(app: TestClient, ledger: Session) 
     plan = create_plan(ledger, debt, PlanProposal(installments=3, down_payment=Decimal("2000.00"),
                                                   first_date=today + timedelta(days=1)), today)
     assert plan is not None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     document = issue_agreement(ledger, plan, debt, now)
     ledger.commit()
     path = document_url(document, debt, now).removeprefix("https://pagos.bancoaurora.example")
@@ -231,7 +231,7 @@ def test_document_links_are_signed_and_expire(app: TestClient, ledger: Session) 
 
 def test_outside_the_whatsapp_window_the_receipt_goes_as_the_approved_template(
         app: TestClient, fake_stripe: FakeStripe, fake_twilio: FakeTwilio, ledger: Session) -> None:
-    conversation(ledger, ANA).last_inbound_at = datetime.now(timezone.utc) - timedelta(days=2)
+    conversation(ledger, ANA).last_inbound_at = datetime.now(UTC) - timedelta(days=2)
     ledger.commit()
     session_id = new_link(ledger, "A-90001", ANA)
     deliver(app, fake_stripe.event(session_id, "checkout.session.completed", payment_status="paid"))

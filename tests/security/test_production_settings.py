@@ -113,7 +113,7 @@ def run_entry_point(command: list[str], env: dict[str, str]) -> subprocess.Compl
 
 
 ENTRY_POINTS = {
-    "app": [sys.executable, "-m", "uvicorn", "api.main:app", "--port", "0", "--ws", "none"],
+    "app": [sys.executable, "-m", "uvicorn", "api.main:app", "--port", "0"],
     "action server": [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", "0"],
     "cli": [sys.executable, "-m", "bot.tools.cli", "migrate"],
 }

@@ -1,6 +1,6 @@
 import re
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -39,7 +39,7 @@ from bot.messaging.contact import contact_key
 from bot.messaging.conversations import get_or_create_conversation
 from tests.factories import portfolio, row
 
-NOW = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 SETTINGS = Settings(verification_max_attempts=3, verification_lock_minutes=30, verification_valid_hours=24)
 ANA = "+525512345678"  # a WhatsApp/SMS contact key is the bare number
 ANA_DEMO = contact_key("demo", ANA)  # "demo:+525512345678"
@@ -213,7 +213,7 @@ def test_the_daily_cap_counts_failures_from_every_number(ledger: Session) -> Non
     lefts = [verify(ledger, key, text, NOW, roomy).attempts_left for key, text in answers]
     assert lefts == [3, 2, 1]  # the cap, not the 10 attempts, is what is left: both numbers count
     capped = verify(ledger, ANA_OTHER_PHONE, "3333", NOW, roomy)
-    midnight = datetime(2026, 11, 27, tzinfo=timezone.utc)
+    midnight = datetime(2026, 11, 27, tzinfo=UTC)
     assert (capped.outcome, capped.locked_until) == (Outcome.LOCKED, midnight)  # until the day ends
     assert lock_status(ledger, ANA, NOW + timedelta(hours=8)) == Lock(until=midnight)  # the other number too
     assert verify(ledger, ANA, "2211", NOW + timedelta(hours=8), roomy).outcome is Outcome.LOCKED
@@ -232,7 +232,7 @@ def test_the_daily_cap_holds_after_a_lock_ends(ledger: Session) -> None:
     later = NOW + timedelta(minutes=31)
     assert verify(ledger, ANA, "0000", later, capped_at_five).attempts_left == 1
     capped = verify(ledger, ANA, "1111", later, capped_at_five)
-    assert capped.locked_until == datetime(2026, 11, 27, tzinfo=timezone.utc)
+    assert capped.locked_until == datetime(2026, 11, 27, tzinfo=UTC)
 
 
 def _wrong_answer_in_its_own_worker(url: str, barrier: threading.Barrier,

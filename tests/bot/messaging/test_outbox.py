@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
@@ -9,7 +9,7 @@ from bot.messaging.conversations import get_or_create_conversation
 from bot.messaging.gateway import OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
 from bot.messaging.outbox import BODY_LIMIT, split_body
 
-NOW = datetime(2026, 11, 26, 15, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 
 def test_split_body_keeps_words_whole_and_within_the_limit() -> None:
