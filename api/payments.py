@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import get_transport
 from api.limits import read_body_capped
 from api.worker import flush_outbox
+from bot.common.copy import app_message
 from bot.common.settings import get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import LinkStatus, utcnow
@@ -96,7 +97,9 @@ def html_page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
         f"margin: 2rem auto; padding: 0 1rem'>{body}</body></html>"))
 
 
-def notice_page(title: str, text: str, status_code: int = 200) -> HTMLResponse:
+def notice_page(name: str, status_code: int = 200) -> HTMLResponse:
+    """A one-paragraph page whose words are config/messages.yml's `page_<name>_title` and `page_<name>_text`."""
+    title, text = app_message(f"page_{name}_title"), app_message(f"page_{name}_text")
     return html_page(title, f"<h1>{escape(title)}</h1><p>{escape(text)}</p>", status_code)
 
 
@@ -106,19 +109,17 @@ def open_payment_link(token: str) -> Response:
     with session_scope() as session:
         link = link_by_token(session, token)
         if link is None:
-            return notice_page("Enlace no válido", "Este enlace de pago no existe. Escríbenos por el chat y te "
-                               "enviamos uno nuevo.", 404)
+            return notice_page("payment_link_unknown", 404)
         if link.status is LinkStatus.PAID:
-            return notice_page("Pago registrado", "Este pago ya está registrado. ¡Gracias!")
+            return notice_page("payment_link_paid")
         if link.status in (LinkStatus.EXPIRED, LinkStatus.FAILED) or link.expires_at <= utcnow():
-            return notice_page("Enlace vencido", "Este enlace ya venció. Escríbenos «quiero pagar» por el chat y "
-                               "te enviamos uno nuevo.", 410)
+            return notice_page("payment_link_expired", 410)
         return RedirectResponse(link.checkout_url, status_code=303)
 
 
 @router.get("/p/{token}/gracias")
 def payment_done(token: str) -> HTMLResponse:
-    return notice_page("¡Gracias!", "En cuanto se confirme tu pago te enviamos el comprobante por el chat.")
+    return notice_page("payment_thanks")
 
 
 @router.get("/d/{token}", response_model=None)
@@ -129,11 +130,10 @@ def download_document(token: str) -> Response:
             document = open_document(session, token, utcnow())
         except DocumentLinkError as exc:
             if exc.reason == "expired":
-                return notice_page("Enlace vencido", "Este enlace ya venció. Pídenos uno nuevo por el chat.", 410)
+                return notice_page("document_link_expired", 410)
             if exc.reason == "revoked":
-                return notice_page("Documento anulado", "Este documento fue anulado y ya no se puede descargar. "
-                                   "Si necesitas una copia vigente, escríbenos por el chat.", 410)
-            return notice_page("Enlace no válido", "Este enlace no es válido.", 404)
+                return notice_page("document_revoked", 410)
+            return notice_page("document_link_invalid", 404)
         filename = f"{TITLES[document.kind].lower().replace(' ', '-')}-{document.id}.pdf"
         return Response(document.content, media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{filename}"',

@@ -34,7 +34,7 @@ def checkout_page(session_id: str) -> HTMLResponse:
     with session_scope() as session:
         link = link_by_session(session, session_id)
         if link is None:
-            return notice_page("Pago no encontrado", "Este pago no existe.", 404)
+            return notice_page("sandbox_payment_unknown", 404)
         account = link.account
         amount = format_money(link.amount, link.currency, locale_for_country(account.debtor.country))
         buttons = "".join(
@@ -67,6 +67,6 @@ async def checkout_action(session_id: str, background: BackgroundTasks, outcome:
                           transport: Transport = Depends(get_transport)) -> HTMLResponse:
     signed = await run_in_threadpool(_signed_event, session_id, outcome)
     if signed is None:
-        return notice_page("Acción no disponible", "Este pago ya no admite esa acción.", 409)
+        return notice_page("sandbox_action_unavailable", 409)
     await accept_and_deliver(*signed, background, transport)
     return await run_in_threadpool(checkout_page, session_id)
