@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 import httpx
@@ -53,6 +54,8 @@ def main() -> int:
     parser.add_argument("--app-port", type=int, default=8000)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal instead of the web page")
     args = parser.parse_args()
+    # The servers run in process groups of their own: stopping the demo (Ctrl-C or a plain kill) stops them too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.environ["DEMO_ENABLED"] = "true"  # the demo page and its portfolio: this command is the demo
     get_settings.cache_clear()
     model = active_model()
