@@ -270,10 +270,14 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
     return _count_failure(session, key, checks, now, limits, sender_id)
 
 
+def _remaining(failed_attempts: int, failures_today: int, limits: VerificationLimits) -> int:
+    """Answers left before a lock: whichever of the attempt limit and the daily cap comes first."""
+    return min(limits.max_attempts - failed_attempts, limits.daily_failure_cap - failures_today)
+
+
 def _attempts_left(checks: list[IdentityCheck], now: datetime, limits: VerificationLimits) -> int:
     today = now.astimezone(UTC).date()
-    return min(min(limits.max_attempts - check.failed_attempts,
-                   limits.daily_failure_cap - (check.failures_today if check.failures_day == today else 0))
+    return min(_remaining(check.failed_attempts, check.failures_today if check.failures_day == today else 0, limits)
                for check in checks)
 
 
@@ -351,8 +355,7 @@ def _count_failure(session: Session, key: str, checks: list[IdentityCheck], now:
     counted = [row for row in rows if row is not None]
     worst = max(row.failed_attempts for row in counted)
     _audit(session, "identity_failed", key, None, attempts=worst)
-    left = min(min(limits.max_attempts - row.failed_attempts, limits.daily_failure_cap - row.failures_today)
-               for row in counted)
+    left = min(_remaining(row.failed_attempts, row.failures_today, limits) for row in counted)
     return VerificationResult(Outcome.MISMATCH, attempts_left=left)
 
 
