@@ -41,7 +41,7 @@ from bot.negotiation.agreements import (
     report_case,
     settlement_offer,
 )
-from bot.payments.documents import TITLES, fresh_document_link, latest_documents
+from bot.payments.documents import document_title, fresh_document_link, latest_documents
 from bot.payments.links import PaymentProviderError, Purpose, issue_link, next_installment
 from payments import provider_from_settings
 
@@ -183,7 +183,7 @@ def resend_documents(session: Session, debtor: Debtor, now: datetime,
     dispatcher.utter_message(response="utter_documents_intro", first_name=debtor.first_name,
                              days=get_settings().document_link_days)
     for document in documents:
-        dispatcher.utter_message(response="utter_document_link", title=TITLES[document.kind],
+        dispatcher.utter_message(response="utter_document_link", title=document_title(document.kind),
                                  url=fresh_document_link(session, document.id, debtor.id, now))
     return NOTHING_PENDING
 

@@ -9,21 +9,24 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import sender_of, utcnow
 from actions.slots import DEBTOR_FIRST_NAME, OFFER_OF_A_PERSON, PENDING_OFFER, PLAN_OFFER, VERIFIED
+from bot.common.copy import app_message
 from bot.identity.verification import mark_wrong_number, verified_debtor
 from bot.ledger.db import session_scope
 from bot.messaging.contact import opt_out
-from bot.messaging.conversations import request_handoff
+from bot.messaging.conversations import conversation_country, handoff_eta, request_handoff
 
 
 def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
     """Queue the conversation for a person and tell the debtor; what was on offer is cleared."""
     sender = sender_of(tracker)
     now = utcnow()
+    when = app_message("handoff_eta_soon")
     if sender.e164:
         with session_scope() as session:
             debtor = verified_debtor(session, sender.key, now)
-            request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
-    dispatcher.utter_message(response="utter_handoff")
+            conversation = request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
+            when = handoff_eta(conversation_country(session, conversation), now)
+    dispatcher.utter_message(response="utter_handoff", when=when)
     return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
 
 

@@ -1,14 +1,19 @@
-"""Process-wide collaborators, built once from the settings (tests rebuild them with `reset`)."""
+"""What routes depend on: a database session per request, and process-wide collaborators built once from
+the settings (tests rebuild them with `reset`). Routes name them through the `Annotated` aliases below."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Annotated
 
 import redis
+from fastapi import Depends
+from sqlalchemy.orm import Session
 
 from api.twilio_sender import TwilioTransport
 from bot.common.settings import get_settings
-from bot.ledger.db import get_engine
+from bot.ledger.db import get_engine, session_scope
 from bot.messaging.dialogue import RasaDialogue
 from bot.messaging.gateway import Gateway
 from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
@@ -31,7 +36,7 @@ def _locks() -> ConversationLocks:
 @lru_cache(maxsize=1)
 def get_gateway() -> Gateway:
     settings = get_settings()
-    return Gateway(RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds), _locks(),
+    return Gateway(RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds, token=settings.rasa_token), _locks(),
                    max_text_chars=settings.max_text_chars, seen=SeenMessages(get_redis()))
 
 
@@ -63,3 +68,16 @@ def reset() -> None:
     get_gateway.cache_clear()
     get_transport.cache_clear()
     get_redis.cache_clear()
+
+
+def get_db() -> Iterator[Session]:
+    """One unit of work per request: committed when the route returns, rolled back if it raises."""
+    with session_scope() as session:
+        yield session
+
+
+# scope="function": the commit happens before the response leaves, so a client never sees an answer for
+# something not yet stored, and a failed commit is a 500 rather than a silent loss.
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+TransportDep = Annotated[Transport, Depends(get_transport)]

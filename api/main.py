@@ -1,4 +1,4 @@
-"""The HTTP edge. Routes stay thin: they call bot/ (and payments/)."""
+"""The HTTP edge: the app, its routers (api/routes/) for the current settings, and the retry worker."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -6,12 +6,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from sqlalchemy import text
 
-from api import demo, payments, sandbox, twilio
+from api import auth
+from api.errors import install_error_handlers
+from api.routes import agent, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
-from bot.ledger.db import get_engine
 
 
 @asynccontextmanager
@@ -29,19 +29,16 @@ def create_app() -> FastAPI:
     hidden = settings.is_production
     app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, docs_url=None if hidden else "/docs",
                   redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(agent.router)
+    install_error_handlers(app)
     app.include_router(twilio.router)
     app.include_router(payments.router)
     if settings.payment_provider == "sandbox" and not settings.is_production:
         app.include_router(sandbox.router)
     if settings.demo_enabled and not settings.is_production:
         app.include_router(demo.router)
-
-    @app.get("/healthz")
-    def health() -> dict[str, str]:
-        """Liveness plus a database round trip, for load balancers and compose health checks."""
-        with get_engine().connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return {"status": "ok"}
 
     if settings.demo_enabled and not settings.is_production:
         @app.get("/", include_in_schema=False)

@@ -1,4 +1,4 @@
-"""Twilio out: WhatsApp and SMS messages through the official SDK (the webhooks in are api/twilio.py)."""
+"""Twilio out: WhatsApp and SMS messages through the official SDK (the webhooks in are api/routes/twilio.py)."""
 from __future__ import annotations
 
 import json

@@ -1,8 +1,10 @@
 """Typed access to config/countries.yml and config/creditors.yml."""
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -24,6 +26,40 @@ class CountryConfig(BaseModel):
     timezone: str
     payment_methods: list[str] = []
     checkout_methods: list[str] = ["card"]  # Stripe payment_method_types offered in a checkout
+    business_hours: dict[str, tuple[time, time]] = {}  # {"mon-fri": (09:00, 18:00)}: when agents answer
+
+    def next_business_opening(self, now: datetime) -> datetime | None:
+        """None while agents are at work; else when they next are (in the country's time zone)."""
+        hours = weekly_hours(self.business_hours)
+        if not hours:
+            return None
+        local = now.astimezone(ZoneInfo(self.timezone))
+        for offset in range(8):
+            day = local.date() + timedelta(days=offset)
+            span = hours.get(day.weekday())
+            if span is None:
+                continue
+            opens = datetime.combine(day, span[0], local.tzinfo)
+            closes = datetime.combine(day, span[1], local.tzinfo)
+            if offset == 0 and opens <= local < closes:
+                return None
+            if local < opens:
+                return opens
+        return None
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def weekly_hours(spec: dict[str, tuple[time, time]]) -> dict[int, tuple[time, time]]:
+    """{"mon-fri": …, "sat": …} → {0: …, …, 5: …} (Monday is 0)."""
+    return {day: span for days, span in spec.items() for day in _weekday_range(days)}
+
+
+def _weekday_range(days: str) -> list[int]:
+    first, _, last = days.partition("-")
+    start, end = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+    return list(range(start, end + 1))
 
 
 class WhatsAppTemplate(BaseModel):

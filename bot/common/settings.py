@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     tracker_retention_days: int = Field(default=7, ge=1, description="Rasa's Redis tracker store forgets a "
                                         "conversation's events this long after its last turn.")
 
+    auth_token_minutes: int = Field(default=480, ge=1, description="An agent API token or console session "
+                                    "expires this long after sign-in (revocable before).")
+    login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins per e-mail (and 4x this per "
+                                    "client address) within LOGIN_WINDOW_MINUTES before sign-in answers 429.")
+    login_window_minutes: int = Field(default=15, ge=1, description="The window failed sign-ins are counted in.")
+    queue_overdue_minutes: int = Field(default=15, ge=1, description="A handed-off conversation unclaimed this "
+                                       "long is flagged overdue in the agent queue.")
+
     @property
     def is_production(self) -> bool:
         return self.acuerdo_env == "production"

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     Date,
     DateTime,
     Enum,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -68,6 +70,14 @@ class ConversationMode(enum.StrEnum):
     QUEUED = "queued"
     AGENT = "agent"
     CLOSED = "closed"
+
+
+class Role(enum.StrEnum):
+    """What a person using the console may do; each is scoped to creditors (or all)."""
+
+    AGENT = "agent"  # the queue and their own conversations
+    SUPERVISOR = "supervisor"  # also every agent's conversations, and wider negotiation limits
+    ADMIN = "admin"  # everything
 
 
 class Direction(enum.StrEnum):
@@ -210,6 +220,9 @@ class Conversation(Base):
     mode_reason: Mapped[str | None] = mapped_column(String(64))
     our_address: Mapped[str | None] = mapped_column(String(64))  # the number the debtor wrote to ("To")
     last_inbound_at: Mapped[datetime | None]
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # mode agent
+    queued_at: Mapped[datetime | None]  # since when it waits for a person (mode queued)
+    reset_dialogue: Mapped[bool] = mapped_column(Boolean, default=False)  # back from an agent: fresh tracker
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -243,7 +256,8 @@ class AuditLog(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(64))  # "bot", "system", "import", "agent:<id>"
+    actor: Mapped[str] = mapped_column(String(64))  # "bot", "system", "import", "user:<id>"
+    address: Mapped[str | None] = mapped_column(String(64))  # the client's IP for a person's action
     action: Mapped[str] = mapped_column(String(64))
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str | None] = mapped_column(String(64))
@@ -405,4 +419,99 @@ class Document(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     revoked_at: Mapped[datetime | None]  # a revoked document's links stop working
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- people who use the console, and what they did with a conversation -----------------------------------
+
+user_creditors = Table(
+    "user_creditors", Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("creditor_id", ForeignKey("creditors.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    """An agent, supervisor or admin; sees only the creditors it is scoped to (unless `all_creditors`)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-case
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    all_creditors: Mapped[bool] = mapped_column(Boolean, default=False)
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    creditors: Mapped[list[Creditor]] = relationship(secondary=user_creditors, order_by="Creditor.id")
+
+
+class AuthToken(Base):
+    """A bearer token or console session: only its SHA-256 is stored, so the table leaks no credential."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="bearer")  # "bearer" (API) or "session" (console)
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class LoginAttempt(Base):
+    """Each sign-in attempt, kept to rate-limit guessing per e-mail and per address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    address: Mapped[str | None] = mapped_column(String(64), index=True)
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Handoff(Base):
+    """One stay in the human queue: why, who took it, and how it ended (returned, closed)."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    ending: Mapped[str | None] = mapped_column(String(16))  # "returned" (to the bot) or "closed"
+
+
+class ConversationNote(Base):
+    """A private note by a person about a conversation; never sent to the debtor."""
+
+    __tablename__ = "conversation_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ConversationOutcome(Base):
+    """What came of an agent's work: a promise, a plan, paid, a dispute, a wrong number, no answer, a callback."""
+
+    __tablename__ = "conversation_outcomes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    callback_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

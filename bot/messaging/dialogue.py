@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -13,6 +14,10 @@ class DialogueUnavailable(RuntimeError):
 class Dialogue(Protocol):
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]: ...
 
+    def reset(self, sender_id: str) -> None:
+        """Forget the dialogue's state for this sender (after a person handled the conversation)."""
+        ...
+
 
 class RasaDialogue:
     """POSTs to `/webhooks/rest/webhook`; an empty answer counts as a failure.
@@ -21,9 +26,22 @@ class RasaDialogue:
     trusted as a reply: every message the bot handles makes it say something.
     """
 
-    def __init__(self, rasa_url: str, timeout_seconds: float, client: httpx.Client | None = None) -> None:
-        self._url = rasa_url.rstrip("/") + "/webhooks/rest/webhook"
+    def __init__(self, rasa_url: str, timeout_seconds: float, client: httpx.Client | None = None,
+                 token: str = "") -> None:
+        self._base = rasa_url.rstrip("/")
+        self._url = self._base + "/webhooks/rest/webhook"
+        self._token = token
         self._client = client or httpx.Client(timeout=timeout_seconds)
+
+    def reset(self, sender_id: str) -> None:
+        """Append a `restart` to the tracker (Rasa's HTTP API, --enable-api): the next message starts a new
+        session, with no form, offer or hand-off left over. What matters lives in our database."""
+        try:
+            response = self._client.post(f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker/events",
+                                         params={"token": self._token}, json={"event": "restart"})
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise DialogueUnavailable(f"Rasa did not reset {sender_id}: {exc!r}") from exc
 
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         try:

@@ -23,7 +23,12 @@ from bot.common.phones import sender_id_for
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
 from bot.messaging.contact import contact_key_of, is_opted_out, opt_in, opt_out
-from bot.messaging.conversations import get_or_create_conversation, request_handoff
+from bot.messaging.conversations import (
+    conversation_country,
+    get_or_create_conversation,
+    handoff_eta,
+    request_handoff,
+)
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
 from bot.messaging.locks import ConversationLocks, SeenMessages
 from bot.messaging.outbox import store_outbound
@@ -164,7 +169,8 @@ class Gateway:
                 message.status = MessageStatus.PROCESSED  # now in the human queue, in order
                 message.processed_at = now
             if waiting and not is_opted_out(session, contact_key_of(sender_id)):
-                store_outbound(session, conversation, app_message("utter_bot_error_handoff"), now,
+                when = handoff_eta(conversation_country(session, conversation), now)
+                store_outbound(session, conversation, app_message("utter_bot_error_handoff", when=when), now,
                                status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
 
     def _has_pending(self, sender_id: str) -> bool:
@@ -210,8 +216,12 @@ class Gateway:
             text = (message.body or "").strip()[: self._max_text_chars]
             channel = conversation.channel
             sender_id = conversation.sender_id
+            reset = replies is None and conversation.reset_dialogue
         if replies is None:
             try:
+                if reset:  # back from a person: the bot starts afresh (ledger and identity stay)
+                    self._dialogue.reset(sender_id)
+                    self._dialogue_was_reset(sender_id)
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel})
             except DialogueUnavailable:
                 holding = [] if was_pending else [app_message("utter_bot_unavailable")]  # said once
@@ -219,6 +229,11 @@ class Gateway:
                 return False
         self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
         return True
+
+    def _dialogue_was_reset(self, sender_id: str) -> None:
+        with session_scope() as session:
+            conversation = session.scalars(select(Conversation).where(Conversation.sender_id == sender_id)).one()
+            conversation.reset_dialogue = False
 
     def _finish(self, message_id: int, replies: list[str], reply_status: MessageStatus,
                 status: MessageStatus) -> None:

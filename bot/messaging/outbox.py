@@ -78,7 +78,7 @@ def store_outbound(session: Session, conversation: Conversation, body: str, now:
     return messages
 
 
-def _creditor_for(session: Session, conversation: Conversation) -> config.CreditorConfig | None:
+def creditor_config_for(session: Session, conversation: Conversation) -> config.CreditorConfig | None:
     if conversation.debtor_id is None:
         return None
     code = session.scalar(select(CreditorRow.code).join(Account).where(Account.debtor_id == conversation.debtor_id)
@@ -97,7 +97,7 @@ def queue_proactive(session: Session, conversation: Conversation, body: str, now
     """
     decision = check_outbound(session, conversation, now)
     if decision.verdict is SendVerdict.TEMPLATE_ONLY:
-        creditor = _creditor_for(session, conversation)
+        creditor = creditor_config_for(session, conversation)
         template = (creditor.templates.get(template_name) or creditor.templates.get("reopen_conversation")
                     if creditor else None)
         if template is None:

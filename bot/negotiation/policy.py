@@ -264,6 +264,17 @@ class PolicyEngine:
                                                                              rounding=ROUND_DOWN)
         return account.total - discount, today + timedelta(days=limits.settlement_valid_days)
 
+    def settlement_violations(self, account: AccountTerms, role: Role, amount: Decimal, today: date) -> list[str]:
+        """Why a one-payment settlement of `amount` is not allowed for this role (empty: it is)."""
+        lowest, _ = self.settlement(account, role, today)
+        if amount <= 0 or amount > account.total:
+            return ["amount_out_of_range"]
+        if amount != amount.quantize(_minor(account.currency)):
+            return ["amount_not_in_currency_units"]
+        if amount < lowest:
+            return ["discount_too_large"]
+        return []
+
     def promise_allowed(self, account: AccountTerms, role: Role, promised: date, today: date) -> str | None:
         """None if a promise to pay on `promised` is acceptable, else the reason."""
         if promised < today:

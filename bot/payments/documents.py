@@ -19,18 +19,29 @@ from fpdf import FPDF
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.common.copy import app_message
 from bot.common.locale import format_long_date, format_money, local_today, locale_for_country
 from bot.common.settings import get_settings
 from bot.ledger.models import Account, AuditLog, Document, Payment, PaymentPlan, utcnow
 from bot.payments.links import links_base_url
 
-TITLES = {"settlement_letter": "Carta finiquito", "agreement": "Convenio de pago", "receipt": "Comprobante de pago"}
+KINDS = ("settlement_letter", "agreement", "receipt")  # also the order a debtor's documents are listed in
+
+
+def document_title(kind: str) -> str:
+    """The document's name as the debtor reads it (config/messages.yml `document_title_<kind>`)."""
+    return app_message(f"document_title_{kind}")
 
 
 @dataclass(frozen=True)
 class Row:
     label: str
     value: str
+
+
+def _row(name: str, value: str, **variables: object) -> Row:
+    """A labelled line whose label is config/messages.yml's `document_row_<name>`."""
+    return Row(app_message(f"document_row_{name}", **variables), value)
 
 
 def _printable(text: str) -> str:
@@ -96,22 +107,21 @@ def issue_settlement_letter(session: Session, account: Account, balance_before: 
     money = lambda amount: format_money(amount, account.currency, locale)  # noqa: E731
     debtor, creditor = account.debtor, account.creditor
     today = format_long_date(local_today(debtor.country, debtor.timezone, now), locale)
-    rows = [Row("Acreedor", creditor.name), Row("Titular", debtor.full_name),
-            Row("Documento de identidad", mask_document(debtor.document_id)), Row("Producto", account.product),
-            Row("Cuenta", account.external_id), Row("Saldo antes de liquidar", money(balance_before)),
-            Row("Pagado", money(paid))]
+    rows = [_row("creditor", creditor.name), _row("holder", debtor.full_name),
+            _row("identity_document", mask_document(debtor.document_id)), _row("product", account.product),
+            _row("account", account.external_id), _row("balance_before", money(balance_before)),
+            _row("paid", money(paid))]
     if forgiven > 0:
-        rows.append(Row("Descuento otorgado", money(forgiven)))
-    rows += [Row("Saldo pendiente", money(Decimal("0"))), Row("Fecha de liquidación", today),
-             Row("Folio", f"CF-{account.id:06d}-{now:%Y%m%d%H%M}")]
+        rows.append(_row("discount", money(forgiven)))
+    rows += [_row("balance_left", money(Decimal("0"))), _row("settled_on", today),
+             _row("number", f"CF-{account.id:06d}-{now:%Y%m%d%H%M}")]
+    names = {"creditor": creditor.name, "debtor": debtor.full_name}
     content = render_pdf(
-        TITLES["settlement_letter"], creditor.name,
-        [f"{creditor.name} hace constar que {debtor.full_name} liquidó la cuenta {account.external_id} "
-         f"({account.product}) el {today}."],
+        document_title("settlement_letter"), creditor.name,
+        [app_message("document_settlement_intro", **names, account=account.external_id, product=account.product,
+                     date=today)],
         rows,
-        [f"Con este pago la deuda de esta cuenta queda totalmente saldada: {debtor.full_name} no adeuda "
-         f"cantidad alguna a {creditor.name} por este concepto.",
-         "Conserve este documento como constancia."])
+        [app_message("document_settlement_settled", **names), app_message("document_settlement_keep")])
     return _store(session, "settlement_letter", account, content, now)
 
 
@@ -120,19 +130,19 @@ def issue_agreement(session: Session, plan: PaymentPlan, account: Account, now: 
     locale = locale_for_country(account.debtor.country)
     money = lambda amount: format_money(amount, account.currency, locale)  # noqa: E731
     debtor, creditor = account.debtor, account.creditor
-    rows = [Row("Acreedor", creditor.name), Row("Titular", debtor.full_name), Row("Producto", account.product),
-            Row("Cuenta", account.external_id), Row("Total del convenio", money(plan.total))]
-    rows += [Row("Pago inicial" if item.number == 0 else f"Cuota {item.number}",
-                 f"{format_long_date(item.due_date, locale)}: {money(item.amount)}") for item in plan.installments]
-    rows.append(Row("Folio", f"CV-{plan.id:06d}"))
+    rows = [_row("creditor", creditor.name), _row("holder", debtor.full_name), _row("product", account.product),
+            _row("account", account.external_id), _row("agreement_total", money(plan.total))]
+    rows += [_row("down_payment" if item.number == 0 else "installment",
+                  f"{format_long_date(item.due_date, locale)}: {money(item.amount)}", number=item.number)
+             for item in plan.installments]
+    rows.append(_row("number", f"CV-{plan.id:06d}"))
     content = render_pdf(
-        TITLES["agreement"], creditor.name,
-        [f"{debtor.full_name} y {creditor.name} acuerdan, el "
-         f"{format_long_date(local_today(debtor.country, debtor.timezone, now), locale)}, pagar el "
-         f"saldo de la cuenta {account.external_id} ({account.product}) así:"],
+        document_title("agreement"), creditor.name,
+        [app_message("document_agreement_intro", debtor=debtor.full_name, creditor=creditor.name,
+                     date=format_long_date(local_today(debtor.country, debtor.timezone, now), locale),
+                     account=account.external_id, product=account.product)],
         rows,
-        ["Cada pago se puede hacer con el enlace que enviamos por chat antes de su fecha.",
-         "Si necesita cambiar una fecha, escríbanos antes: con gusto buscamos una opción."])
+        [app_message("document_agreement_links"), app_message("document_agreement_changes")])
     return _store(session, "agreement", account, content, now, plan=plan)
 
 
@@ -140,14 +150,14 @@ def issue_receipt(session: Session, payment: Payment, account: Account, balance_
                   now: datetime) -> Document:
     locale = locale_for_country(account.debtor.country)
     paid_on = local_today(account.debtor.country, account.debtor.timezone, payment.paid_at)
-    rows = [Row("Folio", receipt_number(payment)), Row("Fecha", format_long_date(paid_on, locale)),
-            Row("Monto", format_money(payment.amount, payment.currency, locale)),
-            Row("Acreedor", account.creditor.name), Row("Titular", account.debtor.full_name),
-            Row("Cuenta", f"{account.product} {account.external_id}"),
-            Row("Saldo después del pago", format_money(balance_after, account.currency, locale)),
-            Row("Referencia", payment.provider_ref or "")]
-    content = render_pdf(TITLES["receipt"], account.creditor.name,
-                         ["Recibimos el pago que se detalla a continuación. ¡Gracias!"], rows, [])
+    rows = [_row("number", receipt_number(payment)), _row("date", format_long_date(paid_on, locale)),
+            _row("amount", format_money(payment.amount, payment.currency, locale)),
+            _row("creditor", account.creditor.name), _row("holder", account.debtor.full_name),
+            _row("account", f"{account.product} {account.external_id}"),
+            _row("balance_after", format_money(balance_after, account.currency, locale)),
+            _row("reference", payment.provider_ref or "")]
+    content = render_pdf(document_title("receipt"), account.creditor.name,
+                         [app_message("document_receipt_intro")], rows, [])
     return _store(session, "receipt", account, content, now, payment=payment)
 
 
@@ -256,4 +266,4 @@ def latest_documents(session: Session, debtor_id: int) -> list[Document]:
     newest: dict[str, Document] = {}
     for document in debtor_documents(session, debtor_id):
         newest.setdefault(document.kind, document)
-    return [newest[kind] for kind in TITLES if kind in newest]
+    return [newest[kind] for kind in KINDS if kind in newest]

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from bot.common.copy import app_message
 from bot.common.locale import format_long_date, format_money, locale_for_country
 from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -79,6 +80,18 @@ def apply_event(session: Session, event: CheckoutEvent, now: datetime, provider:
     outcome = _apply(session, event, now, provider)
     stored.outcome, stored.processed_at = outcome, now
     return outcome
+
+
+def receive_event(event: CheckoutEvent, now: datetime, provider: PaymentProvider) -> str:
+    """Store the event in its own transaction, then apply it in another: kept even if applying fails.
+
+    Raises IntegrityError when the same event (or checkout) is being received concurrently.
+    """
+    with session_scope() as session:
+        if store_event(session, event, now) is None:
+            return "duplicate"
+    with session_scope() as session:
+        return apply_event(session, event, now, provider)
 
 
 def _apply(session: Session, event: CheckoutEvent, now: datetime, provider: PaymentProvider) -> str:

@@ -1,13 +1,14 @@
-"""`acuerdo …`: operator commands (import a portfolio, seed the demo, migrate)."""
+"""`acuerdo …`: operator commands (import a portfolio, seed the demo, manage agent-API users, migrate)."""
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from bot.common.settings import exit_if_unsafe
 from bot.ledger.db import migrate, session_scope
+from bot.ledger.models import Role
 
 
 def _import_portfolio(args: argparse.Namespace) -> int:
@@ -53,6 +54,67 @@ def _show_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _read_password(from_stdin: bool) -> str | None:
+    """The new password: one line of stdin (for scripts), or typed twice at a hidden prompt."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("Password: ")
+    return password if getpass.getpass("Repeat password: ") == password else None
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    from bot.agents.users import UserError, create_user
+
+    password = _read_password(args.password_stdin)
+    if password is None:
+        return _error("the passwords do not match")
+    try:
+        with session_scope() as session:
+            user = create_user(session, args.email, password, args.role, args.creditor or [],
+                               all_creditors=args.all_creditors, now=datetime.now(UTC))
+            scope = "all creditors" if user.all_creditors else ", ".join(c.code for c in user.creditors)
+            done = f"created {user.role} {user.email} ({scope})"
+    except UserError as exc:
+        return _error(str(exc))
+    print(done)
+    return 0
+
+
+def _list_users(args: argparse.Namespace) -> int:
+    from bot.agents.users import list_users
+
+    with session_scope() as session:
+        rows = [(user.email, str(user.role), "disabled" if user.disabled_at else "active",
+                 "all" if user.all_creditors else ",".join(c.code for c in user.creditors))
+                for user in list_users(session)]
+    if not rows:
+        print("no users", file=sys.stderr)
+    width = max((len(row[0]) for row in rows), default=0)
+    for email, role, status, creditors in rows:
+        print(f"{email:<{width}}  {role:<10}  {status:<8}  {creditors}")
+    return 0
+
+
+def _disable_user(args: argparse.Namespace) -> int:
+    from bot.agents.users import UserError, disable_user
+
+    try:
+        with session_scope() as session:
+            user = disable_user(session, args.email, datetime.now(UTC))
+            done = f"disabled {user.email} (since {user.disabled_at:%Y-%m-%d %H:%M} UTC); its tokens no longer work"
+    except UserError as exc:
+        return _error(str(exc))
+    print(done)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acuerdo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     shower = commands.add_parser("show-demo", help="print each demo debtor's balance as the bot tells it")
     shower.add_argument("--today", help="ISO date to count days past due from (default: today)")
     shower.set_defaults(handler=_show_demo)
+
+    creator = commands.add_parser("create-user", help="add a person who signs in to the agent API")
+    creator.add_argument("email")
+    creator.add_argument("--role", required=True, choices=[role.value for role in Role])
+    creator.add_argument("--creditor", action="append", metavar="CODE",
+                         help="a creditor code they work for (repeatable; an admin needs none)")
+    creator.add_argument("--all-creditors", action="store_true", help="every creditor, present and future")
+    creator.add_argument("--password-stdin", action="store_true",
+                         help="read the password from the first line of stdin instead of prompting")
+    creator.set_defaults(handler=_create_user)
+    commands.add_parser("list-users", help="list people: role, active or disabled, creditors") \
+        .set_defaults(handler=_list_users)
+    disabler = commands.add_parser("disable-user", help="end a person's access at once (sign-in and tokens)")
+    disabler.add_argument("email")
+    disabler.set_defaults(handler=_disable_user)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=lambda _: 0)
     return parser
 

@@ -3,8 +3,9 @@ from sqlalchemy.orm import Session
 
 from actions.conversation import ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
 from actions.plan import ActionAnswerOffer
-from bot.ledger.models import Conversation, ConversationMode, Phone
+from bot.ledger.models import Conversation, ConversationMode, Phone, utcnow
 from bot.messaging.contact import is_opted_out
+from bot.messaging.conversations import handoff_eta
 from tests.actions.conftest import ANA, make_tracker, run_action, user_event
 
 PENDING_HUMAN = {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None}
@@ -25,7 +26,7 @@ def test_two_stage_fallback_rephrase_then_offer_a_human(ledger: Session) -> None
 
 def test_handoff_queues_the_conversation(ledger: Session) -> None:
     messages, _ = run_action(ActionHandoff(), make_tracker(ANA, intent="request_agent"))
-    assert [m["response"] for m in messages] == ["utter_handoff"]
+    assert [(m["response"], m["when"]) for m in messages] == [("utter_handoff", handoff_eta("MX", utcnow()))]
     conversation = ledger.scalars(select(Conversation)).one()
     assert conversation.sender_id == "whatsapp:+525512345678"
     assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "debtor_request")

@@ -19,7 +19,9 @@ from bot.ledger.models import (
     ConversationMode,
     PaymentPlan,
     PromiseToPay,
+    utcnow,
 )
+from bot.messaging.conversations import handoff_eta
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import Stack
 from tests.factories import MONTHS, local_today, spanish_weekday_date
@@ -70,8 +72,9 @@ def test_a_dispute_pauses_collection_and_offers_a_person(client: TestClient, sta
     replies = conversation(client, "+51987111222", "hola", "2222", "esa deuda no es mía, nunca contraté ese plan", "sí")
     assert replies[2] == ["Entiendo, y gracias por decírmelo. Una persona de nuestro equipo puede revisar tu caso "
                           "con calma. ¿Quieres que te comunique?"]
-    assert replies[3] == ["Listo, te comunico con una persona de nuestro equipo. Te escribirá por este mismo chat lo "
-                          "antes posible."]
+    when = handoff_eta("PE", utcnow())  # business hours in Lima: soon, or when they open
+    assert replies[3] == [f"Listo, te comunico con una persona de nuestro equipo. Te escribirá por este mismo chat "
+                          f"{when}."]
     with session_scope(stack.database_url) as session:
         account = session.scalars(select(Account).where(Account.external_id == "TAN-PE-505")).one()
         assert account.collection_paused_reason == "dispute"

@@ -15,6 +15,7 @@ from api.main import create_app
 from api.worker import run_once
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
+from bot.messaging.conversations import handoff_eta
 from scripts.services import Postgres, start_redis
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, Stack, create_database, refresh_app_state, start_stack
@@ -135,7 +136,8 @@ def test_rasa_crash_mid_form_then_recovery_and_a_long_outage_goes_to_a_human(
             conversation = session.scalars(select(Conversation).where(Conversation.sender_id == stranded_id)).one()
             assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "bot_error")
         assert [m["Body"] for m in fake_twilio.sent] == [
-            "Disculpa la demora. Una persona de nuestro equipo seguirá esta conversación por aquí."]
+            "Disculpa la demora. Una persona de nuestro equipo seguirá esta conversación por aquí, "
+            f"{handoff_eta('MX', utcnow())}."]
     finally:
         stack.servers.restart("rasa")
     run_once()

@@ -25,7 +25,7 @@ from starlette.requests import Request
 
 from api.limits import read_body_capped
 from api.main import create_app
-from api.payments import MAX_EVENT_BYTES
+from api.stripe_webhook import MAX_EVENT_BYTES
 from bot.common.settings import get_settings
 from bot.identity.verification import document_digits
 from bot.ledger.models import (

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.payments import accept_stripe_event
+from api.stripe_webhook import accept_stripe_event
 from bot.ledger.models import (
     AccountStatus,
     AgreementStatus,

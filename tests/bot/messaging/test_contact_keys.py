@@ -22,6 +22,9 @@ class EchoDialogue:
     def __init__(self) -> None:
         self.heard: list[tuple[str, str]] = []
 
+    def reset(self, sender_id: str) -> None:
+        pass
+
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         self.heard.append((sender_id, text))
         return ["te leo"]

@@ -1,16 +1,17 @@
-"""Twilio at the edge: signed webhooks in (WhatsApp, SMS, delivery statuses), the REST API out."""
+"""Twilio at the edge: signed webhooks in (WhatsApp, SMS, delivery statuses); replies as TwiML or REST."""
 from __future__ import annotations
+
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from api.deps import get_gateway, get_transport
+from api.deps import DbSession, GatewayDep, TransportDep
 from api.limits import read_body_capped
 from api.worker import flush_outbox
 from bot.common.phones import InvalidPhone
 from bot.common.settings import get_settings
-from bot.ledger.db import session_scope
 from bot.ledger.models import MessageStatus, utcnow
 from bot.messaging.gateway import Gateway, Inbound
 from bot.messaging.outbox import Transport, record_status
@@ -34,6 +35,9 @@ async def signed_form(request: Request) -> dict[str, str]:
     if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return form
+
+
+TwilioForm = Annotated[dict[str, str], Depends(signed_form)]
 
 
 def _inbound(channel: str, form: dict[str, str]) -> Inbound:
@@ -71,20 +75,17 @@ def _handle(channel: str, form: dict[str, str], gateway: Gateway, transport: Tra
 
 
 @router.post("/whatsapp")
-def whatsapp(background: BackgroundTasks, form: dict[str, str] = Depends(signed_form),
-             gateway: Gateway = Depends(get_gateway), transport: Transport = Depends(get_transport)) -> Response:
+def whatsapp(background: BackgroundTasks, form: TwilioForm, gateway: GatewayDep, transport: TransportDep) -> Response:
     return _handle("whatsapp", form, gateway, transport, background)
 
 
 @router.post("/sms")
-def sms(background: BackgroundTasks, form: dict[str, str] = Depends(signed_form),
-        gateway: Gateway = Depends(get_gateway), transport: Transport = Depends(get_transport)) -> Response:
+def sms(background: BackgroundTasks, form: TwilioForm, gateway: GatewayDep, transport: TransportDep) -> Response:
     return _handle("sms", form, gateway, transport, background)
 
 
 @router.post("/status")
-def status(form: dict[str, str] = Depends(signed_form)) -> Response:
-    with session_scope() as session:
-        record_status(session, form.get("MessageSid", ""), form.get("MessageStatus", ""),
-                      form.get("ErrorCode") or None, utcnow())
+def status(form: TwilioForm, session: DbSession) -> Response:
+    record_status(session, form.get("MessageSid", ""), form.get("MessageStatus", ""), form.get("ErrorCode") or None,
+                  utcnow())
     return Response(status_code=204)

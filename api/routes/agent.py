@@ -1,0 +1,156 @@
+"""The agent API: the hand-off queue and what a person does with a conversation (the console uses only this).
+
+Every route needs a signed-in person (401 otherwise); who may see and do what is decided in bot.agents.access.
+A conversation outside the person's creditors answers 404, exactly as one that does not exist.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, BackgroundTasks, HTTPException
+from pydantic import BaseModel, Field, model_validator
+
+from api.auth import CurrentPrincipal
+from api.deps import DbSession, TransportDep
+from api.worker import flush_outbox
+from bot.agents import desk
+from bot.agents.views import ConversationView, NoteView, OfferResult, OutcomeView, QueueEntry, SentMessage
+from bot.ledger.models import Conversation, utcnow
+from payments import provider_from_settings
+
+router = APIRouter(prefix="/api/agent", tags=["agent"])
+
+
+class ConversationState(BaseModel):
+    id: int
+    mode: str
+    assigned_to: str | None
+
+
+class MessageRequest(BaseModel):
+    """Free text, or (outside WhatsApp's 24-hour window) an approved template with its variables."""
+
+    text: str | None = Field(default=None, max_length=desk.MAX_TEXT)
+    template: str | None = Field(default=None, max_length=64)
+    variables: dict[str, Annotated[str, Field(max_length=200)]] = {}
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MessageRequest:
+        if (self.text is None) == (self.template is None):
+            raise ValueError("send either text or template")
+        return self
+
+
+class NoteRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=5000)
+
+
+class PlanOfferRequest(BaseModel):
+    kind: Literal["plan"]
+    account_id: int
+    installments: int = Field(ge=1, le=120)
+    down_payment: Decimal = Field(ge=0, max_digits=18, decimal_places=2)
+    first_date: date
+    frequency: Literal["weekly", "biweekly", "monthly"] = "monthly"
+
+
+class SettlementOfferBody(BaseModel):
+    kind: Literal["settlement"]
+    account_id: int
+    amount: Decimal | None = Field(default=None, gt=0, max_digits=18, decimal_places=2)
+
+
+OfferRequest = Annotated[PlanOfferRequest | SettlementOfferBody, Field(discriminator="kind")]
+
+
+class OutcomeRequest(BaseModel):
+    kind: desk.OutcomeKind
+    callback_at: datetime | None = None
+    details: dict[str, str] = {}
+
+
+def _state(conversation: Conversation) -> ConversationState:
+    return ConversationState(id=conversation.id, mode=conversation.mode.value, assigned_to=None)
+
+
+@router.get("/queue", response_model=list[QueueEntry])
+def queue(principal: CurrentPrincipal, session: DbSession) -> list[QueueEntry]:
+    return desk.queue(session, principal, utcnow())
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationView)
+def conversation(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> ConversationView:
+    return desk.conversation_view(session, principal, conversation_id, utcnow())
+
+
+@router.post("/conversations/{conversation_id}/claim", response_model=ConversationState)
+def claim(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> ConversationState:
+    conversation = desk.claim(session, principal, conversation_id, utcnow())
+    return ConversationState(id=conversation.id, mode=conversation.mode.value, assigned_to=principal.email)
+
+
+@router.post("/conversations/{conversation_id}/messages", response_model=SentMessage, status_code=202)
+def send_message(conversation_id: int, body: MessageRequest, principal: CurrentPrincipal, session: DbSession,
+                 background: BackgroundTasks, transport: TransportDep) -> SentMessage:
+    """Queued through the outbox (202): it leaves after the response, and its delivery shows in the transcript."""
+    try:
+        sent = desk.send_message(session, principal, conversation_id, utcnow(), text=body.text,
+                                 template=body.template, variables=body.variables)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    background.add_task(flush_outbox, transport)
+    return sent
+
+
+@router.post("/conversations/{conversation_id}/notes", response_model=NoteView, status_code=201)
+def add_note(conversation_id: int, body: NoteRequest, principal: CurrentPrincipal, session: DbSession) -> NoteView:
+    try:
+        return desk.add_note(session, principal, conversation_id, body.text, utcnow())
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+@router.post("/conversations/{conversation_id}/offers", response_model=OfferResult, status_code=201)
+def make_offer(conversation_id: int, body: OfferRequest, principal: CurrentPrincipal, session: DbSession,
+               background: BackgroundTasks, transport: TransportDep) -> OfferResult:
+    """A plan or a settlement within the person's own limits (config/policy.yml); 422 with the reasons if not."""
+    offer: desk.PlanOffer | desk.SettlementOfferRequest
+    if isinstance(body, PlanOfferRequest):
+        offer = desk.PlanOffer(account_id=body.account_id, installments=body.installments,
+                               down_payment=body.down_payment, first_date=body.first_date, frequency=body.frequency)
+    else:
+        offer = desk.SettlementOfferRequest(account_id=body.account_id, amount=body.amount)
+    try:
+        result = desk.make_offer(session, principal, conversation_id, offer, provider_from_settings(), utcnow())
+    except desk.PolicyRefused as exc:
+        raise HTTPException(status_code=422, detail={"reason": "outside_policy", "reasons": exc.reasons}) from None
+    background.add_task(flush_outbox, transport)
+    return result
+
+
+@router.post("/conversations/{conversation_id}/outcome", response_model=OutcomeView, status_code=201)
+def record_outcome(conversation_id: int, body: OutcomeRequest, principal: CurrentPrincipal,
+                   session: DbSession) -> OutcomeView:
+    try:
+        return desk.record_outcome(session, principal, conversation_id, body.kind, utcnow(),
+                                   callback_at=body.callback_at, details=dict(body.details))
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+@router.post("/conversations/{conversation_id}/release", response_model=ConversationState)
+def release(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> ConversationState:
+    return _state(desk.release(session, principal, conversation_id, utcnow()))
+
+
+@router.post("/conversations/{conversation_id}/return", response_model=ConversationState)
+def return_to_bot(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> ConversationState:
+    return _state(desk.return_to_bot(session, principal, conversation_id, utcnow()))
+
+
+@router.post("/conversations/{conversation_id}/close", response_model=ConversationState)
+def close(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> ConversationState:
+    return _state(desk.close(session, principal, conversation_id, utcnow()))
+
