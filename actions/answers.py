@@ -9,10 +9,10 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
+from actions.common import offer_a_person
 from actions.slots import (
     AWAITING,
     AWAITING_PROMISE_DATE,
-    OFFER_OF_A_PERSON,
     PENDING_OFFER,
     PLAN_DOWN_PAYMENT,
     PLAN_FIRST_DATE,
@@ -34,6 +34,7 @@ from bot.ledger.balances import account_balances, debtor_locale
 from bot.ledger.models import Account, Debtor, Installment
 from bot.messaging.conversations import get_or_create_conversation, request_handoff
 from bot.negotiation.agreements import (
+    CaseReason,
     negotiable_account,
     parse_plan_terms,
     recent_payments,
@@ -51,7 +52,8 @@ BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
 PLAN_SLOTS = (PLAN_TERMS, PLAN_DOWN_PAYMENT, PLAN_FIRST_DATE)
 PROMISE_INTENTS = {"promise_to_pay"}
-OFFER_HUMAN: list[EventType] = [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(AWAITING, None)]
+def offer_human(reason: str) -> list[EventType]:
+    return offer_a_person(reason) + [SlotSet(AWAITING, None)]
 NOTHING_PENDING: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(AWAITING, None)]
 
 
@@ -81,7 +83,7 @@ def send_payment_link(session: Session, debtor: Debtor, account: Account, purpos
     except PaymentProviderError:
         log.exception("no payment link for account %s", account.id)
         dispatcher.utter_message(response="utter_payment_link_unavailable")
-        return OFFER_HUMAN
+        return offer_human("payment_link_unavailable")
     locale = debtor_locale(debtor)
     dispatcher.utter_message(
         response="utter_payment_link", amount=format_money(issued.link.amount, account.currency, locale),
@@ -108,7 +110,7 @@ def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
         return [SlotSet(AWAITING, AWAITING_PROMISE_DATE)]
     if outcome.status == "too_far":
         dispatcher.utter_message(response="utter_promise_too_far", latest_date=latest)
-        return [SlotSet(AWAITING, AWAITING_PROMISE_DATE), SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
+        return [SlotSet(AWAITING, AWAITING_PROMISE_DATE), *offer_a_person("promise_too_far")]
     promise = outcome.promise
     assert promise is not None and outcome.promised_date is not None
     when = format_weekday_date(outcome.promised_date, locale)
@@ -209,10 +211,10 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
     if intent == "request_document":
         return resend_documents(session, debtor, now, dispatcher)
     if intent in ("dispute_debt", "cannot_pay"):
-        report_case(session, debtor, "dispute" if intent == "dispute_debt" else "hardship",
-                    local_today(debtor.country, debtor.timezone, now))
+        case: CaseReason = "dispute" if intent == "dispute_debt" else "hardship"
+        report_case(session, debtor, case, local_today(debtor.country, debtor.timezone, now))  # pauses per policy
         dispatcher.utter_message(response="utter_dispute" if intent == "dispute_debt" else "utter_cannot_pay")
-        return OFFER_HUMAN
+        return offer_human(case)
     if intent in PLAN_INTENTS:  # asked before verifying: the plan form takes it from here
         events: list[EventType] = [SlotSet(slot, None) for slot in PLAN_SLOTS]
         if parse_plan_terms(text) is not None:

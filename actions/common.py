@@ -5,7 +5,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
 
+from actions.slots import HANDOFF_REASON, OFFER_OF_A_PERSON, PENDING_OFFER
 from bot.common.phones import InvalidPhone, split_sender_id
 from bot.messaging.contact import contact_key
 
@@ -31,6 +33,11 @@ def sender_of(tracker: Tracker) -> Sender:
     except InvalidPhone:
         return Sender(tracker.sender_id, "unknown", None)
     return Sender(f"{channel}:{e164}", channel, e164)
+
+
+def offer_a_person(reason: str) -> list[EventType]:
+    """A bare "sí" now hands off, and the hand-off keeps why the bot offered (the agent's queue shows it)."""
+    return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(HANDOFF_REASON, reason)]
 
 
 def utcnow() -> datetime:

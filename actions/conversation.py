@@ -7,8 +7,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import sender_of, utcnow
-from actions.slots import DEBTOR_FIRST_NAME, OFFER_OF_A_PERSON, PENDING_OFFER, PLAN_OFFER, VERIFIED
+from actions.common import offer_a_person, sender_of, utcnow
+from actions.slots import DEBTOR_FIRST_NAME, HANDOFF_REASON, PENDING_OFFER, PLAN_OFFER, VERIFIED
 from bot.common.copy import app_message
 from bot.identity.verification import mark_wrong_number, verified_debtor
 from bot.ledger.db import session_scope
@@ -27,7 +27,7 @@ def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) ->
             conversation = request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
             when = handoff_eta(conversation_country(session, conversation), now)
     dispatcher.utter_message(response="utter_handoff", when=when)
-    return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
+    return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None), SlotSet(HANDOFF_REASON, None)]
 
 
 class ActionHandoff(Action):
@@ -56,7 +56,7 @@ class ActionFallback(Action):
             misses += 1
         if misses >= 2:
             dispatcher.utter_message(response="utter_offer_human")
-            return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
+            return offer_a_person("repeated_fallback")
         dispatcher.utter_message(response="utter_ask_rephrase")
         return []
 

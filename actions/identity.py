@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.answers import respond_to_verified
-from actions.common import Sender, sender_of, triggering_message, utcnow
+from actions.common import Sender, offer_a_person, sender_of, triggering_message, utcnow
 from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, PENDING_OFFER, VERIFIED
 from bot.common.copy import app_message
 from bot.identity.verification import (
@@ -105,8 +105,10 @@ class ActionRespondAfterVerification(Action):
             dispatcher.utter_message(response="utter_how_can_i_help")
         else:
             _tell_lock(dispatcher, lock, now)
-        offer = None if lock is not None and lock.needs_review else "human"  # already with a person
-        return events + [SlotSet(VERIFIED, False), SlotSet(PENDING_OFFER, offer)]
+        if lock is not None and lock.needs_review:  # already with a person
+            return events + [SlotSet(VERIFIED, False), SlotSet(PENDING_OFFER, None)]
+        reason = "identity_locked" if lock else "identity_unverified"
+        return events + [SlotSet(VERIFIED, False), *offer_a_person(reason)]
 
 
 class ActionRespondVerified(Action):

@@ -13,9 +13,10 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.answers import PLAN_SLOTS, send_payment_link
-from actions.common import sender_of, utcnow
+from actions.common import offer_a_person, sender_of, utcnow
 from actions.conversation import hand_off
 from actions.slots import (
+    HANDOFF_REASON,
     OFFER_OF_A_PERSON,
     OFFER_OF_A_PLAN,
     PENDING_OFFER,
@@ -143,7 +144,7 @@ class ActionProposePlan(Action):
             terms = parse_plan_terms(tracker.get_slot(PLAN_TERMS) or "")
             if debtor is None or account is None or terms is None:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
+                return offer_a_person("plan_unavailable")
             today = local_today(debtor.country, debtor.timezone, utcnow())
             proposal = plan_proposal(account, terms, Decimal(tracker.get_slot(PLAN_DOWN_PAYMENT) or "0"),
                                      date.fromisoformat(tracker.get_slot(PLAN_FIRST_DATE)))
@@ -151,7 +152,7 @@ class ActionProposePlan(Action):
             plans = [decision.plan] if decision.plan else list(decision.alternatives)
             if decision.verdict is PolicyVerdict.REJECT or not plans:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON)]
+                return offer_a_person("plan_outside_policy")
             lines, total = schedule_text(plans[0], account, debtor_locale(debtor))
             response = "utter_plan_proposal" if decision.verdict is PolicyVerdict.ACCEPT else "utter_plan_counter"
             dispatcher.utter_message(response=response, product=account.product, lines=lines, total=total)
@@ -171,7 +172,7 @@ class ActionAnswerOffer(Action):
         offer = tracker.get_slot(PENDING_OFFER)
         cleared: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
         if offer == OFFER_OF_A_PERSON and accepted:
-            return hand_off(tracker, dispatcher, "offer_accepted")
+            return hand_off(tracker, dispatcher, tracker.get_slot(HANDOFF_REASON) or "offer_accepted")
         if offer == OFFER_OF_A_PLAN:
             return self._answer_plan(dispatcher, tracker, accepted)
         declined = "utter_offer_declined" if offer == OFFER_OF_A_PERSON else "utter_how_can_i_help"
@@ -184,7 +185,7 @@ class ActionAnswerOffer(Action):
             debtor, account = _debtor_and_account(session, tracker)
             if debtor is None or account is None or not options:
                 dispatcher.utter_message(response="utter_plan_no_options")
-                return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(PLAN_OFFER, None)]
+                return [*offer_a_person("plan_unavailable"), SlotSet(PLAN_OFFER, None)]
             today = local_today(debtor.country, debtor.timezone, utcnow())
             locale = debtor_locale(debtor)
             if accepted:
@@ -210,4 +211,4 @@ class ActionAnswerOffer(Action):
                     dispatcher.utter_message(response="utter_plan_other_option", lines=lines, total=total)
                     return [SlotSet(PLAN_OFFER, json.dumps([proposal_to_json(p) for p in remaining]))]
         dispatcher.utter_message(response="utter_plan_no_options")
-        return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(PLAN_OFFER, None)]
+        return [*offer_a_person("plan_refused_twice"), SlotSet(PLAN_OFFER, None)]

@@ -7,6 +7,7 @@ VERIFIED: Final = "verified"
 DEBTOR_FIRST_NAME: Final = "debtor_first_name"
 PENDING_OFFER: Final = "pending_offer"  # what a bare "sí" or "no" answers
 PLAN_OFFER: Final = "plan_offer"  # the plan(s) on the table, as JSON
+HANDOFF_REASON: Final = "handoff_reason"  # why a person is on offer; the hand-off keeps it
 AWAITING: Final = "awaiting"  # what a bare answer ("el viernes") answers
 IDENTITY_ANSWER: Final = "identity_answer"
 PLAN_TERMS: Final = "plan_terms"

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from api import auth
+from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
 from api.routes import agent, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
+from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
+from bot.ledger.models import Role
 
 
 @asynccontextmanager
@@ -25,7 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app() -> FastAPI:
     """The app for the current settings; raises UnsafeSettings in production with demo or placeholder settings."""
     settings = check_settings("the app")
-    # No admin sign-in exists yet, so production serves no interactive docs or schema at all.
+    # Production serves no interactive docs and no public schema; admins read it at /api/admin/openapi.json.
     hidden = settings.is_production
     app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, docs_url=None if hidden else "/docs",
                   redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
@@ -33,6 +37,12 @@ def create_app() -> FastAPI:
     app.include_router(auth.router)
     app.include_router(agent.router)
     install_error_handlers(app)
+
+    @app.get("/api/admin/openapi.json", include_in_schema=False)
+    def schema_for_admins(principal: CurrentPrincipal) -> dict[str, Any]:
+        """The API's schema, in every environment, for admins only (production publishes none)."""
+        require_role(principal, Role.ADMIN)
+        return app.openapi()
     app.include_router(twilio.router)
     app.include_router(payments.router)
     if settings.payment_provider == "sandbox" and not settings.is_production:

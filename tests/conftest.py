@@ -129,6 +129,8 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Tarjeta de crédito", "MXN", "1500.00", "95.50", "0.00", 8),  # demo: pays on the demo page
     row("E-MX-8", "Elena Castro", "55 6666 7777", "6655443322", "1986-02-02", "MX", "AUR-80808",
         "banco-aurora", "Tarjeta de crédito", "MXN", "2100.00", "150.00", "0.00", 30),  # real: not for the demo
+    row("E-MX-9", "Gabriela Ortiz", "55 7777 8888", "7766554433", "1990-09-19", "MX", "AUR-90909",
+        "banco-aurora", "Préstamo personal", "MXN", "9000.00", "800.00", "200.00", 35),  # the agent hand-off loop
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )
@@ -264,7 +266,8 @@ def app_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, fake_twilio: FakeTwil
                        "PUBLIC_BASE_URL": PUBLIC_BASE_URL, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
                        "TWILIO_API_BASE": fake_twilio.url, "REPLY_MODE": "twiml",
                        "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET, "PAYMENT_PROVIDER": "sandbox", "DEMO_ENABLED": "true",
-                       "RETRY_INTERVAL_SECONDS": "3600"}.items():  # tests run the retry pass themselves
+                       "RETRY_INTERVAL_SECONDS": "3600",  # tests run the retry pass themselves
+                       "RASA_TOKEN": TOKEN}.items():
         monkeypatch.setenv(key, value)
     if stack.redis_url:
         monkeypatch.setenv("REDIS_URL", stack.redis_url)

@@ -16,7 +16,15 @@ from api.auth import CurrentPrincipal
 from api.deps import DbSession, TransportDep
 from api.worker import flush_outbox
 from bot.agents import desk
-from bot.agents.views import ConversationView, NoteView, OfferResult, OutcomeView, QueueEntry, SentMessage
+from bot.agents.views import (
+    ConversationView,
+    HeldConversation,
+    NoteView,
+    OfferResult,
+    OutcomeView,
+    QueueEntry,
+    SentMessage,
+)
 from bot.ledger.models import Conversation, utcnow
 from payments import provider_from_settings
 
@@ -78,6 +86,12 @@ def _state(conversation: Conversation) -> ConversationState:
 @router.get("/queue", response_model=list[QueueEntry])
 def queue(principal: CurrentPrincipal, session: DbSession) -> list[QueueEntry]:
     return desk.queue(session, principal, utcnow())
+
+
+@router.get("/mine", response_model=list[HeldConversation])
+def mine(principal: CurrentPrincipal, session: DbSession) -> list[HeldConversation]:
+    """The caller's own conversations, unread first: the console polls this (and the queue) to notify."""
+    return desk.held(session, principal, utcnow())
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationView)

@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.agents.access import (
@@ -29,6 +29,7 @@ from bot.agents.views import (
     ConversationView,
     DebtorView,
     HandoffView,
+    HeldConversation,
     InstallmentView,
     NoteView,
     OfferResult,
@@ -109,6 +110,30 @@ def queue(session: Session, principal: Principal, now: datetime) -> list[QueueEn
         .order_by(Conversation.queued_at.asc().nulls_first(), Conversation.id)).all()
     overdue_after = timedelta(minutes=get_settings().queue_overdue_minutes)
     return [_queue_entry(session, conversation, now, overdue_after) for conversation in waiting]
+
+
+def held(session: Session, principal: Principal, now: datetime) -> list[HeldConversation]:
+    """The person's own conversations, those with unread debtor messages first: what to answer next."""
+    mine = session.scalars(select(Conversation).where(Conversation.mode == ConversationMode.AGENT,
+                                                      Conversation.assigned_user_id == principal.user_id)).all()
+    entries = []
+    for conversation in mine:
+        last_out = session.scalar(select(func.max(Message.id)).where(Message.conversation_id == conversation.id,
+                                                                     Message.direction == Direction.OUTBOUND)) or 0
+        unread = session.scalar(select(func.count(Message.id)).where(
+            Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
+            Message.id > last_out)) or 0
+        debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
+        accounts = _open_accounts(session, conversation.debtor_id)
+        currencies = {account.currency for account in accounts}
+        total = sum((a.total for a in accounts), Decimal("0")) if len(currencies) == 1 else None
+        entries.append(HeldConversation(
+            id=conversation.id, channel=conversation.channel, unread=unread,
+            summary=_summary(session, conversation, debtor, accounts, total, next(iter(currencies), None),
+                             conversation_country(session, conversation)),
+            last_inbound_at=conversation.last_inbound_at,
+            whatsapp_window_seconds_left=_window_left(conversation, now)))
+    return sorted(entries, key=lambda entry: (-entry.unread, entry.id))
 
 
 def _open_accounts(session: Session, debtor_id: int | None) -> list[Account]:
@@ -442,7 +467,8 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
         first = plan.installments[0]
         issued = issue_link(session, provider, account, "installment", now, installment=first,
                             conversation=conversation, created_by=principal.actor)
-        body = app_message("agent_plan_offer", count=len(plan.installments), agreement_url=agreement_url,
+        installments = sum(1 for item in plan.installments if item.number > 0)  # the down payment is not one
+        body = app_message("agent_plan_offer", count=installments, agreement_url=agreement_url,
                            amount=format_money(issued.link.amount, account.currency, locale),
                            date=format_weekday_date(first.due_date, locale), url=issued.url)
         kind = "plan"

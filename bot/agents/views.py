@@ -26,6 +26,17 @@ class QueueEntry(BaseModel):
     overdue: bool  # unclaimed past QUEUE_OVERDUE_MINUTES
 
 
+class HeldConversation(BaseModel):
+    """A conversation the person holds, and how many debtor messages arrived since they last wrote."""
+
+    id: int
+    channel: str
+    summary: str
+    unread: int
+    last_inbound_at: datetime | None
+    whatsapp_window_seconds_left: int | None
+
+
 class TranscriptMessage(BaseModel):
     id: int
     direction: str

@@ -124,3 +124,20 @@ def country(code: str) -> CountryConfig:
         return countries()[code.upper()]
     except KeyError as exc:
         raise ConfigError(f"country {code!r} is not configured in countries.yml") from exc
+
+
+def handoff_keywords() -> tuple[str, ...]:
+    """config/handoff.yml's keywords (as written; compare them with bot.messaging's keyword normalisation)."""
+    path = get_settings().config_dir / "handoff.yml"
+    return _handoff_keywords(path, path.stat().st_mtime if path.exists() else 0.0)
+
+
+@lru_cache(maxsize=4)
+def _handoff_keywords(path: Path, mtime: float) -> tuple[str, ...]:  # mtime in the key: an edit is read again
+    if not mtime:
+        return ()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    keywords = data.get("keywords") or []
+    if not isinstance(keywords, list) or not all(isinstance(word, str) and word.strip() for word in keywords):
+        raise ConfigError(f"{path}: keywords: expected a list of words")
+    return tuple(keywords)

@@ -37,7 +37,7 @@ class RasaDialogue:
         """Append a `restart` to the tracker (Rasa's HTTP API, --enable-api): the next message starts a new
         session, with no form, offer or hand-off left over. What matters lives in our database."""
         try:
-            response = self._client.post(f"{self._base}/conversations/{quote(sender_id, safe='')}/tracker/events",
+            response = self._client.post(f"{self._base}/conversations/{quote(sender_id, safe=':+')}/tracker/events",
                                          params={"token": self._token}, json={"event": "restart"})
             response.raise_for_status()
         except httpx.HTTPError as exc:

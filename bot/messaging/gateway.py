@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.common import config
 from bot.common.copy import app_message
 from bot.common.phones import sender_id_for
 from bot.ledger.db import session_scope
@@ -59,6 +60,15 @@ def keyword_of(body: str) -> str:
     """'¡Baja!' → 'baja', 'No  Molestar.' → 'no molestar': how keywords are compared."""
     text = unicodedata.normalize("NFKD", body).encode("ascii", "ignore").decode().lower()
     return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def handoff_keyword_in(normalised: str) -> str | None:
+    """The first configured hand-off keyword (config/handoff.yml) in a message normalised by `keyword_of`."""
+    padded = f" {normalised} "
+    for word in config.handoff_keywords():
+        if f" {keyword_of(word)} " in padded:
+            return keyword_of(word)
+    return None
 
 
 class Gateway:
@@ -212,6 +222,10 @@ class Gateway:
                 replies = []  # stored for the record and for agents; no automated answer
             elif not (message.body or "").strip():
                 replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message")]
+            elif (word := handoff_keyword_in(keyword)) is not None:  # straight to a person, the bot says nothing
+                handed = request_handoff(session, conversation.sender_id, f"keyword:{word}", self._clock())
+                replies = [app_message("utter_keyword_handoff",
+                                       when=handoff_eta(conversation_country(session, handed), self._clock()))]
             was_pending = message.status is MessageStatus.PENDING
             text = (message.body or "").strip()[: self._max_text_chars]
             channel = conversation.channel

@@ -17,7 +17,9 @@ def test_two_stage_fallback_rephrase_then_offer_a_human(ledger: Session) -> None
     assert [m["response"] for m in messages] == ["utter_ask_rephrase"] and events == []
     second = make_tracker(ANA, intent="nlu_fallback", text="qwer", events=[user_event("asdf", "nlu_fallback")])
     messages, events = run_action(ActionFallback(), second)
-    assert [m["response"] for m in messages] == ["utter_offer_human"] and events == [PENDING_HUMAN]
+    assert [m["response"] for m in messages] == ["utter_offer_human"]
+    assert events == [PENDING_HUMAN, {"event": "slot", "name": "handoff_reason", "value": "repeated_fallback",
+                                      "timestamp": None}]  # accepted, the hand-off says why
     # a message understood in between starts the count again
     third = make_tracker(ANA, intent="nlu_fallback", text="zxcv",
                          events=[user_event("asdf", "nlu_fallback"), user_event("gracias", "thank_you")])
@@ -68,3 +70,11 @@ def test_an_opt_out_or_wrong_person_on_the_demo_leaves_whatsapp_alone(ledger: Se
     assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is False
     run_action(ActionOptOut(), make_tracker(ANA, intent="stop_contact", text="no me escriban"))
     assert is_opted_out(ledger, "+525512345678")
+
+
+def test_an_accepted_offer_of_a_person_keeps_why_it_was_offered(ledger: Session) -> None:
+    messages, events = run_action(ActionAnswerOffer(), make_tracker(
+        ANA, intent="affirm", slots={"pending_offer": "human", "handoff_reason": "plan_refused_twice"}))
+    assert [m["response"] for m in messages] == ["utter_handoff"]
+    assert {"event": "slot", "name": "handoff_reason", "value": None, "timestamp": None} in events
+    assert ledger.scalars(select(Conversation.mode_reason)).one() == "plan_refused_twice"

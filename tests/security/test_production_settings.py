@@ -12,7 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from bot.agents.users import create_user, issue_token
 from bot.common.settings import PROJECT_ROOT, UnsafeSettings, check_settings, get_settings
+from bot.ledger.db import migrate, session_scope
+from bot.ledger.models import utcnow
 
 
 def safe_production(database: Path) -> dict[str, str]:
@@ -89,6 +92,17 @@ def test_production_serves_no_docs_schema_demo_or_sandbox(production: dict[str, 
         for path in ("/docs", "/redoc", "/openapi.json", "/demo", "/demo/api/debtors", "/sandbox/checkout/cs_x"):
             assert client.get(path).status_code == 404, path
         assert client.get("/healthz").status_code == 200
+        # the schema is for admins only: anonymous 401, an agent 403
+        migrate()
+        with session_scope() as session:
+            tokens = {role: issue_token(session, create_user(session, f"{role}@acuerdo.example", "x" * 16, role, [],
+                                                             all_creditors=role != "admin", now=utcnow()),
+                                        address=None, now=utcnow())[0] for role in ("agent", "admin")}
+        assert client.get("/api/admin/openapi.json").status_code == 401
+        as_agent = client.get("/api/admin/openapi.json", headers={"Authorization": f"Bearer {tokens['agent']}"})
+        assert as_agent.status_code == 403
+        schema = client.get("/api/admin/openapi.json", headers={"Authorization": f"Bearer {tokens['admin']}"})
+        assert schema.status_code == 200 and "/api/agent/queue" in schema.json()["paths"]
 
 
 def test_development_serves_docs_and_the_demo_only_when_enabled(monkeypatch: pytest.MonkeyPatch,

@@ -27,7 +27,7 @@ def call(api: TestClient, method: str, path: str, body: dict[str, Any] | None, h
 
 
 def routes(conversation_id: int) -> list[tuple[str, str, dict[str, Any] | None]]:
-    return [("GET", "/api/agent/queue", None)] + [
+    return [("GET", "/api/agent/queue", None), ("GET", "/api/agent/mine", None)] + [
         (method, f"/api/agent/conversations/{conversation_id}{suffix}", body)
         for method, suffix, body in CONVERSATION_ROUTES]
 
@@ -43,7 +43,7 @@ def test_every_route_needs_a_signed_in_person(api: TestClient, desk: Desk, heade
 
 
 def test_another_creditors_person_sees_nothing_of_the_conversation(api: TestClient, desk: Desk) -> None:
-    for method, path, body in routes(desk.ana)[1:]:
+    for method, path, body in routes(desk.ana)[2:]:
         response = call(api, method, path, body, desk.auth("agent_norte"))
         assert response.status_code == 404, (method, path, response.text)
         assert response.json() == {"detail": "not found"}  # the same as a conversation that does not exist
@@ -64,7 +64,7 @@ def test_the_queue_shows_only_the_persons_creditors(api: TestClient, desk: Desk,
 
 def test_a_conversation_another_agent_holds_is_for_supervisors_only(api: TestClient, desk: Desk) -> None:
     assert api.post(f"/api/agent/conversations/{desk.ana}/claim", headers=desk.auth("agent_aurora")).status_code == 200
-    for method, path, body in routes(desk.ana)[1:]:
+    for method, path, body in routes(desk.ana)[2:]:
         response = call(api, method, path, body, desk.auth("agent_aurora_2"))
         expected = 409 if path.endswith("/claim") else 404  # a claimer learns it lost, nothing more
         assert response.status_code == expected, (method, path, response.text)

@@ -9,6 +9,29 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+_SQLITE_TRIGGERS = [f"CREATE TRIGGER audit_log_no_{verb} BEFORE {verb.upper()} ON audit_log "
+                    "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END" for verb in ("update", "delete")]
+_POSTGRES_TRIGGER = [
+    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+]
+
+
+def _append_only(enable: bool) -> None:
+    """The audit log is append-only in the database itself, not only by convention."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if enable:
+        for statement in _SQLITE_TRIGGERS if sqlite else _POSTGRES_TRIGGER:
+            op.execute(statement)
+    elif sqlite:
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_log_no_delete")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log")
+        op.execute("DROP FUNCTION IF EXISTS audit_log_append_only()")
+
 
 revision = '0007'
 down_revision = '0006'
@@ -110,6 +133,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.add_column(sa.Column('address', sa.String(length=64), nullable=True))
+    _append_only(True)  # after the batch operation: SQLite's table rebuild would drop the triggers
 
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('assigned_user_id', sa.Integer(), nullable=True))
@@ -129,6 +153,7 @@ def downgrade() -> None:
         batch_op.drop_column('queued_at')
         batch_op.drop_column('assigned_user_id')
 
+    _append_only(False)
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_column('address')
 

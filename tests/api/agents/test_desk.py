@@ -1,0 +1,79 @@
+"""What a person does with a conversation, through the API: notes, outcomes, offers within each role's
+limits (config/policy.yml), refusals with reasons, and every action in the audit log with its address."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.ledger.models import Account, AuditLog, ConversationOutcome
+from bot.messaging.contact import opt_out
+from tests.api.agents.conftest import Desk
+from tests.fakes.twilio_api import FakeTwilio
+
+
+def ana_account(session: Session) -> int:
+    return session.scalars(select(Account.id).where(Account.external_id == "A-90001")).one()
+
+
+def test_settlements_stay_within_each_roles_own_limits(api: TestClient, desk: Desk, session: Session,
+                                                       fake_twilio: FakeTwilio) -> None:
+    path, account_id = f"/api/agent/conversations/{desk.ana}/offers", ana_account(session)
+    # Ana owes 14,680.55 MXN (interest and fees 2,180.55); Banco Aurora's agents may forgive 20 % of those
+    too_low = api.post(path, headers=desk.auth("agent_aurora"),
+                       json={"kind": "settlement", "account_id": account_id, "amount": "14000.00"})
+    assert too_low.status_code == 422
+    assert too_low.json()["detail"] == {"reason": "outside_policy", "reasons": ["discount_too_large"]}
+    lowest = api.post(path, headers=desk.auth("agent_aurora"), json={"kind": "settlement", "account_id": account_id})
+    assert lowest.status_code == 201 and lowest.json()["amount"] == "14244.44"
+    assert lowest.json()["payment_url"] in fake_twilio.sent[-1]["Body"]
+    # a supervisor's limit is 40 % of the total
+    wider = api.post(path, headers=desk.auth("supervisor_aurora"),
+                     json={"kind": "settlement", "account_id": account_id, "amount": "9000.00"})
+    assert wider.status_code == 201 and wider.json()["amount"] == "9000.00"
+    assert api.post(path, headers=desk.auth("supervisor_aurora"),
+                    json={"kind": "settlement", "account_id": account_id, "amount": "8000.00"}).status_code == 422
+    nonsense = api.post(path, headers=desk.auth("supervisor_aurora"),
+                        json={"kind": "settlement", "account_id": account_id, "amount": "-5"})
+    assert nonsense.status_code == 422
+    someone_else = api.post(path, headers=desk.auth("supervisor_aurora"), json={"kind": "settlement",
+                                                                                 "account_id": account_id + 1})
+    assert someone_else.status_code == 404  # Camila's account is not in Ana's conversation
+
+
+def test_notes_outcomes_and_the_audit_log(api: TestClient, desk: Desk, session: Session) -> None:
+    base = f"/api/agent/conversations/{desk.ana}"
+    note = api.post(f"{base}/notes", headers=desk.auth("agent_aurora"), json={"text": "Cobra el día 15."})
+    assert note.status_code == 201 and note.json()["author"] == "agent_aurora@acuerdo.example"
+    assert api.post(f"{base}/notes", headers=desk.auth("agent_aurora"), json={"text": ""}).status_code == 422
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    assert api.post(f"{base}/outcome", headers=desk.auth("agent_aurora"),
+                    json={"kind": "callback", "callback_at": past}).status_code == 422
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    assert api.post(f"{base}/outcome", headers=desk.auth("agent_aurora"),
+                    json={"kind": "callback", "callback_at": later}).status_code == 201
+    assert api.post(f"{base}/outcome", headers=desk.auth("agent_aurora"), json={"kind": "lunch"}).status_code == 422
+    detail = api.get(base, headers=desk.auth("supervisor_aurora")).json()
+    assert [n["body"] for n in detail["notes"]] == ["Cobra el día 15."]
+    assert [o["kind"] for o in detail["outcomes"]] == ["callback"]
+    assert session.scalars(select(ConversationOutcome.kind)).all() == ["callback"]
+    audit = session.scalars(select(AuditLog).where(AuditLog.actor.like("user:%")).order_by(AuditLog.id)).all()
+    assert [entry.action for entry in audit] == ["note_added", "outcome_recorded"]
+    assert all(entry.address == "testclient" and entry.entity_id == str(desk.ana) for entry in audit)
+
+
+def test_a_message_is_text_or_a_template_and_never_reaches_an_opted_out_number(
+        api: TestClient, desk: Desk, session: Session, fake_twilio: FakeTwilio) -> None:
+    path = f"/api/agent/conversations/{desk.ana}/messages"
+    for body in ({}, {"text": "hola", "template": "reopen_conversation"}, {"text": "x" * 1601}):
+        assert api.post(path, headers=desk.auth("agent_aurora"), json=body).status_code == 422
+    assert api.post(path, headers=desk.auth("agent_aurora"), json={"text": "   "}).status_code == 422
+    unknown = api.post(path, headers=desk.auth("agent_aurora"), json={"template": "promo", "variables": {}})
+    assert unknown.status_code == 409 and unknown.json()["detail"]["reason"] == "unknown_template"
+    opt_out(session, "+525512345678", "whatsapp", source="keyword")
+    session.commit()
+    refused = api.post(path, headers=desk.auth("agent_aurora"), json={"text": "¿Podemos hablar?"})
+    assert refused.status_code == 409 and refused.json()["detail"] == {"reason": "opted_out"}
+    assert fake_twilio.sent == []

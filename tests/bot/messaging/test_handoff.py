@@ -1,0 +1,74 @@
+"""Hand-off at the gateway: configured keywords go straight to a person, the debtor is told when, and while
+a person has the conversation the bot hears nothing; back with the bot, the dialogue starts afresh."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.common import config
+from bot.common.copy import app_message
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, ConversationMode, Handoff, MessageStatus
+from bot.messaging.conversations import handoff_eta
+from bot.messaging.gateway import Gateway, Inbound, handoff_keyword_in, keyword_of
+from bot.messaging.locks import InProcessLocks
+
+NUMBER, SENDER = "+525512345678", "whatsapp:+525512345678"
+
+
+class RecordingDialogue:
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+        self.resets: list[str] = []
+
+    def reset(self, sender_id: str) -> None:
+        self.resets.append(sender_id)
+
+    def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
+        self.heard.append(text)
+        return ["te leo"]
+
+
+@pytest.mark.parametrize(("text", "word"), [("voy a hablar con mi ABOGADO", "abogado"),
+                                            ("esto es un fraude!!", "fraude"),
+                                            ("me quejaré en la Defensoría del Consumidor", "defensoria del consumidor"),
+                                            ("abogados", None), ("quiero pagar", None)])
+def test_keywords_match_whole_words_without_accents_or_case(text: str, word: str | None) -> None:
+    assert handoff_keyword_in(keyword_of(text)) == word
+
+
+def test_a_keyword_hands_off_at_once_and_the_bot_hears_nothing_until_it_is_back(database_url: str) -> None:
+    dialogue = RecordingDialogue()
+    gateway = Gateway(dialogue, InProcessLocks())
+
+    def say(body: str) -> list[str]:
+        return gateway.receive(Inbound(channel="whatsapp", sender=NUMBER, body=body), MessageStatus.SENT)[1]
+
+    assert say("hola") == ["te leo"]
+    assert say("Mi abogado les va a escribir") == [
+        app_message("utter_keyword_handoff", when=handoff_eta("MX", datetime.now(UTC)))]
+    assert say("¿hola?") == []  # stored for the person, never sent to the bot
+    assert dialogue.heard == ["hola"]
+    with session_scope() as session:
+        conversation = session.scalars(select(Conversation).where(Conversation.sender_id == SENDER)).one()
+        assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "keyword:abogado")
+        assert session.scalars(select(Handoff.reason)).all() == ["keyword:abogado"]
+        conversation.mode, conversation.reset_dialogue = ConversationMode.BOT, True  # as an agent's "return" does
+    assert say("ya estoy de vuelta") == ["te leo"]
+    assert dialogue.resets == [SENDER]  # once, before the first message back
+    assert say("gracias") == ["te leo"] and dialogue.resets == [SENDER]
+
+
+@pytest.mark.parametrize(("utc", "expected"), [
+    ("2026-11-27T17:00:00", "en unos minutos"),  # Friday 11:00 in Mexico City
+    ("2026-11-27T12:00:00", "hoy a partir de las 09:00"),  # Friday 06:00
+    ("2026-11-28T21:00:00", "el lunes 30 de noviembre a partir de las 09:00"),  # Saturday 15:00
+    ("2026-11-27T02:00:00", "mañana a partir de las 09:00"),  # Thursday 20:00: Friday morning
+])
+def test_when_a_person_answers_follows_the_countrys_business_hours(utc: str, expected: str) -> None:
+    now = datetime.fromisoformat(utc).replace(tzinfo=UTC)
+    assert config.country("MX").business_hours  # from config/countries.yml
+    assert handoff_eta("MX", now) == expected
