@@ -5,12 +5,12 @@ A conversation outside the person's creditors answers 404, exactly as one that d
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, HTTPException
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession, TransportDep
@@ -42,7 +42,8 @@ class MessageRequest(BaseModel):
 
     text: str | None = Field(default=None, max_length=desk.MAX_TEXT)
     template: str | None = Field(default=None, max_length=64)
-    variables: dict[str, Annotated[str, Field(max_length=200)]] = {}
+    variables: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=200)]],
+                         Field(max_length=10)] = {}
 
     @model_validator(mode="after")
     def _one_of(self) -> MessageRequest:
@@ -75,8 +76,9 @@ OfferRequest = Annotated[PlanOfferRequest | SettlementOfferBody, Field(discrimin
 
 class OutcomeRequest(BaseModel):
     kind: desk.OutcomeKind
-    callback_at: datetime | None = None
-    details: dict[str, str] = {}
+    callback_at: AwareDatetime | None = None  # with its offset: "2026-12-01T10:00:00-06:00"
+    details: Annotated[dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=500)]],
+                       Field(max_length=20)] = {}
 
 
 def _state(conversation: Conversation) -> ConversationState:

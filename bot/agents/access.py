@@ -7,7 +7,6 @@ API asks here, through `conversation_for` and `require_role`, and nowhere else.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
@@ -72,6 +71,13 @@ def in_scope(principal: Principal) -> ColumnElement[bool]:
                                            Account.creditor_id.in_(principal.creditor_ids)))
 
 
+def account_in_scope(principal: Principal) -> ColumnElement[bool]:
+    """SQL: an account of one of the principal's creditors (a debtor may owe several; each sees their own)."""
+    if principal.creditor_ids is None:
+        return true()
+    return Account.creditor_id.in_(principal.creditor_ids) if principal.creditor_ids else false()
+
+
 def visible(principal: Principal) -> ColumnElement[bool]:
     """SQL: conversations this person may see (an agent not those another agent holds)."""
     if principal.oversees_others:
@@ -108,6 +114,3 @@ def require_holder(principal: Principal, conversation: Conversation) -> None:
         raise Conflict("held_by_another_agent", assigned_user_id=conversation.assigned_user_id)
 
 
-def creditor_ids_of(principal: Principal, candidates: Iterable[int]) -> list[int]:
-    """The subset of `candidates` (creditor ids) within the principal's scope."""
-    return [cid for cid in candidates if principal.creditor_ids is None or cid in principal.creditor_ids]

@@ -19,6 +19,7 @@ from bot.agents.access import (
     Conflict,
     NotVisible,
     Principal,
+    account_in_scope,
     conversation_for,
     conversation_in_scope,
     require_holder,
@@ -42,6 +43,7 @@ from bot.agents.views import (
     TemplateOption,
     TranscriptMessage,
 )
+from bot.common import config
 from bot.common.copy import app_message
 from bot.common.locale import format_money, format_weekday_date, local_today, locale_for_country
 from bot.common.phones import split_sender_id
@@ -67,7 +69,7 @@ from bot.ledger.models import (
 )
 from bot.messaging.compliance import WHATSAPP_WINDOW, SendVerdict, check_outbound
 from bot.messaging.conversations import conversation_country, open_handoff
-from bot.messaging.outbox import creditor_config_for, store_outbound
+from bot.messaging.outbox import store_outbound
 from bot.negotiation.agreements import create_plan, policy_engine, terms_of
 from bot.negotiation.policy import PlanProposal
 from bot.negotiation.policy import Role as PolicyRole
@@ -76,6 +78,7 @@ from bot.payments.links import PaymentProvider, Purpose, issue_link, withdraw_li
 
 OutcomeKind = Literal["promise", "plan", "paid", "dispute", "wrong_number", "no_answer", "callback"]
 MAX_TEXT = 1600
+MAX_CALLBACK_AHEAD = timedelta(days=90)
 _ASKED_CHARS = 80
 
 
@@ -109,13 +112,14 @@ def queue(session: Session, principal: Principal, now: datetime) -> list[QueueEn
         select(Conversation).where(Conversation.mode == ConversationMode.QUEUED, visible(principal))
         .order_by(Conversation.queued_at.asc().nulls_first(), Conversation.id)).all()
     overdue_after = timedelta(minutes=get_settings().queue_overdue_minutes)
-    return [_queue_entry(session, conversation, now, overdue_after) for conversation in waiting]
+    return [_queue_entry(session, principal, conversation, now, overdue_after) for conversation in waiting]
 
 
 def held(session: Session, principal: Principal, now: datetime) -> list[HeldConversation]:
     """The person's own conversations, those with unread debtor messages first: what to answer next."""
     mine = session.scalars(select(Conversation).where(Conversation.mode == ConversationMode.AGENT,
-                                                      Conversation.assigned_user_id == principal.user_id)).all()
+                                                      Conversation.assigned_user_id == principal.user_id,
+                                                      visible(principal))).all()
     entries = []
     for conversation in mine:
         last_out = session.scalar(select(func.max(Message.id)).where(Message.conversation_id == conversation.id,
@@ -124,7 +128,7 @@ def held(session: Session, principal: Principal, now: datetime) -> list[HeldConv
             Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
             Message.id > last_out)) or 0
         debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
-        accounts = _open_accounts(session, conversation.debtor_id)
+        accounts = _accounts(session, principal, conversation.debtor_id)
         currencies = {account.currency for account in accounts}
         total = sum((a.total for a in accounts), Decimal("0")) if len(currencies) == 1 else None
         entries.append(HeldConversation(
@@ -136,16 +140,28 @@ def held(session: Session, principal: Principal, now: datetime) -> list[HeldConv
     return sorted(entries, key=lambda entry: (-entry.unread, entry.id))
 
 
-def _open_accounts(session: Session, debtor_id: int | None) -> list[Account]:
+def _accounts(session: Session, principal: Principal, debtor_id: int | None, *,
+              active_only: bool = True) -> list[Account]:
+    """The debtor's accounts this person may see: only their creditors', never another creditor's."""
     if debtor_id is None:
         return []
-    return list(session.scalars(select(Account).where(Account.debtor_id == debtor_id,
-                                                      Account.status == AccountStatus.ACTIVE).order_by(Account.id)))
+    query = select(Account).where(Account.debtor_id == debtor_id, account_in_scope(principal))
+    if active_only:
+        query = query.where(Account.status == AccountStatus.ACTIVE)
+    return list(session.scalars(query.order_by(Account.id)))
 
 
-def _queue_entry(session: Session, conversation: Conversation, now: datetime, overdue_after: timedelta) -> QueueEntry:
+def _creditor_config(session: Session, principal: Principal,
+                     conversation: Conversation) -> config.CreditorConfig | None:
+    """Whose WhatsApp templates this person sends with: the first of their creditors the debtor owes."""
+    accounts = _accounts(session, principal, conversation.debtor_id, active_only=False)
+    return config.creditors().get(accounts[0].creditor.code) if accounts else None
+
+
+def _queue_entry(session: Session, principal: Principal, conversation: Conversation, now: datetime,
+                 overdue_after: timedelta) -> QueueEntry:
     debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
-    accounts = _open_accounts(session, conversation.debtor_id)
+    accounts = _accounts(session, principal, conversation.debtor_id)
     currencies = {account.currency for account in accounts}
     total = sum((account.total for account in accounts), Decimal("0")) if len(currencies) == 1 else None
     currency = next(iter(currencies)) if len(currencies) == 1 else None
@@ -207,8 +223,7 @@ def _email(session: Session, user_id: int | None) -> str | None:
 def conversation_view(session: Session, principal: Principal, conversation_id: int, now: datetime) -> ConversationView:
     conversation = conversation_for(session, principal, conversation_id)
     debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
-    accounts = list(session.scalars(select(Account).where(Account.debtor_id == debtor.id).order_by(Account.id))) \
-        if debtor else []
+    accounts = _accounts(session, principal, debtor.id if debtor else None, active_only=False)
     account_ids = [account.id for account in accounts]
     country = conversation_country(session, conversation)
     locale = locale_for_country(country)
@@ -300,9 +315,17 @@ def _end_handoff(session: Session, conversation: Conversation, ending: str, now:
         handoff.ended_at, handoff.ending = now, ending
 
 
+def _claimed_first(principal: Principal, conversation: Conversation) -> None:
+    """Ending a hand-off nobody has taken is for supervisors and admins; an agent claims it first."""
+    if conversation.mode is ConversationMode.QUEUED and not principal.oversees_others:
+        raise Conflict("claim_first")
+
+
 def release(session: Session, principal: Principal, conversation_id: int, now: datetime) -> Conversation:
     """Back to the queue, for someone else (keeps its place: queued_at does not change)."""
     conversation = _held(session, principal, conversation_id)
+    if conversation.mode is ConversationMode.QUEUED:
+        raise Conflict("not_claimed")
     conversation.mode, conversation.assigned_user_id, conversation.updated_at = ConversationMode.QUEUED, None, now
     handoff = open_handoff(session, conversation)
     if handoff is not None:
@@ -314,6 +337,7 @@ def release(session: Session, principal: Principal, conversation_id: int, now: d
 def return_to_bot(session: Session, principal: Principal, conversation_id: int, now: datetime) -> Conversation:
     """The bot answers again, with a fresh dialogue: what was agreed is in the ledger, identity in its checks."""
     conversation = _held(session, principal, conversation_id)
+    _claimed_first(principal, conversation)
     conversation.mode, conversation.mode_reason = ConversationMode.BOT, None
     conversation.assigned_user_id, conversation.queued_at, conversation.updated_at = None, None, now
     conversation.reset_dialogue = True  # the gateway restarts Rasa's tracker before the next message
@@ -323,11 +347,9 @@ def return_to_bot(session: Session, principal: Principal, conversation_id: int, 
 
 
 def close(session: Session, principal: Principal, conversation_id: int, now: datetime) -> Conversation:
-    """Done: nobody answers until the debtor writes and asks for something the bot hands off again."""
-    conversation = conversation_for(session, principal, conversation_id, lock=True)
-    require_holder(principal, conversation)
-    if conversation.mode is ConversationMode.CLOSED:
-        raise Conflict("already_closed")
+    """Done with the hand-off; if the debtor writes again, the bot answers them afresh."""
+    conversation = _held(session, principal, conversation_id)
+    _claimed_first(principal, conversation)
     conversation.mode, conversation.assigned_user_id, conversation.updated_at = ConversationMode.CLOSED, None, now
     conversation.reset_dialogue = True
     _end_handoff(session, conversation, "closed", now)
@@ -345,10 +367,14 @@ def _take_if_queued(session: Session, principal: Principal, conversation: Conver
     return True
 
 
-def template_options(session: Session, conversation: Conversation) -> list[TemplateOption]:
-    creditor = creditor_config_for(session, conversation)
+def template_options(session: Session, principal: Principal, conversation: Conversation) -> list[TemplateOption]:
+    creditor = _creditor_config(session, principal, conversation)
     return [TemplateOption(template=name, variables=template.variables)
             for name, template in (creditor.templates.items() if creditor else [])]
+
+
+def _templates(session: Session, principal: Principal, conversation: Conversation) -> list[dict[str, Any]]:
+    return [option.model_dump() for option in template_options(session, principal, conversation)]
 
 
 def send_message(session: Session, principal: Principal, conversation_id: int, now: datetime, *,
@@ -370,16 +396,14 @@ def send_message(session: Session, principal: Principal, conversation_id: int, n
         if len(body) > MAX_TEXT:
             raise ValueError(f"message longer than {MAX_TEXT} characters")
         if decision.verdict is SendVerdict.TEMPLATE_ONLY:
-            raise Conflict(decision.reason, templates=[option.model_dump()
-                                                       for option in template_options(session, conversation)])
+            raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
         claimed = _take_if_queued(session, principal, conversation, now)
         messages = store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED)
     else:
-        creditor = creditor_config_for(session, conversation)
+        creditor = _creditor_config(session, principal, conversation)
         approved = creditor.templates.get(template) if creditor else None
         if approved is None:
-            raise Conflict("unknown_template", templates=[option.model_dump()
-                                                          for option in template_options(session, conversation)])
+            raise Conflict("unknown_template", templates=_templates(session, principal, conversation))
         values = variables or {}
         missing = [name for name in approved.variables if not str(values.get(name, "")).strip()]
         if missing:
@@ -429,8 +453,8 @@ def policy_role(principal: Principal) -> PolicyRole:
     return "agent" if principal.role is Role.AGENT else "supervisor"
 
 
-def _account_of(session: Session, conversation: Conversation, account_id: int) -> Account:
-    account = session.get(Account, account_id)
+def _account_of(session: Session, principal: Principal, conversation: Conversation, account_id: int) -> Account:
+    account = session.scalars(select(Account).where(Account.id == account_id, account_in_scope(principal))).first()
     if account is None or conversation.debtor_id is None or account.debtor_id != conversation.debtor_id:
         raise NotVisible("account not found in this conversation")
     if account.status is not AccountStatus.ACTIVE:
@@ -443,14 +467,14 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
     """A plan or a settlement within this person's limits: the same ledger rows, PDF and link the bot makes,
     and a message to the debtor with them. PolicyRefused (with reasons) when outside the limits."""
     conversation = _held(session, principal, conversation_id)
-    account = _account_of(session, conversation, offer.account_id)
+    account = _account_of(session, principal, conversation, offer.account_id)
     debtor = account.debtor
     today = local_today(debtor.country, debtor.timezone, now)
     locale = locale_for_country(debtor.country)
     role = policy_role(principal)
     decision = check_outbound(session, conversation, now)
     if decision.verdict is not SendVerdict.SEND:  # the link must reach the debtor as a message
-        raise Conflict(decision.reason, templates=[o.model_dump() for o in template_options(session, conversation)])
+        raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
     _take_if_queued(session, principal, conversation, now)
     if isinstance(offer, PlanOffer):
         proposal = PlanProposal(installments=offer.installments, down_payment=offer.down_payment,
@@ -497,8 +521,10 @@ def record_outcome(session: Session, principal: Principal, conversation_id: int,
     """What came of the conversation, for the numbers and the next person (a callback needs its time)."""
     conversation = conversation_for(session, principal, conversation_id)
     require_holder(principal, conversation)
-    if kind == "callback" and (callback_at is None or callback_at <= now):
-        raise ValueError("a callback needs a time in the future")
+    if kind == "callback" and (callback_at is None or not now < callback_at <= now + MAX_CALLBACK_AHEAD):
+        raise ValueError("a callback needs a time within the next 90 days")
+    if kind != "callback" and callback_at is not None:
+        raise ValueError("only a callback has a time")
     outcome = ConversationOutcome(conversation_id=conversation.id, user_id=principal.user_id, kind=kind,
                                   callback_at=callback_at, details=details or {}, created_at=now)
     session.add(outcome)

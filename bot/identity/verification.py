@@ -402,6 +402,10 @@ def mark_wrong_number(session: Session, key: str) -> int:
     for phone in phones:
         phone.wrong_number = True
         phone.verified = False
+    channels = ("demo",) if demo else ("whatsapp", "sms")
+    for conversation in session.scalars(select(Conversation).where(
+            Conversation.sender_id.in_([f"{channel}:{e164}" for channel in channels]))):
+        conversation.debtor_id = None  # whoever writes from here now is not that debtor: show them nothing of theirs
     _audit(session, "wrong_number_reported", key, None, phones=len(phones))
     return len(phones)
 

@@ -211,6 +211,8 @@ class Gateway:
             conversation = message.conversation
             key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
             keyword = keyword_of(message.body or "")
+            if conversation.mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
+                conversation.mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
             replies: list[str] | None = None
             if keyword in OPT_OUT_KEYWORDS:
                 newly = opt_out(session, key, conversation.channel, source="keyword")

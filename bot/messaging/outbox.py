@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.common import config
@@ -128,6 +128,11 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
             message.error_code = OPTED_OUT_ERROR if decision.reason == "opted_out" else OUTSIDE_WINDOW_ERROR
             message.updated_at = now
             continue
+        taken = session.execute(update(Message).where(Message.id == message.id,
+                                                      Message.status == MessageStatus.QUEUED)
+                                .values(status=MessageStatus.SENDING).execution_options(synchronize_session=False))
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another sender (worker, webhook, agent reply) has it: never sent twice
         channel, e164 = split_sender_id(conversation.sender_id)
         request = OutboundRequest(
             channel=channel, to=f"whatsapp:{e164}" if channel == "whatsapp" else e164,

@@ -5,7 +5,7 @@ from actions.conversation import ActionFallback, ActionHandoff, ActionOptOut, Ac
 from actions.plan import ActionAnswerOffer
 from bot.ledger.models import Conversation, ConversationMode, Phone, utcnow
 from bot.messaging.contact import is_opted_out
-from bot.messaging.conversations import handoff_eta
+from bot.messaging.conversations import get_or_create_conversation, handoff_eta
 from tests.actions.conftest import ANA, make_tracker, run_action, user_event
 
 PENDING_HUMAN = {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None}
@@ -46,10 +46,15 @@ def test_opt_out_is_recorded_once_and_confirmed(ledger: Session) -> None:
 
 
 def test_wrong_person_marks_the_number_and_stops_contact(ledger: Session) -> None:
+    conversation = get_or_create_conversation(ledger, "whatsapp:+525512345678")
+    conversation.debtor_id = ledger.scalars(select(Phone.debtor_id).where(Phone.e164 == "+525512345678")).one()
+    ledger.commit()
     messages, events = run_action(ActionWrongPerson(), make_tracker(ANA, intent="wrong_person"))
     assert [m["response"] for m in messages] == ["utter_wrong_person"]
     assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is True
     assert is_opted_out(ledger, "+525512345678")
+    ledger.expire_all()
+    assert ledger.get(Conversation, conversation.id).debtor_id is None  # an agent sees nothing of the debtor here
 
 
 def test_a_bare_yes_or_no_with_nothing_offered(ledger: Session) -> None:

@@ -44,7 +44,7 @@ def test_exactly_one_of_two_simultaneous_claims_wins(api: TestClient, desk: Desk
         assert conversation.assigned_user_id is not None
         assert api.get(f"/api/agent/conversations/{desk.ana}",
                        headers=desk.auth(winner)).json()["assigned_to"] == f"{winner}@acuerdo.example"
-        # the loser is told who has it, and the conversation is not theirs to see any more
+        # back with the bot, and queued again for the next round (test_the_loser_learns_who_has_it: the 409 body)
         assert api.post(f"/api/agent/conversations/{desk.ana}/return", headers=desk.auth(winner)).status_code == 200
         session.expire_all()
         request_handoff(session, ANA, "debtor_request", datetime.now(UTC))

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.ledger.models import Account, AuditLog, ConversationOutcome
+from bot.ledger.portfolio import import_portfolio_text
 from bot.messaging.contact import opt_out
 from tests.api.agents.conftest import Desk
+from tests.factories import portfolio, row
 from tests.fakes.twilio_api import FakeTwilio
 
 
@@ -77,3 +79,38 @@ def test_a_message_is_text_or_a_template_and_never_reaches_an_opted_out_number(
     refused = api.post(path, headers=desk.auth("agent_aurora"), json={"text": "¿Podemos hablar?"})
     assert refused.status_code == 409 and refused.json()["detail"] == {"reason": "opted_out"}
     assert fake_twilio.sent == []
+
+
+def test_a_debtor_of_two_creditors_shows_each_person_only_their_creditors_account(
+        api: TestClient, desk: Desk, session: Session) -> None:
+    import_portfolio_text(session, portfolio(row("D1", "Ana Ruiz", "55 1234 5678", "5544332211", "1985-03-12", "MX",
+                                                 "F-77777", "finanzas-norte", "Préstamo personal", "MXN", "3000.00",
+                                                 "200.00", "0.00", 20)))
+    session.commit()
+    norte_account = session.scalars(select(Account.id).where(Account.external_id == "F-77777")).one()
+    base = f"/api/agent/conversations/{desk.ana}"
+    as_aurora = api.get(base, headers=desk.auth("agent_aurora")).json()
+    assert [a["external_id"] for a in as_aurora["accounts"]] == ["A-90001"]
+    assert "F-77777" not in str(api.get("/api/agent/queue", headers=desk.auth("agent_aurora")).json())
+    as_norte = api.get(base, headers=desk.auth("agent_norte")).json()
+    assert [a["external_id"] for a in as_norte["accounts"]] == ["F-77777"]
+    refused = api.post(f"{base}/offers", headers=desk.auth("agent_aurora"),
+                       json={"kind": "settlement", "account_id": norte_account})
+    assert refused.status_code == 404  # another creditor's account, even of the same debtor
+    assert session.scalars(select(AuditLog.action).where(AuditLog.actor.like("user:%"))).all() == []
+
+
+def test_close_needs_a_claim_and_outcomes_take_times_with_their_offset(api: TestClient, desk: Desk) -> None:
+    base = f"/api/agent/conversations/{desk.ana}"
+    agent = desk.auth("agent_aurora")
+    assert api.post(f"{base}/close", headers=agent).json()["detail"] == {"reason": "claim_first"}
+    assert api.post(f"{base}/release", headers=desk.auth("supervisor_aurora")).status_code == 409  # nobody has it
+    for body in ({"kind": "callback", "callback_at": "2030-01-01T10:00:00"},  # no offset
+                 {"kind": "callback", "callback_at": (datetime.now(UTC) + timedelta(days=200)).isoformat()},
+                 {"kind": "no_answer", "callback_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+                 {"kind": "paid", "details": {f"k{n}": "v" for n in range(30)}}):
+        assert api.post(f"{base}/outcome", headers=agent, json=body).status_code == 422, body
+    assert api.post(f"{base}/claim", headers=agent).status_code == 200
+    closed = api.post(f"{base}/close", headers=agent)
+    assert closed.status_code == 200 and closed.json()["mode"] == "closed"
+    assert api.post(f"{base}/close", headers=agent).json()["detail"] == {"reason": "not_handed_off", "mode": "closed"}

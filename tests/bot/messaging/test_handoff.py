@@ -60,6 +60,10 @@ def test_a_keyword_hands_off_at_once_and_the_bot_hears_nothing_until_it_is_back(
     assert say("ya estoy de vuelta") == ["te leo"]
     assert dialogue.resets == [SENDER]  # once, before the first message back
     assert say("gracias") == ["te leo"] and dialogue.resets == [SENDER]
+    with session_scope() as session:  # a person closed it: the debtor writing again opens it with the bot
+        conversation = session.scalars(select(Conversation).where(Conversation.sender_id == SENDER)).one()
+        conversation.mode, conversation.reset_dialogue = ConversationMode.CLOSED, True
+    assert say("otra pregunta") == ["te leo"] and dialogue.resets == [SENDER, SENDER]
 
 
 @pytest.mark.parametrize(("utc", "expected"), [

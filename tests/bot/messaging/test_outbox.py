@@ -48,3 +48,41 @@ def test_compliance_opt_out_and_whatsapp_window(session: Session) -> None:
     opt_in(session, "+525512345678", "whatsapp", source="keyword")
     sms = get_or_create_conversation(session, "sms:+525512345678")
     assert check_outbound(session, sms, NOW).verdict is SendVerdict.SEND  # SMS has no window
+
+
+def test_two_senders_at_once_send_each_message_exactly_once(database_url: str) -> None:
+    """The retry worker, a webhook and an agent's reply may flush the outbox at the same moment."""
+    import threading
+    import time
+
+    from bot.ledger.db import session_scope
+    from bot.ledger.models import MessageStatus
+    from bot.messaging.outbox import OutboundRequest, send_queued, store_outbound
+
+    now = datetime.now(UTC)
+    with session_scope() as session:
+        conversation = get_or_create_conversation(session, "sms:+525512345678")
+        for number in range(12):
+            store_outbound(session, conversation, f"mensaje {number}", now, status=MessageStatus.QUEUED)
+
+    sent: list[str] = []
+
+    class SlowTransport:
+        def send(self, request: OutboundRequest) -> str:
+            time.sleep(0.01)
+            sent.append(request.body or "")
+            return f"SM{len(sent):032d}"
+
+    barrier = threading.Barrier(2)
+
+    def flush() -> None:
+        barrier.wait()
+        with session_scope() as session:
+            send_queued(session, SlowTransport(), now)
+
+    threads = [threading.Thread(target=flush) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(sent) == sorted(f"mensaje {number}" for number in range(12))
