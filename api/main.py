@@ -7,11 +7,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
-from api.routes import agent, demo, health, payments, sandbox, twilio
+from api.pages import STATIC_DIR
+from api.routes import agent, console, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
@@ -35,7 +37,10 @@ def create_app() -> FastAPI:
                   redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(auth.console_router)  # /console/login and /console/logout
     app.include_router(agent.router)
+    app.include_router(console.router)
+    app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)
 
     @app.get("/api/admin/openapi.json", include_in_schema=False)

@@ -10,6 +10,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bot.common.copy import app_message
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+STATIC_DIR = Path(__file__).resolve().parent / "static"  # the console's script and styles
 
 
 @lru_cache(maxsize=1)
@@ -18,7 +19,7 @@ def _environment() -> Environment:
                        auto_reload=False)
 
 
-def render_page(template: str, status_code: int = 200, **context: object) -> HTMLResponse:
+def render_page(template: str, status_code: int = 200, /, **context: object) -> HTMLResponse:
     return HTMLResponse(_environment().get_template(template).render(**context), status_code=status_code)
 
 

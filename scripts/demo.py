@@ -6,13 +6,14 @@ import argparse
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 
 import httpx
 
 from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.identity.verification import document_digits
 from bot.ledger.db import migrate, session_scope
-from bot.tools.demo import DEMO_STRANGER, demo_debtors, seed_demo
+from bot.tools.demo import DEMO_AGENT, DEMO_STRANGER, demo_agent, demo_debtors, seed_demo
 from bot.tools.rasa_model import active_model
 from scripts import servers
 
@@ -65,6 +66,7 @@ def main() -> int:
     migrate()
     with session_scope() as session:
         print(seed_demo(session).summary())
+        agent_password = demo_agent(session, datetime.now(UTC))
     name, phone = choose_debtor() if args.terminal else ("", "")
     print("Iniciando el servidor de acciones y Rasa (cerca de un minuto)…")
     # Payment and document links point at this machine (the creditors' link domains do not resolve here).
@@ -80,18 +82,19 @@ def main() -> int:
             print(f"Chateando como {name} por la demo (demo:{phone}).")
             chat(running.rasa_url, f"demo:{phone}")
         else:
-            serve_app(running.rasa_url, args.app_port)
+            serve_app(running.rasa_url, args.app_port, agent_password)
     finally:
         running.stop()
     return 0
 
 
-def serve_app(rasa_url: str, port: int) -> None:
+def serve_app(rasa_url: str, port: int, agent_password: str) -> None:
     import uvicorn
 
     os.environ["RASA_URL"] = rasa_url
     get_settings.cache_clear()
-    print(f"\nListo: abre http://127.0.0.1:{port}/demo (Ctrl-C para terminar).\n")
+    print(f"\nListo: abre http://127.0.0.1:{port}/demo (Ctrl-C para terminar).")
+    print(f"Consola de agentes: http://127.0.0.1:{port}/console · {DEMO_AGENT} · contraseña {agent_password}\n")
     uvicorn.run("api.main:app", host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -131,6 +131,8 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Tarjeta de crédito", "MXN", "2100.00", "150.00", "0.00", 30),  # real: not for the demo
     row("E-MX-9", "Gabriela Ortiz", "55 7777 8888", "7766554433", "1990-09-19", "MX", "AUR-90909",
         "banco-aurora", "Préstamo personal", "MXN", "9000.00", "800.00", "200.00", 35),  # the agent hand-off loop
+    row("E-MX-10", "Tomás Vega", "55 8888 9999", "1029384756", "1991-01-31", "MX", "AUR-10101",
+        "banco-aurora", "Préstamo personal", "MXN", "7000.00", "500.00", "100.00", 25),  # the agent console (browser)
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

@@ -5,23 +5,31 @@ A conversation outside the person's creditors answers 404, exactly as one that d
 """
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from api.auth import CurrentPrincipal
+from api.auth import CurrentPrincipal, still_signed_in
 from api.deps import DbSession, TransportDep
 from api.worker import flush_outbox
 from bot.agents import desk
 from bot.agents.views import (
+    CannedReply,
     ConversationView,
     HeldConversation,
     NoteView,
+    OfferPreview,
     OfferResult,
     OutcomeView,
+    PersonLoad,
     QueueEntry,
     SentMessage,
 )
@@ -29,6 +37,8 @@ from bot.ledger.models import Conversation, utcnow
 from payments import provider_from_settings
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
+STREAM_POLL_SECONDS = 1.0
+RECHECK_EVERY = 15  # polls between checks that the stream's session still holds
 
 
 class ConversationState(BaseModel):
@@ -85,9 +95,37 @@ def _state(conversation: Conversation) -> ConversationState:
     return ConversationState(id=conversation.id, mode=conversation.mode.value, assigned_to=None)
 
 
+@router.get("/stream", response_class=StreamingResponse)
+async def stream(request: Request, principal: CurrentPrincipal) -> StreamingResponse:
+    """Server-Sent Events: `change` whenever anything this person sees changes (the console then refetches)."""
+    async def events() -> AsyncIterator[str]:
+        yield "retry: 2000\n\n"
+        last, quiet, polls = "", 0, 0
+        while not await request.is_disconnected():
+            polls += 1
+            if polls % RECHECK_EVERY == 0 and not await run_in_threadpool(still_signed_in, request):
+                return  # signed out, idle or disabled meanwhile: the stream ends, and reconnecting gets a 401
+            mark = await run_in_threadpool(desk.change_mark, principal)
+            if mark != last:
+                last, quiet = mark, 0
+                yield f"event: change\ndata: {json.dumps({'mark': mark})}\n\n"
+            elif (quiet := quiet + 1) % 15 == 0:
+                yield ": still here\n\n"  # keeps proxies from closing an idle stream
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
 @router.get("/queue", response_model=list[QueueEntry])
 def queue(principal: CurrentPrincipal, session: DbSession) -> list[QueueEntry]:
     return desk.queue(session, principal, utcnow())
+
+
+@router.get("/overview", response_model=list[PersonLoad])
+def overview(principal: CurrentPrincipal, session: DbSession) -> list[PersonLoad]:
+    """Supervisors: who is handling what (403 for agents)."""
+    return desk.overview(session, principal, utcnow())
 
 
 @router.get("/mine", response_model=list[HeldConversation])
@@ -128,18 +166,43 @@ def add_note(conversation_id: int, body: NoteRequest, principal: CurrentPrincipa
         raise HTTPException(status_code=422, detail=str(exc)) from None
 
 
+@router.get("/conversations/{conversation_id}/canned", response_model=list[CannedReply])
+def canned(conversation_id: int, principal: CurrentPrincipal, session: DbSession) -> list[CannedReply]:
+    return desk.canned_replies(session, principal, conversation_id, utcnow())
+
+
+class AssignRequest(BaseModel):
+    email: str = Field(min_length=3, max_length=254)
+
+
+@router.post("/conversations/{conversation_id}/assign", response_model=ConversationState)
+def assign(conversation_id: int, body: AssignRequest, principal: CurrentPrincipal,
+           session: DbSession) -> ConversationState:
+    """Supervisors: give the conversation to a person of its creditor."""
+    conversation = desk.assign(session, principal, conversation_id, body.email, utcnow())
+    return ConversationState(id=conversation.id, mode=conversation.mode.value, assigned_to=body.email.strip().lower())
+
+
+def _offer(body: PlanOfferRequest | SettlementOfferBody) -> desk.PlanOffer | desk.SettlementOfferRequest:
+    if isinstance(body, PlanOfferRequest):
+        return desk.PlanOffer(account_id=body.account_id, installments=body.installments,
+                              down_payment=body.down_payment, first_date=body.first_date, frequency=body.frequency)
+    return desk.SettlementOfferRequest(account_id=body.account_id, amount=body.amount)
+
+
+@router.post("/conversations/{conversation_id}/offers/preview", response_model=OfferPreview)
+def preview_offer(conversation_id: int, body: OfferRequest, principal: CurrentPrincipal,
+                  session: DbSession) -> OfferPreview:
+    """The policy engine's answer for this offer, with nothing stored or sent."""
+    return desk.preview_offer(session, principal, conversation_id, _offer(body), utcnow())
+
+
 @router.post("/conversations/{conversation_id}/offers", response_model=OfferResult, status_code=201)
 def make_offer(conversation_id: int, body: OfferRequest, principal: CurrentPrincipal, session: DbSession,
                background: BackgroundTasks, transport: TransportDep) -> OfferResult:
     """A plan or a settlement within the person's own limits (config/policy.yml); 422 with the reasons if not."""
-    offer: desk.PlanOffer | desk.SettlementOfferRequest
-    if isinstance(body, PlanOfferRequest):
-        offer = desk.PlanOffer(account_id=body.account_id, installments=body.installments,
-                               down_payment=body.down_payment, first_date=body.first_date, frequency=body.frequency)
-    else:
-        offer = desk.SettlementOfferRequest(account_id=body.account_id, amount=body.amount)
     try:
-        result = desk.make_offer(session, principal, conversation_id, offer, provider_from_settings(), utcnow())
+        result = desk.make_offer(session, principal, conversation_id, _offer(body), provider_from_settings(), utcnow())
     except desk.PolicyRefused as exc:
         raise HTTPException(status_code=422, detail={"reason": "outside_policy", "reasons": exc.reasons}) from None
     background.add_task(flush_outbox, transport)

@@ -22,32 +22,39 @@ from bot.agents.access import (
     account_in_scope,
     conversation_for,
     conversation_in_scope,
+    in_scope,
     require_holder,
+    require_role,
     visible,
 )
 from bot.agents.views import (
     AccountView,
+    CannedReply,
     ConversationView,
     DebtorView,
     HandoffView,
     HeldConversation,
     InstallmentView,
     NoteView,
+    OfferPreview,
     OfferResult,
     OutcomeView,
     PaymentView,
+    PersonLoad,
     PlanView,
     PromiseView,
     QueueEntry,
+    ScheduledPaymentView,
     SentMessage,
     TemplateOption,
     TranscriptMessage,
 )
 from bot.common import config
 from bot.common.copy import app_message
-from bot.common.locale import format_money, format_weekday_date, local_today, locale_for_country
+from bot.common.locale import format_long_date, format_money, format_weekday_date, local_today, locale_for_country
 from bot.common.phones import split_sender_id
 from bot.common.settings import get_settings
+from bot.ledger.db import session_scope
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -71,7 +78,7 @@ from bot.messaging.compliance import WHATSAPP_WINDOW, SendVerdict, check_outboun
 from bot.messaging.conversations import conversation_country, open_handoff
 from bot.messaging.outbox import store_outbound
 from bot.negotiation.agreements import create_plan, policy_engine, terms_of
-from bot.negotiation.policy import PlanProposal
+from bot.negotiation.policy import PlanProposal, ScheduledPayment
 from bot.negotiation.policy import Role as PolicyRole
 from bot.payments.documents import document_url, issue_agreement
 from bot.payments.links import PaymentProvider, Purpose, issue_link, withdraw_links
@@ -115,29 +122,69 @@ def queue(session: Session, principal: Principal, now: datetime) -> list[QueueEn
     return [_queue_entry(session, principal, conversation, now, overdue_after) for conversation in waiting]
 
 
+def change_mark(principal: Principal) -> str:
+    """A short fingerprint of everything this person sees (queue, messages, statuses): the live stream sends an
+    event when it changes. Read from the database, so every app process and the action server are covered."""
+    with session_scope() as session:
+        conversations = select(Conversation.id).where(visible(principal)).subquery()
+        row = session.execute(select(
+            func.count(Conversation.id).filter(Conversation.mode == ConversationMode.QUEUED),
+            func.max(Conversation.updated_at)).where(Conversation.id.in_(select(conversations.c.id)))).one()
+        messages = session.execute(select(func.max(Message.id), func.max(Message.updated_at))
+                                   .where(Message.conversation_id.in_(select(conversations.c.id)))).one()
+        notes = session.scalar(select(func.max(ConversationNote.id)).where(
+            ConversationNote.conversation_id.in_(select(conversations.c.id))))
+    return "|".join(str(part) for part in (*row, *messages, notes))
+
+
 def held(session: Session, principal: Principal, now: datetime) -> list[HeldConversation]:
     """The person's own conversations, those with unread debtor messages first: what to answer next."""
     mine = session.scalars(select(Conversation).where(Conversation.mode == ConversationMode.AGENT,
                                                       Conversation.assigned_user_id == principal.user_id,
                                                       visible(principal))).all()
-    entries = []
-    for conversation in mine:
-        last_out = session.scalar(select(func.max(Message.id)).where(Message.conversation_id == conversation.id,
-                                                                     Message.direction == Direction.OUTBOUND)) or 0
-        unread = session.scalar(select(func.count(Message.id)).where(
-            Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
-            Message.id > last_out)) or 0
-        debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
-        accounts = _accounts(session, principal, conversation.debtor_id)
-        currencies = {account.currency for account in accounts}
-        total = sum((a.total for a in accounts), Decimal("0")) if len(currencies) == 1 else None
-        entries.append(HeldConversation(
-            id=conversation.id, channel=conversation.channel, unread=unread,
-            summary=_summary(session, conversation, debtor, accounts, total, next(iter(currencies), None),
-                             conversation_country(session, conversation)),
-            last_inbound_at=conversation.last_inbound_at,
-            whatsapp_window_seconds_left=_window_left(conversation, now)))
+    entries = [_held_entry(session, principal, conversation, now) for conversation in mine]
     return sorted(entries, key=lambda entry: (-entry.unread, entry.id))
+
+
+def overview(session: Session, principal: Principal, now: datetime) -> list[PersonLoad]:
+    """Who is handling what among this supervisor's creditors (people with nothing held are listed too)."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    held_now = session.scalars(select(Conversation).where(Conversation.mode == ConversationMode.AGENT,
+                                                          visible(principal)).order_by(Conversation.id)).all()
+    loads: dict[int, list[HeldConversation]] = {}
+    for conversation in held_now:
+        loads.setdefault(conversation.assigned_user_id or 0, []).append(
+            _held_entry(session, principal, conversation, now))
+    people = [user for user in session.scalars(select(User).where(User.disabled_at.is_(None)).order_by(User.email))
+              if _covers(principal, user)]
+    return [PersonLoad(email=user.email, role=user.role.value, conversations=loads.get(user.id, []))
+            for user in people]
+
+
+def _covers(supervisor: Principal, user: User) -> bool:
+    """Whether a person works on at least one of the supervisor's creditors."""
+    other = Principal.of(user)
+    if supervisor.creditor_ids is None or other.creditor_ids is None:
+        return True
+    return bool(supervisor.creditor_ids & other.creditor_ids)
+
+
+def _held_entry(session: Session, principal: Principal, conversation: Conversation, now: datetime) -> HeldConversation:
+    """A held conversation with its unread count: debtor messages after the last one sent to them."""
+    last_out = session.scalar(select(func.max(Message.id)).where(Message.conversation_id == conversation.id,
+                                                                 Message.direction == Direction.OUTBOUND)) or 0
+    unread = session.scalar(select(func.count(Message.id)).where(
+        Message.conversation_id == conversation.id, Message.direction == Direction.INBOUND,
+        Message.id > last_out)) or 0
+    debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
+    accounts = _accounts(session, principal, conversation.debtor_id)
+    currencies = {account.currency for account in accounts}
+    total = sum((a.total for a in accounts), Decimal("0")) if len(currencies) == 1 else None
+    return HeldConversation(
+        id=conversation.id, channel=conversation.channel, unread=unread,
+        summary=_summary(session, conversation, debtor, accounts, total, next(iter(currencies), None),
+                         conversation_country(session, conversation)),
+        last_inbound_at=conversation.last_inbound_at, whatsapp_window_seconds_left=_window_left(conversation, now))
 
 
 def _accounts(session: Session, principal: Principal, debtor_id: int | None, *,
@@ -171,6 +218,7 @@ def _queue_entry(session: Session, principal: Principal, conversation: Conversat
     return QueueEntry(
         id=conversation.id, channel=conversation.channel, reason=conversation.mode_reason,
         summary=_summary(session, conversation, debtor, accounts, total, currency, country), country=country,
+        creditors=sorted({account.creditor.code for account in accounts}),
         amount=str(total) if total is not None else None, currency=currency,
         amount_display=format_money(total, currency, locale_for_country(country))
         if total is not None and currency else None,
@@ -273,7 +321,8 @@ def conversation_view(session: Session, principal: Principal, conversation_id: i
         outcomes=[OutcomeView(id=o.id, kind=o.kind, author=authors.get(o.user_id, "?"), callback_at=o.callback_at,
                               details=o.details, created_at=o.created_at)
                   for o in session.scalars(select(ConversationOutcome).where(
-                      ConversationOutcome.conversation_id == conversation.id).order_by(ConversationOutcome.id))])
+                      ConversationOutcome.conversation_id == conversation.id).order_by(ConversationOutcome.id))],
+        templates=template_options(session, principal, conversation))
 
 
 # --- taking it, giving it back ------------------------------------------------------------------------
@@ -298,6 +347,47 @@ def claim(session: Session, principal: Principal, conversation_id: int, now: dat
     _audit(session, principal, "conversation_claimed", conversation, now)
     session.flush()
     return conversation
+
+
+def assign(session: Session, principal: Principal, conversation_id: int, email: str, now: datetime) -> Conversation:
+    """A supervisor hands a conversation to a person (queued or held by someone else)."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    conversation = _held(session, principal, conversation_id)
+    user = session.scalars(select(User).where(User.email == email.strip().lower(),
+                                              User.disabled_at.is_(None))).one_or_none()
+    if user is None or session.scalars(select(Conversation.id).where(
+            Conversation.id == conversation.id, in_scope(Principal.of(user)))).first() is None:
+        raise Conflict("not_a_person_for_this_conversation")
+    previous = conversation.assigned_user_id
+    conversation.mode, conversation.assigned_user_id, conversation.updated_at = ConversationMode.AGENT, user.id, now
+    handoff = open_handoff(session, conversation)
+    if handoff is not None:
+        handoff.claimed_by_id, handoff.claimed_at = user.id, now
+    _audit(session, principal, "conversation_assigned", conversation, now, to=user.id, previous=previous)
+    return conversation
+
+
+def canned_replies(session: Session, principal: Principal, conversation_id: int, now: datetime) -> list[CannedReply]:
+    """config/canned_replies.yml with {nombre}, {saldo} and {vencimiento} filled for this conversation."""
+    conversation = conversation_for(session, principal, conversation_id)
+    debtor = session.get(Debtor, conversation.debtor_id) if conversation.debtor_id else None
+    accounts = _accounts(session, principal, conversation.debtor_id)
+    country = conversation_country(session, conversation)
+    locale = locale_for_country(country)
+    currencies = {account.currency for account in accounts}
+    owed = format_money(sum((a.total for a in accounts), Decimal("0")), accounts[0].currency, locale) \
+        if accounts and len(currencies) == 1 else ""
+    due = format_long_date(min(a.due_date for a in accounts), locale) if accounts else ""
+    values = {"nombre": debtor.first_name if debtor else "", "saldo": owed, "vencimiento": due}
+    return [CannedReply(id=key, title=reply.title, text=reply.text.format_map(_Blank(values)))
+            for key, reply in config.canned_replies().items()]
+
+
+class _Blank(dict[str, str]):
+    """format_map that leaves an unknown {variable} empty rather than failing on an admin's typo."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _held(session: Session, principal: Principal, conversation_id: int) -> Conversation:
@@ -462,6 +552,41 @@ def _account_of(session: Session, principal: Principal, conversation: Conversati
     return account
 
 
+def _policy_answer(account: Account, offer: PlanOffer | SettlementOfferRequest, role: PolicyRole,
+                   today: date) -> tuple[list[str], Decimal | None, tuple[ScheduledPayment, ...]]:
+    """The policy engine's reasons (empty: allowed), the first amount due, and a plan's schedule."""
+    terms = terms_of(account, today)
+    if isinstance(offer, PlanOffer):
+        proposal = PlanProposal(installments=offer.installments, down_payment=offer.down_payment,
+                                first_date=offer.first_date, frequency=offer.frequency)  # type: ignore[arg-type]
+        verdict = policy_engine().evaluate_plan(terms, role, proposal, today)
+        if verdict.plan is None or verdict.reasons:
+            return list(verdict.reasons) or ["not_allowed"], None, ()
+        return [], verdict.plan.schedule[0].amount, verdict.plan.schedule
+    amount = offer.amount if offer.amount is not None else policy_engine().settlement(terms, role, today)[0]
+    return policy_engine().settlement_violations(terms, role, amount, today), amount, ()
+
+
+def preview_offer(session: Session, principal: Principal, conversation_id: int,
+                  offer: PlanOffer | SettlementOfferRequest, now: datetime) -> OfferPreview:
+    """The policy's answer shown to the person before they send anything (no side effect)."""
+    conversation = conversation_for(session, principal, conversation_id)
+    account = _account_of(session, principal, conversation, offer.account_id)
+    debtor = account.debtor
+    today = local_today(debtor.country, debtor.timezone, now)
+    locale = locale_for_country(debtor.country)
+    role = policy_role(principal)
+    reasons, amount, schedule = _policy_answer(account, offer, role, today)
+    lowest, _ = policy_engine().settlement(terms_of(account, today), role, today)
+    money = lambda value: format_money(value, account.currency, locale)  # noqa: E731
+    return OfferPreview(
+        allowed=not reasons, reasons=reasons, amount=str(amount) if amount is not None and not reasons else None,
+        amount_display=money(amount) if amount is not None and not reasons else None,
+        schedule=[ScheduledPaymentView(number=item.number, due_date=item.due, amount=str(item.amount),
+                                       amount_display=money(item.amount)) for item in schedule],
+        lowest_settlement=str(lowest), lowest_settlement_display=money(lowest))
+
+
 def make_offer(session: Session, principal: Principal, conversation_id: int, offer: PlanOffer | SettlementOfferRequest,
                provider: PaymentProvider, now: datetime) -> OfferResult:
     """A plan or a settlement within this person's limits: the same ledger rows, PDF and link the bot makes,
@@ -476,12 +601,12 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
     if decision.verdict is not SendVerdict.SEND:  # the link must reach the debtor as a message
         raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
     _take_if_queued(session, principal, conversation, now)
+    reasons, amount, _ = _policy_answer(account, offer, role, today)
+    if reasons or amount is None:
+        raise PolicyRefused(reasons or ["not_allowed"])
     if isinstance(offer, PlanOffer):
         proposal = PlanProposal(installments=offer.installments, down_payment=offer.down_payment,
                                 first_date=offer.first_date, frequency=offer.frequency)  # type: ignore[arg-type]
-        verdict = policy_engine().evaluate_plan(terms_of(account, today), role, proposal, today)
-        if verdict.plan is None or verdict.reasons:
-            raise PolicyRefused(list(verdict.reasons) or ["not_allowed"])
         plan = create_plan(session, account, proposal, today, role, created_by=principal.actor)
         if plan is None:
             raise PolicyRefused(["not_allowed"])
@@ -497,11 +622,6 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
                            date=format_weekday_date(first.due_date, locale), url=issued.url)
         kind = "plan"
     else:
-        amount = offer.amount if offer.amount is not None else \
-            policy_engine().settlement(terms_of(account, today), role, today)[0]
-        reasons = policy_engine().settlement_violations(terms_of(account, today), role, amount, today)
-        if reasons:
-            raise PolicyRefused(reasons)
         purpose: Purpose = "settlement" if amount < account.total else "full"
         issued = issue_link(session, provider, account, purpose, now, amount=amount, conversation=conversation,
                             created_by=principal.actor)

@@ -5,7 +5,9 @@ defaults move). Sign-in is rate-limited per e-mail and per client address from t
 checked before the password is, so a throttled guess learns nothing; an unknown e-mail, a wrong password
 and a disabled account are one and the same answer, and an unknown e-mail still costs a hash, so timing
 does not tell them apart. Tokens are random strings of which only the SHA-256 is stored: the table leaks no
-credential. A disabled person loses every token at once.
+credential. A disabled person loses every token at once. Tokens are of two kinds: `bearer` (the API's
+`Authorization` header) ends only at its expiry; `session` (the agent console's cookie) also ends after
+CONSOLE_IDLE_MINUTES unused, its last use written at most once a minute.
 
 `authenticate` records each attempt in the caller's session and then raises on failure: a caller whose unit
 of work rolls back on error must commit before it turns the exception into an answer, or the failures
@@ -36,6 +38,7 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _EMAIL_MAX = 254  # the column's length, and RFC 5321's
 _ADDRESS_MAX = 64
 _TOKEN_MAX = 128  # token_urlsafe(32) is 43 characters; anything much longer is not ours
+TOUCH_INTERVAL = timedelta(minutes=1)  # a session's last use is written at most this often
 
 _hasher = PasswordHasher()
 
@@ -236,13 +239,15 @@ def issue_token(session: Session, user: User, *, kind: str = "bearer", address: 
     raw = secrets.token_urlsafe(32)
     token = AuthToken(token_hash=token_hash(raw), user_id=user.id, kind=kind,
                       address=address[:_ADDRESS_MAX] if address else None, created_at=now,
-                      expires_at=now + timedelta(minutes=get_settings().auth_token_minutes))
+                      expires_at=now + timedelta(minutes=get_settings().auth_token_minutes),
+                      last_seen_at=now if kind == "session" else None)
     session.add(token)
     session.flush()
     return raw, token
 
 
-def _live_token(session: Session, raw: str, now: datetime, kind: str | None = None) -> AuthToken | None:
+def _stored_token(session: Session, raw: str, now: datetime, kind: str | None = None) -> AuthToken | None:
+    """The unrevoked, unexpired token stored for `raw` (of `kind`, if given), whatever its idle time."""
     if not raw or len(raw) > _TOKEN_MAX:
         return None
     query = select(AuthToken).where(AuthToken.token_hash == token_hash(raw), AuthToken.revoked_at.is_(None),
@@ -252,18 +257,48 @@ def _live_token(session: Session, raw: str, now: datetime, kind: str | None = No
     return session.scalars(query).one_or_none()
 
 
-def user_for_token(session: Session, raw: str, now: datetime, *, kind: str | None = None) -> User | None:
-    """Who holds this token, or None if it is unknown, expired, revoked, of another kind, or its person is
-    disabled (checked on every use, so disabling takes effect at once)."""
-    token = _live_token(session, raw, now, kind)
-    if token is None or token.user.disabled_at is not None:
+def session_idle(token: AuthToken, now: datetime) -> bool:
+    """Whether a console session has gone unused for CONSOLE_IDLE_MINUTES (bearer tokens never idle out)."""
+    if token.kind != "session":
+        return False
+    last_use = token.last_seen_at or token.created_at
+    return now - last_use >= timedelta(minutes=get_settings().console_idle_minutes)
+
+
+def live_token(session: Session, raw: str, now: datetime, *, kind: str | None = None) -> AuthToken | None:
+    """The token for `raw` if it still opens the door, else None: unknown, expired, revoked, of another kind,
+    a session idle too long, or its person disabled (checked on every use, so disabling takes effect at once).
+
+    Looking does not count as a use: call `touch_token` once the request is allowed.
+    """
+    token = _stored_token(session, raw, now, kind)
+    if token is None or session_idle(token, now) or token.user.disabled_at is not None:
         return None
+    return token
+
+
+def touch_token(session: Session, token: AuthToken, now: datetime) -> None:
+    """Count a use of a session: its idle time starts again. Written at most once every TOUCH_INTERVAL per
+    session, so a console polling every few seconds does not write a row each time."""
+    if token.kind == "session" and (token.last_seen_at is None or now - token.last_seen_at >= TOUCH_INTERVAL):
+        token.last_seen_at = now
+        session.flush()
+
+
+def user_for_token(session: Session, raw: str, now: datetime, *, kind: str | None = None) -> User | None:
+    """Who holds this token (a use: a session's idle time starts again), or None if it is unknown, expired,
+    revoked, of another kind, a session idle too long, or its person is disabled."""
+    token = live_token(session, raw, now, kind=kind)
+    if token is None:
+        return None
+    touch_token(session, token, now)
     return token.user
 
 
 def revoke_token(session: Session, raw: str, now: datetime) -> bool:
-    """Sign out: the token stops working. False if it was not a live token."""
-    token = _live_token(session, raw, now)
+    """Sign out: the token stops working. False if there was none to revoke (unknown, expired or already
+    revoked); a session idle too long is revoked all the same."""
+    token = _stored_token(session, raw, now)
     if token is None:
         return False
     token.revoked_at = now

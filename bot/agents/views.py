@@ -11,12 +11,20 @@ from typing import Any
 from pydantic import BaseModel
 
 
+class TemplateOption(BaseModel):
+    """An approved WhatsApp template an agent may send outside the 24-hour window."""
+
+    template: str
+    variables: list[str]
+
+
 class QueueEntry(BaseModel):
     id: int
     channel: str
     reason: str | None
     summary: str
     country: str
+    creditors: list[str]  # the person's creditors the debtor owes (codes), for filtering
     amount: str | None  # what the debtor owes in total (one currency), None for a stranger
     currency: str | None
     amount_display: str | None
@@ -153,18 +161,45 @@ class ConversationView(BaseModel):
     promises: list[PromiseView]
     handoffs: list[HandoffView]
     outcomes: list[OutcomeView]
-
-
-class TemplateOption(BaseModel):
-    """An approved WhatsApp template an agent may send outside the 24-hour window."""
-
-    template: str
-    variables: list[str]
+    templates: list[TemplateOption]  # what may go outside WhatsApp's 24-hour window
 
 
 class SentMessage(BaseModel):
     message_ids: list[int]
     claimed: bool  # the reply claimed a queued conversation
+
+
+class ScheduledPaymentView(BaseModel):
+    number: int  # 0 is the down payment
+    due_date: date
+    amount: str
+    amount_display: str
+
+
+class OfferPreview(BaseModel):
+    """What the policy engine answers for an offer, before anything is stored or sent."""
+
+    allowed: bool
+    reasons: list[str]
+    amount: str | None  # what the first link would charge
+    amount_display: str | None
+    schedule: list[ScheduledPaymentView]
+    lowest_settlement: str  # the lowest one-payment amount this person may offer
+    lowest_settlement_display: str
+
+
+class CannedReply(BaseModel):
+    id: str
+    title: str
+    text: str  # with {nombre}, {saldo}, {vencimiento} filled for this conversation
+
+
+class PersonLoad(BaseModel):
+    """Who is handling what, for supervisors."""
+
+    email: str
+    role: str
+    conversations: list[HeldConversation]
 
 
 class OfferResult(BaseModel):

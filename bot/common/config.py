@@ -126,6 +126,22 @@ def country(code: str) -> CountryConfig:
         raise ConfigError(f"country {code!r} is not configured in countries.yml") from exc
 
 
+class CannedReplyConfig(BaseModel):
+    title: str
+    text: str
+
+
+def canned_replies() -> dict[str, CannedReplyConfig]:
+    """config/canned_replies.yml, read again when it changes (admins edit it)."""
+    path = get_settings().config_dir / "canned_replies.yml"
+    return _canned_replies(path, path.stat().st_mtime if path.exists() else 0.0)
+
+
+@lru_cache(maxsize=4)
+def _canned_replies(path: Path, mtime: float) -> dict[str, CannedReplyConfig]:
+    return _parse_entries(path, CannedReplyConfig) if mtime else {}
+
+
 def handoff_keywords() -> tuple[str, ...]:
     """config/handoff.yml's keywords (as written; compare them with bot.messaging's keyword normalisation)."""
     path = get_settings().config_dir / "handoff.yml"

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
 
     auth_token_minutes: int = Field(default=480, ge=1, description="An agent API token or console session "
                                     "expires this long after sign-in (revocable before).")
+    console_idle_minutes: int = Field(default=30, ge=1, description="A console session (the agent console's "
+                                      "cookie) ends after this long unused, and in any case at AUTH_TOKEN_MINUTES.")
     login_max_failures: int = Field(default=5, ge=1, description="Failed sign-ins per e-mail (and 4x this per "
                                     "client address) within LOGIN_WINDOW_MINUTES before sign-in answers 429.")
     login_window_minutes: int = Field(default=15, ge=1, description="The window failed sign-ins are counted in.")

@@ -460,6 +460,7 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    last_seen_at: Mapped[datetime | None]  # sessions: last use (written at most once a minute), for the idle limit
 
     user: Mapped[User] = relationship()
 

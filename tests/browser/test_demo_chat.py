@@ -2,57 +2,17 @@
 from __future__ import annotations
 
 import re
-import shutil
-import threading
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from api.main import create_app
 from bot.common.settings import PROJECT_ROOT, get_settings
-from scripts.services import free_port
 from tests.factories import due_phrase
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def live_app(app_env: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield url
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("Chromium is not installed (apt-get install chromium; .ci/run does it)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"])
-        yield browser.new_page(viewport={"width": 480, "height": 800})
-        browser.close()
 
 
 def send(page: Page, text: str, replies_before: int) -> None:

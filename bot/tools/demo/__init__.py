@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+import secrets
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from bot.agents.users import create_user, hash_password
 from bot.common.copy import render
 from bot.ledger.balances import account_balances, debtor_locale
-from bot.ledger.models import Debtor, Phone
+from bot.ledger.models import Debtor, Phone, Role, User
 from bot.ledger.portfolio import ImportReport, import_portfolio_file
 
 DEMO_PORTFOLIO = Path(__file__).resolve().parent / "portfolio.csv"
@@ -23,6 +25,21 @@ def seed_demo(session: Session) -> ImportReport:
     with DEMO_PORTFOLIO.open(encoding="utf-8-sig", newline="") as stream:
         mark_demo(session, [row["debtor_id"] for row in csv.DictReader(stream)])
     return report
+
+
+DEMO_AGENT = "agente@demo.local"
+
+
+def demo_agent(session: Session, now: datetime) -> str:
+    """The demo's agent, with a fresh password each start (returned to print): one person can play the debtor
+    in one tab and the agent in another. Refused in production like the rest of the demo."""
+    password = secrets.token_urlsafe(12)
+    user = session.scalars(select(User).where(User.email == DEMO_AGENT)).one_or_none()
+    if user is None:
+        create_user(session, DEMO_AGENT, password, Role.AGENT, [], all_creditors=True, now=now, actor="demo")
+    else:
+        user.password_hash, user.disabled_at = hash_password(password), None
+    return password
 
 
 def mark_demo(session: Session, external_ids: list[str]) -> None:

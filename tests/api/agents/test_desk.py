@@ -3,12 +3,20 @@ limits (config/policy.yml), refusals with reasons, and every action in the audit
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.ledger.models import Account, AuditLog, ConversationOutcome
+from bot.ledger.models import (
+    Account,
+    AuditLog,
+    Conversation,
+    ConversationMode,
+    ConversationOutcome,
+    PaymentPlan,
+)
 from bot.ledger.portfolio import import_portfolio_text
 from bot.messaging.contact import opt_out
 from tests.api.agents.conftest import Desk
@@ -114,3 +122,49 @@ def test_close_needs_a_claim_and_outcomes_take_times_with_their_offset(api: Test
     closed = api.post(f"{base}/close", headers=agent)
     assert closed.status_code == 200 and closed.json()["mode"] == "closed"
     assert api.post(f"{base}/close", headers=agent).json()["detail"] == {"reason": "not_handed_off", "mode": "closed"}
+
+
+def test_the_policys_answer_comes_before_anything_is_sent(api: TestClient, desk: Desk, session: Session,
+                                                          fake_twilio: FakeTwilio) -> None:
+    path, account_id = f"/api/agent/conversations/{desk.ana}/offers/preview", ana_account(session)
+    first = (datetime.now(UTC) + timedelta(days=5)).date().isoformat()
+    refused = api.post(path, headers=desk.auth("agent_aurora"), json={
+        "kind": "plan", "account_id": account_id, "installments": 30, "down_payment": "1000.00", "first_date": first})
+    assert refused.status_code == 200
+    assert (refused.json()["allowed"], refused.json()["reasons"]) == (False, ["too_many_installments"])
+    assert refused.json()["lowest_settlement"] == "14244.44"
+    allowed = api.post(path, headers=desk.auth("agent_aurora"), json={
+        "kind": "plan", "account_id": account_id, "installments": 6, "down_payment": "1000.00", "first_date": first})
+    preview = allowed.json()
+    assert preview["allowed"] and preview["amount"] == "1000.00" and len(preview["schedule"]) == 7
+    assert sum(Decimal(item["amount"]) for item in preview["schedule"]) == Decimal("14680.55")
+    session.expire_all()
+    assert fake_twilio.sent == [] and session.scalars(select(PaymentPlan)).all() == []
+    assert session.get(Conversation, desk.ana).mode is ConversationMode.QUEUED  # a preview claims nothing
+
+
+def test_supervisors_see_who_handles_what_and_reassign(api: TestClient, desk: Desk) -> None:
+    base = f"/api/agent/conversations/{desk.ana}"
+    assert api.post(f"{base}/claim", headers=desk.auth("agent_aurora")).status_code == 200
+    assert api.get("/api/agent/overview", headers=desk.auth("agent_aurora")).status_code == 403
+    assert api.post(f"{base}/assign", headers=desk.auth("agent_aurora"),
+                    json={"email": "agent_aurora_2@acuerdo.example"}).status_code == 403
+    overview = {person["email"]: [c["id"] for c in person["conversations"]]
+                for person in api.get("/api/agent/overview", headers=desk.auth("supervisor_aurora")).json()}
+    assert overview["agent_aurora@acuerdo.example"] == [desk.ana]
+    assert "agent_norte@acuerdo.example" not in overview  # another creditor's people are not theirs to see
+    wrong = api.post(f"{base}/assign", headers=desk.auth("supervisor_aurora"),
+                     json={"email": "agent_norte@acuerdo.example"})
+    assert wrong.status_code == 409  # not a person of this conversation's creditor
+    moved = api.post(f"{base}/assign", headers=desk.auth("supervisor_aurora"),
+                     json={"email": "agent_aurora_2@acuerdo.example"})
+    assert moved.status_code == 200
+    assert api.get(base, headers=desk.auth("agent_aurora_2")).json()["assigned_to"] == "agent_aurora_2@acuerdo.example"
+    assert api.get(base, headers=desk.auth("agent_aurora")).status_code == 404
+
+
+def test_canned_replies_are_filled_for_the_conversation(api: TestClient, desk: Desk) -> None:
+    replies = {r["id"]: r["text"] for r in api.get(f"/api/agent/conversations/{desk.ana}/canned",
+                                                   headers=desk.auth("agent_aurora")).json()}
+    assert replies["saludo"].startswith("Hola Ana,")
+    assert "$14,680.55" in replies["saldo"] and "{" not in "".join(replies.values())

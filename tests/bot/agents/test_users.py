@@ -21,6 +21,7 @@ from bot.agents.users import (
     disable_user,
     issue_token,
     list_users,
+    live_token,
     revoke_token,
     user_for_token,
 )
@@ -257,3 +258,50 @@ def test_a_disabled_user_loses_access_at_once(ledger: Session) -> None:
     assert user_for_token(ledger, raw, NOW + timedelta(seconds=1)) is None
     with pytest.raises(UserError, match="disabled"):
         issue_token(ledger, user, address=None, now=NOW)
+
+
+def test_a_session_ends_after_console_idle_minutes_unused(ledger: Session) -> None:
+    user = make_user(ledger)
+    raw, token = issue_token(ledger, user, kind="session", address=None, now=NOW)
+    assert token.last_seen_at == NOW
+    assert user_for_token(ledger, raw, NOW + timedelta(minutes=29), kind="session") is user  # a use: slides
+    assert token.last_seen_at == NOW + timedelta(minutes=29)
+    assert user_for_token(ledger, raw, NOW + timedelta(minutes=58), kind="session") is user
+    assert user_for_token(ledger, raw, NOW + timedelta(minutes=88), kind="session") is None  # 30 unused
+    assert token.last_seen_at == NOW + timedelta(minutes=58)  # a refused use does not slide it
+    assert user_for_token(ledger, raw, NOW + timedelta(minutes=58), kind="bearer") is None
+
+
+def test_a_busy_session_still_ends_at_its_expiry_and_a_bearer_token_never_idles(ledger: Session) -> None:
+    user = make_user(ledger)
+    session_raw, _ = issue_token(ledger, user, kind="session", address=None, now=NOW)
+    bearer_raw, bearer = issue_token(ledger, user, address=None, now=NOW)
+    for minutes in range(20, 480, 20):
+        assert user_for_token(ledger, session_raw, NOW + timedelta(minutes=minutes)) is user
+    assert user_for_token(ledger, session_raw, NOW + timedelta(minutes=480)) is None  # AUTH_TOKEN_MINUTES
+    assert user_for_token(ledger, bearer_raw, NOW + timedelta(minutes=479)) is user  # hours unused: fine
+    assert bearer.last_seen_at is None  # bearer tokens are not tracked
+
+
+def test_a_sessions_last_use_is_written_at_most_once_a_minute(ledger: Session) -> None:
+    user = make_user(ledger)
+    raw, token = issue_token(ledger, user, kind="session", address=None, now=NOW)
+    ledger.commit()
+    for seconds in (1, 30, 59):
+        assert user_for_token(ledger, raw, NOW + timedelta(seconds=seconds)) is user
+        assert token not in ledger.dirty and token.last_seen_at == NOW
+    assert user_for_token(ledger, raw, NOW + timedelta(seconds=60)) is user
+    assert token.last_seen_at == NOW + timedelta(seconds=60)
+    assert live_token(ledger, raw, NOW + timedelta(seconds=200)) is token  # looking is not a use
+    assert token.last_seen_at == NOW + timedelta(seconds=60)
+
+
+def test_an_idle_or_disabled_persons_session_is_not_live_but_can_still_be_revoked(ledger: Session) -> None:
+    user = make_user(ledger)
+    raw, token = issue_token(ledger, user, kind="session", address=None, now=NOW)
+    assert live_token(ledger, raw, NOW + timedelta(minutes=31)) is None
+    assert revoke_token(ledger, raw, NOW + timedelta(minutes=31))  # signing out leaves it dead for good
+    assert token.revoked_at == NOW + timedelta(minutes=31)
+    other, _ = issue_token(ledger, user, kind="session", address=None, now=NOW)
+    user.disabled_at = NOW
+    assert live_token(ledger, other, NOW + timedelta(seconds=1)) is None
