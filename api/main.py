@@ -17,11 +17,13 @@ from api.routes import agent, console, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
+from bot.ledger.changes import change_feed
 from bot.ledger.models import Role
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
     yield

@@ -5,7 +5,6 @@ A conversation outside the person's creditors answers 404, exactly as one that d
 """
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import date
@@ -33,12 +32,14 @@ from bot.agents.views import (
     QueueEntry,
     SentMessage,
 )
+from bot.ledger.changes import change_feed
 from bot.ledger.models import Conversation, utcnow
 from payments import provider_from_settings
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
-STREAM_POLL_SECONDS = 1.0
-RECHECK_EVERY = 15  # polls between checks that the stream's session still holds
+# Woken by every commit (with Redis, of every process); at the latest after this long it looks anyway (a
+# commit of a process without Redis, e.g. the action server in the demo) and checks the session still holds.
+STREAM_HEARTBEAT_SECONDS = 5.0
 
 
 class ConversationState(BaseModel):
@@ -100,18 +101,18 @@ async def stream(request: Request, principal: CurrentPrincipal) -> StreamingResp
     """Server-Sent Events: `change` whenever anything this person sees changes (the console then refetches)."""
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
-        last, quiet, polls = "", 0, 0
-        while not await request.is_disconnected():
-            polls += 1
-            if polls % RECHECK_EVERY == 0 and not await run_in_threadpool(still_signed_in, request):
+        last = ""
+        async for _ in change_feed.changes(heartbeat_seconds=STREAM_HEARTBEAT_SECONDS):
+            if await request.is_disconnected():
+                return
+            if not await run_in_threadpool(still_signed_in, request):
                 return  # signed out, idle or disabled meanwhile: the stream ends, and reconnecting gets a 401
             mark = await run_in_threadpool(desk.change_mark, principal)
             if mark != last:
-                last, quiet = mark, 0
+                last = mark
                 yield f"event: change\ndata: {json.dumps({'mark': mark})}\n\n"
-            elif (quiet := quiet + 1) % 15 == 0:
+            else:
                 yield ": still here\n\n"  # keeps proxies from closing an idle stream
-            await asyncio.sleep(STREAM_POLL_SECONDS)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,55 @@
+"""The change feed behind the console's live updates: a commit here wakes a listener at once, a commit
+published by another process (through Redis) too, and a quiet feed still beats."""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import redis
+from sqlalchemy.orm import Session
+
+from bot.ledger.changes import CHANNEL, ChangeFeed
+from bot.ledger.models import AuditLog
+from scripts.services import Redis
+
+HEARTBEAT = 30.0  # far longer than any wake-up below: a wake-up that took this long would fail the test
+
+
+async def first_wake(feed: ChangeFeed, trigger: object) -> float:
+    started = time.monotonic()
+    changes = feed.changes(heartbeat_seconds=HEARTBEAT)
+    waiting = asyncio.ensure_future(changes.__anext__())
+    await asyncio.sleep(0.5)  # subscribed and waiting
+    await asyncio.to_thread(trigger)  # type: ignore[arg-type]
+    await asyncio.wait_for(waiting, timeout=10)
+    await changes.aclose()
+    return time.monotonic() - started
+
+
+def test_a_commit_here_or_in_another_process_wakes_the_listener(session: Session, redis_server: Redis) -> None:
+    feed = ChangeFeed()
+    feed.install(redis_server.url)
+
+    def commit_here() -> None:
+        session.add(AuditLog(actor="test", action="poke", entity_type="test"))
+        session.commit()
+
+    def another_process_commits() -> None:  # what the action server's feed does on its commits
+        redis.Redis.from_url(redis_server.url).publish(CHANNEL, "1")
+
+    assert asyncio.run(first_wake(feed, commit_here)) < 5
+    assert asyncio.run(first_wake(feed, another_process_commits)) < 5
+
+
+def test_without_redis_a_quiet_feed_still_beats() -> None:
+    feed = ChangeFeed()
+    feed.install(None)
+
+    async def beat() -> float:
+        started = time.monotonic()
+        changes = feed.changes(heartbeat_seconds=1.0)
+        await asyncio.wait_for(changes.__anext__(), timeout=5)
+        await changes.aclose()
+        return time.monotonic() - started
+
+    assert 0.9 <= asyncio.run(beat()) < 3
