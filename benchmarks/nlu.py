@@ -19,6 +19,7 @@ from scripts.nlu_eval import evaluate, load_examples
 from scripts.services import free_port
 
 HELDOUT = PROJECT_ROOT / "tests" / "nlu" / "heldout.yml"
+HELDOUT_HARD = PROJECT_ROOT / "tests" / "nlu" / "heldout_hard.yml"  # long, story-wrapped, other hands
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -48,6 +49,7 @@ def main() -> None:
                 predict("hola")  # warm-up
                 latencies.clear()
                 report = evaluate(examples, predict)
+                hard = evaluate(load_examples(HELDOUT_HARD), predict)
                 for example in examples * 2:  # more samples for the latency percentiles
                     predict(example.text)
         finally:
@@ -55,6 +57,7 @@ def main() -> None:
     print(f"NLU model {model.name}")
     print(f"  held-out: {len(examples)} utterances, {len(report.per_intent)} intents")
     print(f"  intent macro-F1 {report.macro_f1:.3f}   accuracy {report.accuracy:.3f}")
+    print(f"  hard held-out ({HELDOUT_HARD.name}): macro-F1 {hard.macro_f1:.3f}   accuracy {hard.accuracy:.3f}")
     training = record.get("training_seconds")
     print(f"  training time of the last `make model` here: {training} s (Rasa reuses cached components when only "
           "some inputs changed; a first training on a fresh machine trains everything)" if training is not None

@@ -34,7 +34,10 @@ from bot.messaging.dialogue import Dialogue, DialogueUnavailable
 from bot.messaging.locks import ConversationLocks, SeenMessages
 from bot.messaging.outbox import store_outbound
 
-OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "cancelar", "no molestar", "unsubscribe", "stopall"})
+OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "no molestar", "unsubscribe", "stopall"})
+# "Cancelar la deuda" means paying it off in Latin America: "cancelar" alone asks what the debtor means.
+AMBIGUOUS_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen"})
+WAITING_ACK_QUIET = timedelta(minutes=10)  # a message after this long without a word from us is acknowledged
 OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
 _WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
 
@@ -220,8 +223,12 @@ class Gateway:
             elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, key):
                 opt_in(session, key, conversation.channel, source="keyword")
                 replies = [app_message("utter_opted_in")]
-            elif is_opted_out(session, key) or conversation.mode is not ConversationMode.BOT:
-                replies = []  # stored for the record and for agents; no automated answer
+            elif is_opted_out(session, key):
+                replies = []  # stored for the record and for agents; nothing automated
+            elif conversation.mode is not ConversationMode.BOT:
+                replies = self._waiting_acknowledgement(session, conversation, message)
+            elif keyword in AMBIGUOUS_KEYWORDS:
+                replies = [app_message("utter_cancel_what")]
             elif not (message.body or "").strip():
                 replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message")]
             elif (word := handoff_keyword_in(keyword)) is not None:  # straight to a person, the bot says nothing
@@ -245,6 +252,19 @@ class Gateway:
                 return False
         self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
         return True
+
+    def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
+        """A debtor waiting for a person is never met with silence: the first message of a burst (nothing said
+        to them for WAITING_ACK_QUIET) is acknowledged with when a person answers; the message itself is in
+        the conversation the person sees, attachments included."""
+        last_said = session.scalar(select(func.max(Message.created_at)).where(
+            Message.conversation_id == conversation.id, Message.direction == Direction.OUTBOUND,
+            Message.status != MessageStatus.FAILED))
+        now = self._clock()
+        if last_said is not None and now - last_said < WAITING_ACK_QUIET:
+            return []
+        when = handoff_eta(conversation_country(session, conversation), now)
+        return [app_message("utter_waiting_for_person", when=when)]
 
     def _dialogue_was_reset(self, sender_id: str) -> None:
         with session_scope() as session:

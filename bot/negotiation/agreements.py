@@ -54,12 +54,12 @@ def terms_of(account: Account, today: date) -> AccountTerms:
 
 
 def negotiable_account(session: Session, debtor: Debtor) -> Account | None:
-    """The account a conversation negotiates: the most overdue active one whose collection is not paused."""
+    """The account a conversation negotiates: the most overdue active one, those whose collection is not
+    paused first. A pause (dispute, hardship) stops our reminders, never the debtor's own wish to pay."""
     return session.scalars(
         select(Account).options(selectinload(Account.creditor))
-        .where(Account.debtor_id == debtor.id, Account.status == AccountStatus.ACTIVE,
-               Account.collection_paused_reason.is_(None))
-        .order_by(Account.due_date, Account.id).limit(1)).first()
+        .where(Account.debtor_id == debtor.id, Account.status == AccountStatus.ACTIVE)
+        .order_by(Account.collection_paused_reason.is_not(None), Account.due_date, Account.id).limit(1)).first()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,11 @@ from scripts import servers
 from scripts.nlu_eval import evaluate, load_examples, normalise
 
 HELDOUT = Path(__file__).with_name("heldout.yml")
+# Written by other hands, without seeing data/nlu or the set above: long, story-wrapped, misspelled, regional.
+HELDOUT_HARD = Path(__file__).with_name("heldout_hard.yml")
 REPORT = PROJECT_ROOT / "results" / "nlu_heldout.txt"
+REPORT_HARD = PROJECT_ROOT / "results" / "nlu_heldout_hard.txt"
+HARD_FLOOR = 0.80  # measured 0.818 when the set was written (issue 17); raise it as the model improves
 DOMAIN_INTENTS = set(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["intents"])
 
 
@@ -21,8 +25,9 @@ def training_examples() -> list:
             for example in load_examples(path)]
 
 
-def test_heldout_covers_every_intent_and_was_never_trained_on() -> None:
-    heldout = load_examples(HELDOUT)
+@pytest.mark.parametrize("path", [HELDOUT, HELDOUT_HARD], ids=["heldout", "hard"])
+def test_heldout_covers_every_intent_and_was_never_trained_on(path: Path) -> None:
+    heldout = load_examples(path)
     counts = {intent: sum(1 for e in heldout if e.intent == intent) for intent in DOMAIN_INTENTS}
     assert min(counts.values()) >= 10, counts
     trained = {normalise(example.text) for example in training_examples()}
@@ -37,14 +42,17 @@ def test_training_data_has_thirty_examples_per_intent() -> None:
 
 
 @pytest.mark.e2e
-def test_heldout_macro_f1(bot_servers: servers.Servers) -> None:
+@pytest.mark.parametrize(("path", "report_path", "floor"), [(HELDOUT, REPORT, 0.95),
+                                                           (HELDOUT_HARD, REPORT_HARD, HARD_FLOOR)],
+                         ids=["heldout", "hard"])
+def test_heldout_macro_f1(bot_servers: servers.Servers, path: Path, report_path: Path, floor: float) -> None:
     with httpx.Client(base_url=bot_servers.rasa_url, params={"token": bot_servers.token}, timeout=30) as client:
         def predict(text: str) -> str:
             response = client.post("/model/parse", json={"text": text})
             response.raise_for_status()
             return str(response.json()["intent"]["name"])
 
-        report = evaluate(load_examples(HELDOUT), predict)
-    report.write(REPORT)
+        report = evaluate(load_examples(path), predict)
+    report.write(report_path)
     print(report.to_text())
-    assert report.macro_f1 >= 0.95, report.to_text()
+    assert report.macro_f1 >= floor, report.to_text()

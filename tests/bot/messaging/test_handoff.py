@@ -2,7 +2,7 @@
 a person has the conversation the bot hears nothing; back with the bot, the dialogue starts afresh."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -42,7 +42,8 @@ def test_keywords_match_whole_words_without_accents_or_case(text: str, word: str
 
 def test_a_keyword_hands_off_at_once_and_the_bot_hears_nothing_until_it_is_back(database_url: str) -> None:
     dialogue = RecordingDialogue()
-    gateway = Gateway(dialogue, InProcessLocks())
+    clock = [datetime.now(UTC)]
+    gateway = Gateway(dialogue, InProcessLocks(), clock=lambda: clock[0])
 
     def say(body: str) -> list[str]:
         return gateway.receive(Inbound(channel="whatsapp", sender=NUMBER, body=body), MessageStatus.SENT)[1]
@@ -50,7 +51,11 @@ def test_a_keyword_hands_off_at_once_and_the_bot_hears_nothing_until_it_is_back(
     assert say("hola") == ["te leo"]
     assert say("Mi abogado les va a escribir") == [
         app_message("utter_keyword_handoff", when=handoff_eta("MX", datetime.now(UTC)))]
-    assert say("¿hola?") == []  # stored for the person, never sent to the bot
+    assert say("¿hola?") == []  # stored for the person, never sent to the bot; just told when they answer
+    clock[0] += timedelta(minutes=11)
+    waiting = app_message("utter_waiting_for_person", when=handoff_eta("MX", clock[0]))
+    assert say("fue el 12, 350 por oxxo") == [waiting]  # a new burst after a quiet while: never silence
+    assert say("y les mando la foto") == []  # one acknowledgement per burst
     assert dialogue.heard == ["hola"]
     with session_scope() as session:
         conversation = session.scalars(select(Conversation).where(Conversation.sender_id == SENDER)).one()
