@@ -34,6 +34,7 @@ from bot.agents.views import (
 )
 from bot.ledger.changes import change_feed
 from bot.ledger.models import Conversation, utcnow
+from bot.negotiation.policy import PlanProposal
 from payments import provider_from_settings
 
 router = APIRouter(prefix="/api/agent", tags=["agent"])
@@ -186,8 +187,9 @@ def assign(conversation_id: int, body: AssignRequest, principal: CurrentPrincipa
 
 def _offer(body: PlanOfferRequest | SettlementOfferBody) -> desk.PlanOffer | desk.SettlementOfferRequest:
     if isinstance(body, PlanOfferRequest):
-        return desk.PlanOffer(account_id=body.account_id, installments=body.installments,
-                              down_payment=body.down_payment, first_date=body.first_date, frequency=body.frequency)
+        return desk.PlanOffer(account_id=body.account_id, proposal=PlanProposal(
+            installments=body.installments, down_payment=body.down_payment, first_date=body.first_date,
+            frequency=body.frequency))
     return desk.SettlementOfferRequest(account_id=body.account_id, amount=body.amount)
 
 

@@ -526,10 +526,7 @@ def add_note(session: Session, principal: Principal, conversation_id: int, body:
 @dataclass(frozen=True)
 class PlanOffer:
     account_id: int
-    installments: int
-    down_payment: Decimal
-    first_date: date
-    frequency: str = "monthly"
+    proposal: PlanProposal  # the policy engine's own terms: installments, down payment, first date, frequency
 
 
 @dataclass(frozen=True)
@@ -557,9 +554,7 @@ def _policy_answer(account: Account, offer: PlanOffer | SettlementOfferRequest, 
     """The policy engine's reasons (empty: allowed), the first amount due, and a plan's schedule."""
     terms = terms_of(account, today)
     if isinstance(offer, PlanOffer):
-        proposal = PlanProposal(installments=offer.installments, down_payment=offer.down_payment,
-                                first_date=offer.first_date, frequency=offer.frequency)  # type: ignore[arg-type]
-        verdict = policy_engine().evaluate_plan(terms, role, proposal, today)
+        verdict = policy_engine().evaluate_plan(terms, role, offer.proposal, today)
         if verdict.plan is None or verdict.reasons:
             return list(verdict.reasons) or ["not_allowed"], None, ()
         return [], verdict.plan.schedule[0].amount, verdict.plan.schedule
@@ -567,15 +562,20 @@ def _policy_answer(account: Account, offer: PlanOffer | SettlementOfferRequest, 
     return policy_engine().settlement_violations(terms, role, amount, today), amount, ()
 
 
+def _negotiating(session: Session, principal: Principal, conversation: Conversation, account_id: int,
+                 now: datetime) -> tuple[Account, date, str, PolicyRole]:
+    """The account offered on (in the person's scope), the debtor's today and locale, and whose limits apply."""
+    account = _account_of(session, principal, conversation, account_id)
+    debtor = account.debtor
+    return (account, local_today(debtor.country, debtor.timezone, now), locale_for_country(debtor.country),
+            policy_role(principal))
+
+
 def preview_offer(session: Session, principal: Principal, conversation_id: int,
                   offer: PlanOffer | SettlementOfferRequest, now: datetime) -> OfferPreview:
     """The policy's answer shown to the person before they send anything (no side effect)."""
     conversation = conversation_for(session, principal, conversation_id)
-    account = _account_of(session, principal, conversation, offer.account_id)
-    debtor = account.debtor
-    today = local_today(debtor.country, debtor.timezone, now)
-    locale = locale_for_country(debtor.country)
-    role = policy_role(principal)
+    account, today, locale, role = _negotiating(session, principal, conversation, offer.account_id, now)
     reasons, amount, schedule = _policy_answer(account, offer, role, today)
     lowest, _ = policy_engine().settlement(terms_of(account, today), role, today)
     money = lambda value: format_money(value, account.currency, locale)  # noqa: E731
@@ -592,11 +592,7 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
     """A plan or a settlement within this person's limits: the same ledger rows, PDF and link the bot makes,
     and a message to the debtor with them. PolicyRefused (with reasons) when outside the limits."""
     conversation = _held(session, principal, conversation_id)
-    account = _account_of(session, principal, conversation, offer.account_id)
-    debtor = account.debtor
-    today = local_today(debtor.country, debtor.timezone, now)
-    locale = locale_for_country(debtor.country)
-    role = policy_role(principal)
+    account, today, locale, role = _negotiating(session, principal, conversation, offer.account_id, now)
     decision = check_outbound(session, conversation, now)
     if decision.verdict is not SendVerdict.SEND:  # the link must reach the debtor as a message
         raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
@@ -605,9 +601,7 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
     if reasons or amount is None:
         raise PolicyRefused(reasons or ["not_allowed"])
     if isinstance(offer, PlanOffer):
-        proposal = PlanProposal(installments=offer.installments, down_payment=offer.down_payment,
-                                first_date=offer.first_date, frequency=offer.frequency)  # type: ignore[arg-type]
-        plan = create_plan(session, account, proposal, today, role, created_by=principal.actor)
+        plan = create_plan(session, account, offer.proposal, today, role, created_by=principal.actor)
         if plan is None:
             raise PolicyRefused(["not_allowed"])
         withdraw_links(session, provider, account.id, now, plans_other_than=plan.id)
