@@ -1,6 +1,7 @@
 """Answers to a verified debtor's request, whether it came before or after verification."""
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,12 +14,15 @@ from actions.common import offer_a_person
 from actions.slots import (
     AWAITING,
     AWAITING_PROMISE_DATE,
+    OFFER_OF_A_PLAN,
     PENDING_OFFER,
     PLAN_DOWN_PAYMENT,
     PLAN_FIRST_DATE,
+    PLAN_OFFER,
     PLAN_TERMS,
 )
 from bot.common import config
+from bot.common.copy import render
 from bot.common.locale import (
     format_deadline,
     format_long_date,
@@ -35,8 +39,10 @@ from bot.ledger.models import Account, Debtor, Installment
 from bot.messaging.conversations import get_or_create_conversation, request_handoff
 from bot.negotiation.agreements import (
     CaseReason,
+    lowest_installment_plan,
     negotiable_account,
     parse_plan_terms,
+    proposal_to_json,
     recent_payments,
     record_promise,
     report_case,
@@ -57,7 +63,8 @@ def offer_human(reason: str) -> list[EventType]:
 NOTHING_PENDING: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(AWAITING, None)]
 
 
-def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: CollectingDispatcher) -> None:
+def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: CollectingDispatcher, *,
+                 follow_up: str = "utter_balance_follow_up") -> None:
     balances = account_balances(session, debtor, local_today(debtor.country, debtor.timezone, now))
     if not balances:
         dispatcher.utter_message(response="utter_no_open_accounts", first_name=debtor.first_name)
@@ -66,7 +73,7 @@ def tell_balance(session: Session, debtor: Debtor, now: datetime, dispatcher: Co
     dispatcher.utter_message(response="utter_balance_intro", first_name=debtor.first_name)
     for balance in balances:
         dispatcher.utter_message(response=balance.response, **balance.formatted(locale))
-    dispatcher.utter_message(response="utter_balance_follow_up")
+    dispatcher.utter_message(response=follow_up)
 
 
 def send_payment_link(session: Session, debtor: Debtor, account: Account, purpose: Purpose, now: datetime,
@@ -135,6 +142,53 @@ def pay_now(session: Session, debtor: Debtor, now: datetime, sender_id: str,
                              date=format_weekday_date(installment.due_date, locale))
     return send_payment_link(session, debtor, account, "installment", now, sender_id, dispatcher,
                              installment=installment)
+
+
+def next_installment_due(session: Session, debtor: Debtor, now: datetime, sender_id: str,
+                         dispatcher: CollectingDispatcher) -> list[EventType]:
+    """'¿Cuándo es mi próxima cuota?': the date and a link for it; without a plan, the balance and the options."""
+    account = negotiable_account(session, debtor)
+    if account is not None and next_installment(session, account) is not None:
+        return pay_now(session, debtor, now, sender_id, dispatcher)
+    dispatcher.utter_message(response="utter_no_active_plan")
+    tell_balance(session, debtor, now, dispatcher)
+    return NOTHING_PENDING
+
+
+def offer_lowest_installment(session: Session, debtor: Debtor, now: datetime,
+                             dispatcher: CollectingDispatcher) -> list[EventType]:
+    """The smallest installment the policy allows, put on the table: a "sí" creates that plan."""
+    account = negotiable_account(session, debtor)
+    plan = lowest_installment_plan(account, local_today(debtor.country, debtor.timezone, now)) if account else None
+    if account is None or plan is None:
+        dispatcher.utter_message(response="utter_plan_no_options")
+        return offer_human("plan_unavailable")
+    locale = debtor_locale(debtor)
+    regular = [item for item in plan.schedule if item.number > 0]
+    down = plan.proposal.down_payment
+    down_text = render("utter_lowest_installment_down", amount=format_money(down, account.currency, locale)) \
+        if down > 0 else ""
+    dispatcher.utter_message(response="utter_lowest_installment", product=account.product, count=len(regular),
+                             amount=format_money(regular[0].amount, account.currency, locale), down=down_text)
+    return [SlotSet(PENDING_OFFER, OFFER_OF_A_PLAN), SlotSet(AWAITING, None),
+            SlotSet(PLAN_OFFER, json.dumps([proposal_to_json(plan.proposal)]))]
+
+
+def paid_certificate(session: Session, debtor: Debtor, now: datetime,
+                     dispatcher: CollectingDispatcher) -> list[EventType]:
+    """'Paz y salvo', 'libre deuda', 'carta finiquito': the settlement letter of a paid account, never a
+    payment link; with a balance still open, how the letter comes, then the balance."""
+    letters = [document for document in latest_documents(session, debtor.id) if document.kind == "settlement_letter"]
+    if letters:
+        dispatcher.utter_message(response="utter_paid_certificate_sent", first_name=debtor.first_name,
+                                 days=get_settings().document_link_days)
+        for letter in letters:
+            dispatcher.utter_message(response="utter_document_link", title=document_title(letter.kind),
+                                     url=fresh_document_link(session, letter.id, debtor.id, now))
+    if not letters or account_balances(session, debtor, local_today(debtor.country, debtor.timezone, now)):
+        dispatcher.utter_message(response="utter_paid_certificate_pending")
+        tell_balance(session, debtor, now, dispatcher)
+    return NOTHING_PENDING
 
 
 def offer_settlement(session: Session, debtor: Debtor, now: datetime, sender_id: str,
@@ -220,6 +274,16 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
         if parse_plan_terms(text) is not None:
             events.append(SlotSet(PLAN_TERMS, text))
         return events + [SlotSet(PENDING_OFFER, None), FollowupAction("plan_form")]
+    if intent == "ask_why_amount_grew":
+        dispatcher.utter_message(response="utter_why_amount_grew")
+        tell_balance(session, debtor, now, dispatcher, follow_up="utter_amount_error_offer")
+        return NOTHING_PENDING
+    if intent == "ask_next_installment":
+        return next_installment_due(session, debtor, now, sender_id, dispatcher)
+    if intent == "ask_lowest_installment":
+        return offer_lowest_installment(session, debtor, now, dispatcher)
+    if intent == "request_paid_certificate":
+        return paid_certificate(session, debtor, now, dispatcher)
     if intent == "ask_payment_methods":
         methods = config.country(debtor.country).payment_methods
         dispatcher.utter_message(response="utter_payment_methods", methods=join_spanish(methods))

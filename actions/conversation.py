@@ -8,8 +8,20 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import offer_a_person, sender_of, utcnow
-from actions.slots import DEBTOR_FIRST_NAME, HANDOFF_REASON, PENDING_OFFER, PLAN_OFFER, VERIFIED
+from actions.slots import (
+    DEBTOR_FIRST_NAME,
+    HANDOFF_REASON,
+    OFFER_OF_A_PLAN,
+    OFFER_TO_STOP,
+    PENDING_OFFER,
+    PLAN_DOWN_PAYMENT,
+    PLAN_FIRST_DATE,
+    PLAN_OFFER,
+    PLAN_TERMS,
+    VERIFIED,
+)
 from bot.common.copy import app_message
+from bot.identity.third_party import speaks_for_someone_else
 from bot.identity.verification import mark_wrong_number, verified_debtor
 from bot.ledger.db import session_scope
 from bot.messaging.contact import opt_out
@@ -61,28 +73,85 @@ class ActionFallback(Action):
         return []
 
 
-class ActionOptOut(Action):
+def stop_contact(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[EventType]:
+    """The debtor confirmed: no more automated messages to this number (ALTA undoes it)."""
+    sender = sender_of(tracker)
+    if sender.e164:
+        with session_scope() as session:
+            opt_out(session, sender.key, sender.channel, source="intent")
+    dispatcher.utter_message(response="utter_opt_out_confirmed")
+    return [SlotSet(PENDING_OFFER, None)]
+
+
+class ActionConfirmOptOut(Action):
+    """A request to stop, read by the model, is confirmed once before it is carried out: "déjame pensarlo" must
+    never cost a debtor their reminders. Asked twice in a row, or BAJA (a gateway keyword), it is done."""
+
     def name(self) -> str:
-        return "action_opt_out"
+        return "action_confirm_opt_out"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        sender = sender_of(tracker)
-        if sender.e164:
-            with session_scope() as session:
-                opt_out(session, sender.key, sender.channel, source="intent")
-        dispatcher.utter_message(response="utter_opt_out_confirmed")
+        if tracker.get_slot(PENDING_OFFER) == OFFER_TO_STOP:
+            return stop_contact(tracker, dispatcher)
+        dispatcher.utter_message(response="utter_confirm_opt_out")
+        return [SlotSet(PENDING_OFFER, OFFER_TO_STOP), SlotSet(HANDOFF_REASON, None)]
+
+
+def _was_in_plan_form(tracker: Tracker) -> bool:
+    """Whether the latest loop before this message was the plan form (it is already deactivated by the rule)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return False
+            seen_user = True
+        elif event.get("event") == "active_loop" and seen_user:
+            return event.get("name") == "plan_form"
+    return False
+
+
+class ActionCancelRequest(Action):
+    """"Cancelar" alone (the gateway sends it as an intent): inside a plan it drops the plan; elsewhere it asks
+    what to cancel, since "cancelar la deuda" means paying it off."""
+
+    def name(self) -> str:
+        return "action_cancel_request"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        if tracker.get_slot(PENDING_OFFER) == OFFER_OF_A_PLAN or _was_in_plan_form(tracker):
+            dispatcher.utter_message(response="utter_plan_cancelled")
+            return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None),
+                    *(SlotSet(slot, None) for slot in (PLAN_TERMS, PLAN_DOWN_PAYMENT, PLAN_FIRST_DATE))]
+        dispatcher.utter_message(response="utter_cancel_what")
         return [SlotSet(PENDING_OFFER, None)]
 
 
+class ActionRespondUpset(Action):
+    """An insult gets a calm, respectful answer and a person on offer; never the balance."""
+
+    def name(self) -> str:
+        return "action_respond_upset"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        dispatcher.utter_message(response="utter_stay_calm")
+        return offer_a_person("upset")
+
+
 class ActionWrongPerson(Action):
-    """Not the debtor: mark the number, stop contacting it, and say nothing more."""
+    """Not the debtor: mark the number, stop contacting it, and say nothing more. Someone writing for the debtor
+    (a relative) only gets the privacy line."""
 
     def name(self) -> str:
         return "action_wrong_person"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
+        if speaks_for_someone_else(tracker.latest_message.get("text") or ""):
+            dispatcher.utter_message(response="utter_third_party")  # maybe the debtor's own phone: not marked
+            return [SlotSet(PENDING_OFFER, None)]
         sender = sender_of(tracker)
         if sender.e164:
             with session_scope() as session:

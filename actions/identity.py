@@ -12,11 +12,14 @@ from rasa_sdk.types import DomainDict
 
 from actions.answers import respond_to_verified
 from actions.common import Sender, offer_a_person, sender_of, triggering_message, utcnow
-from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, PENDING_OFFER, VERIFIED
+from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, IDENTITY_FEEDBACK, PENDING_OFFER, VERIFIED
+from bot.common import config
 from bot.common.copy import app_message
+from bot.common.phones import InvalidPhone
 from bot.identity.verification import (
     Lock,
     Outcome,
+    asks_which_document,
     hand_off_for_review,
     lock_status,
     minutes_until,
@@ -25,6 +28,7 @@ from bot.identity.verification import (
     verify,
 )
 from bot.ledger.db import session_scope
+from bot.messaging.conversations import conversation_country, get_or_create_conversation
 
 FORM = "identity_form"
 _LONG_LOCK_MINUTES = 90  # past this a lock is told in hours (the daily cap pauses until the day ends)
@@ -64,6 +68,8 @@ class ValidateIdentityForm(FormValidationAction):
         now = utcnow()
         # The whole message, not only the entity the slot took: "1234 15/03/1985" is one answer.
         text = tracker.latest_message.get("text") or str(slot_value or "")
+        if asks_which_document(text):  # a question, not an answer: nothing is checked or counted
+            return {IDENTITY_ANSWER: None, IDENTITY_FEEDBACK: "which_document"}
         with session_scope() as session:
             result = verify(session, sender.key, text, now, sender_id=sender.sender_id)
             redact_identity_message(session, sender.sender_id, text)  # checked: keep no digits or dates
@@ -72,10 +78,43 @@ class ValidateIdentityForm(FormValidationAction):
         if result.outcome is Outcome.LOCKED:
             return {IDENTITY_ANSWER: "locked"}
         if result.outcome is Outcome.MISMATCH:
-            dispatcher.utter_message(response="utter_identity_retry", attempts_left=result.attempts_left)
-        else:  # nothing to check, or a birth date alone: the hint asks for the digits
-            dispatcher.utter_message(response="utter_identity_hint")
-        return {IDENTITY_ANSWER: None}
+            return {IDENTITY_ANSWER: None, IDENTITY_FEEDBACK: f"retry:{result.attempts_left}"}
+        # nothing to check, or a birth date alone: the hint asks for the digits
+        return {IDENTITY_ANSWER: None, IDENTITY_FEEDBACK: "hint"}
+
+
+def identity_document(sender_id: str) -> str:
+    """What the number's country calls the document whose digits we ask for (INE/CURP, cédula, DNI, RUT)."""
+    with session_scope() as session:
+        try:
+            country = conversation_country(session, get_or_create_conversation(session, sender_id))
+        except InvalidPhone:
+            return config.CountryConfig.model_fields["identity_document"].default
+        return config.country(country).identity_document
+
+
+class ActionAskIdentityAnswer(Action):
+    """The form's one question per turn: a retry, a hint or an answer to "which document?" each already ask
+    again, so the plain question is only said when nothing else was."""
+
+    def name(self) -> str:
+        return "action_ask_identity_answer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: dict[str, Any]) -> list[EventType]:
+        feedback = tracker.get_slot(IDENTITY_FEEDBACK) or ""
+        document = identity_document(sender_of(tracker).sender_id)
+        if feedback.startswith("retry:"):
+            left = int(feedback.partition(":")[2])
+            if left == 1:
+                dispatcher.utter_message(response="utter_identity_retry_last")
+            else:
+                dispatcher.utter_message(response="utter_identity_retry", attempts_left=left)
+        elif feedback in ("hint", "which_document"):
+            dispatcher.utter_message(response=f"utter_identity_{feedback}", document=document)
+        else:
+            dispatcher.utter_message(response="utter_ask_identity_answer", document=document)
+        return [SlotSet(IDENTITY_FEEDBACK, None)]
 
 
 class ActionRespondAfterVerification(Action):

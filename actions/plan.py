@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from actions.answers import PLAN_SLOTS, send_payment_link
 from actions.common import offer_a_person, sender_of, utcnow
-from actions.conversation import hand_off
+from actions.conversation import hand_off, stop_contact
 from actions.slots import (
     HANDOFF_REASON,
     OFFER_OF_A_PERSON,
     OFFER_OF_A_PLAN,
+    OFFER_TO_STOP,
     PENDING_OFFER,
     PLAN_DOWN_PAYMENT,
     PLAN_FIRST_DATE,
@@ -27,6 +28,7 @@ from actions.slots import (
 )
 from bot.common.copy import render
 from bot.common.locale import format_money, format_weekday_date, local_today
+from bot.common.parsing import parse_amount, parse_date
 from bot.identity.verification import verified_debtor
 from bot.ledger.balances import debtor_locale
 from bot.ledger.db import session_scope
@@ -41,7 +43,6 @@ from bot.negotiation.agreements import (
     proposal_from_json,
     proposal_to_json,
 )
-from bot.negotiation.parsing import parse_amount, parse_date
 from bot.negotiation.policy import Plan, PolicyVerdict
 from bot.payments.documents import document_url, issue_agreement
 from bot.payments.links import withdraw_links
@@ -173,6 +174,11 @@ class ActionAnswerOffer(Action):
         cleared: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
         if offer == OFFER_OF_A_PERSON and accepted:
             return hand_off(tracker, dispatcher, tracker.get_slot(HANDOFF_REASON) or "offer_accepted")
+        if offer == OFFER_TO_STOP:
+            if accepted:
+                return stop_contact(tracker, dispatcher)
+            dispatcher.utter_message(response="utter_opt_out_kept")
+            return cleared
         if offer == OFFER_OF_A_PLAN:
             return self._answer_plan(dispatcher, tracker, accepted)
         declined = "utter_offer_declined" if offer == OFFER_OF_A_PERSON else "utter_how_can_i_help"

@@ -4,12 +4,14 @@ from __future__ import annotations
 from typing import Final
 
 VERIFIED: Final = "verified"
+VOSEO: Final = "voseo"  # answer with "vos" (Argentina): domain responses carry a variation for it
 DEBTOR_FIRST_NAME: Final = "debtor_first_name"
 PENDING_OFFER: Final = "pending_offer"  # what a bare "sí" or "no" answers
 PLAN_OFFER: Final = "plan_offer"  # the plan(s) on the table, as JSON
 HANDOFF_REASON: Final = "handoff_reason"  # why a person is on offer; the hand-off keeps it
 AWAITING: Final = "awaiting"  # what a bare answer ("el viernes") answers
 IDENTITY_ANSWER: Final = "identity_answer"
+IDENTITY_FEEDBACK: Final = "identity_feedback"  # said by action_ask_identity_answer, the one prompt
 PLAN_TERMS: Final = "plan_terms"
 PLAN_DOWN_PAYMENT: Final = "plan_down_payment"
 PLAN_FIRST_DATE: Final = "plan_first_date"
@@ -17,6 +19,7 @@ PLAN_FIRST_DATE: Final = "plan_first_date"
 # Values of PENDING_OFFER
 OFFER_OF_A_PERSON: Final = "human"
 OFFER_OF_A_PLAN: Final = "plan"
+OFFER_TO_STOP: Final = "opt_out"  # "sí" confirms a request to stop contact
 
 # Values of AWAITING
 AWAITING_PROMISE_DATE: Final = "promise_date"

@@ -259,7 +259,10 @@ function conversationPage() {
   function renderHeader() {
     const last = view.handoffs[view.handoffs.length - 1];
     $("who").textContent = view.debtor ? view.debtor.name : `Sin verificar · ${view.phone}`;
-    $("handoff-summary").textContent = last ? `${reasonLabel(last.reason)} · desde ${new Date(last.requested_at).toLocaleString("es")}` : "";
+    const told = last ? last.facts.map((f) => [f.date && `fecha ${f.date}`, f.amount && `monto ${f.amount}`,
+      f.attachments && `${f.attachments} adjunto${f.attachments === 1 ? "" : "s"}`].filter(Boolean).join(", ")) : [];
+    $("handoff-summary").textContent = last ? `${reasonLabel(last.reason)} · desde ${new Date(last.requested_at).toLocaleString("es")}`
+      + (told.length ? ` · Informó: ${told.join("; ")}` : "") : "";
     $("mode").textContent = MODES[view.mode] || view.mode;
     $("holder").textContent = view.assigned_to ? `Atiende: ${view.assigned_to}` : "";
     const left = view.whatsapp_window_seconds_left;

@@ -313,7 +313,7 @@ def conversation_view(session: Session, principal: Principal, conversation_id: i
                               created_by=p.created_by, created_at=p.created_at)
                   for p in session.scalars(select(PromiseToPay).where(PromiseToPay.account_id.in_(account_ids))
                                            .order_by(PromiseToPay.id))],
-        handoffs=[HandoffView(id=h.id, reason=h.reason, requested_at=h.requested_at,
+        handoffs=[HandoffView(id=h.id, reason=h.reason, requested_at=h.requested_at, facts=h.facts,
                               claimed_by=authors.get(h.claimed_by_id or 0), claimed_at=h.claimed_at,
                               ended_at=h.ended_at, ending=h.ending)
                   for h in session.scalars(select(Handoff).where(Handoff.conversation_id == conversation.id)

@@ -127,6 +127,7 @@ class HandoffView(BaseModel):
     claimed_at: datetime | None
     ended_at: datetime | None
     ending: str | None
+    facts: list[dict[str, Any]] = []  # what the debtor sent while waiting: date, amount, attachments
 
 
 class OutcomeView(BaseModel):

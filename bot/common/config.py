@@ -27,6 +27,8 @@ class CountryConfig(BaseModel):
     payment_methods: list[str] = []
     checkout_methods: list[str] = ["card"]  # Stripe payment_method_types offered in a checkout
     business_hours: dict[str, tuple[time, time]] = {}  # {"mon-fri": (09:00, 18:00)}: when agents answer
+    voseo: bool = False  # debtors are answered with "vos" (domain.yml variations, messages.yml *_vos)
+    identity_document: str = "documento de identidad"  # what "los últimos 4 dígitos de tu …" names
 
     def next_business_opening(self, now: datetime) -> datetime | None:
         """None while agents are at work; else when they next are (in the country's time zone)."""
@@ -56,9 +58,14 @@ def weekly_hours(spec: dict[str, tuple[time, time]]) -> dict[int, tuple[time, ti
     return {day: span for days, span in spec.items() for day in _weekday_range(days)}
 
 
+def weekday_index(day: str) -> int:
+    """"mon" → 0 … "sun" → 6 (Babel's day-name index too)."""
+    return _WEEKDAYS.index(day)
+
+
 def _weekday_range(days: str) -> list[int]:
     first, _, last = days.partition("-")
-    start, end = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+    start, end = weekday_index(first), weekday_index(last or first)
     return list(range(start, end + 1))
 
 

@@ -22,6 +22,7 @@ import enum
 import hmac
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -163,6 +164,18 @@ def parse_identity_answer(text: str) -> IdentityAnswer | None:
     if four:
         return IdentityAnswer(last_digits=four[-1], birth_date=birth_date)
     return IdentityAnswer(birth_date=birth_date) if birth_date else None
+
+
+_DOCUMENT_QUESTION = re.compile(
+    r"\b(cual|cuales|que|ine|curp|cedula|dni|rut|pasaporte|documento|credencial|identificacion|carnet|ci)\b")
+
+
+def asks_which_document(text: str) -> bool:
+    """'¿Los 4 dígitos de la INE o del CURP?': a question about what to give, not an answer; it costs no attempt."""
+    if parse_identity_answer(text) is not None:
+        return False
+    plain = unicodedata.normalize("NFKD", text or "").encode("ascii", "ignore").decode().lower()
+    return "?" in plain and _DOCUMENT_QUESTION.search(plain) is not None
 
 
 def document_digits(document_id: str) -> str:

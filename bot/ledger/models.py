@@ -490,6 +490,9 @@ class Handoff(Base):
     claimed_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     ending: Mapped[str | None] = mapped_column(String(16))  # "returned" (to the bot) or "closed"
+    # What the debtor sent while waiting, read off their messages: [{"message_id", "amount", "date", "attachments"}]
+    facts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    acknowledged_at: Mapped[datetime | None]  # the debtor's first message while waiting was acknowledged
 
 
 class ConversationNote(Base):

@@ -28,15 +28,23 @@ from bot.messaging.conversations import (
     conversation_country,
     get_or_create_conversation,
     handoff_eta,
+    note_reported_facts,
+    open_handoff,
     request_handoff,
+    uses_voseo,
 )
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
 from bot.messaging.locks import ConversationLocks, SeenMessages
 from bot.messaging.outbox import store_outbound
 
 OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "no molestar", "unsubscribe", "stopall"})
-# "Cancelar la deuda" means paying it off in Latin America: "cancelar" alone asks what the debtor means.
-AMBIGUOUS_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen"})
+# "Cancelar la deuda" means paying it off in Latin America: "cancelar" alone is never an opt-out; the dialogue
+# gets it as the intent below (inside a plan it cancels the plan, elsewhere it asks what to cancel).
+CANCEL_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen", "cancelalo", "cancelar todo"})
+# Intents only the gateway sends ("/intent", Rasa's way to name an intent). A debtor's own text never starts
+# with "/" when it reaches Rasa, so nobody can type an intent or its entities.
+CANCEL_INTENT = "cancel_request"
+GATEWAY_INTENTS = frozenset({CANCEL_INTENT})
 WAITING_ACK_QUIET = timedelta(minutes=10)  # a message after this long without a word from us is acknowledged
 OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
 _WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
@@ -63,6 +71,11 @@ def keyword_of(body: str) -> str:
     """'¡Baja!' → 'baja', 'No  Molestar.' → 'no molestar': how keywords are compared."""
     text = unicodedata.normalize("NFKD", body).encode("ascii", "ignore").decode().lower()
     return " ".join(re.sub(r"[^\w\s]", " ", text).split())
+
+
+def dialogue_text(body: str, max_chars: int) -> str:
+    """What Rasa reads: trimmed, capped, and never an intent command ("/affirm", '/inform{"amount": 1}')."""
+    return body.strip().lstrip("/").strip()[:max_chars]
 
 
 def handoff_keyword_in(normalised: str) -> str | None:
@@ -183,7 +196,8 @@ class Gateway:
                 message.processed_at = now
             if waiting and not is_opted_out(session, contact_key_of(sender_id)):
                 when = handoff_eta(conversation_country(session, conversation), now)
-                store_outbound(session, conversation, app_message("utter_bot_error_handoff", when=when), now,
+                store_outbound(session, conversation, app_message("utter_bot_error_handoff", when=when,
+                                                                 voseo=uses_voseo(session, conversation)), now,
                                status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
 
     def _has_pending(self, sender_id: str) -> bool:
@@ -214,29 +228,31 @@ class Gateway:
             conversation = message.conversation
             key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
             keyword = keyword_of(message.body or "")
+            vos = uses_voseo(session, conversation)
             if conversation.mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
                 conversation.mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
             replies: list[str] | None = None
             if keyword in OPT_OUT_KEYWORDS:
                 newly = opt_out(session, key, conversation.channel, source="keyword")
-                replies = [app_message("utter_keyword_opted_out")] if newly else []
+                replies = [app_message("utter_keyword_opted_out", voseo=vos)] if newly else []
             elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, key):
                 opt_in(session, key, conversation.channel, source="keyword")
-                replies = [app_message("utter_opted_in")]
+                replies = [app_message("utter_opted_in", voseo=vos)]
             elif is_opted_out(session, key):
                 replies = []  # stored for the record and for agents; nothing automated
             elif conversation.mode is not ConversationMode.BOT:
                 replies = self._waiting_acknowledgement(session, conversation, message)
-            elif keyword in AMBIGUOUS_KEYWORDS:
-                replies = [app_message("utter_cancel_what")]
-            elif not (message.body or "").strip():
-                replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message")]
+            elif not dialogue_text(message.body or "", self._max_text_chars):
+                replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message",
+                                       voseo=vos)]
             elif (word := handoff_keyword_in(keyword)) is not None:  # straight to a person, the bot says nothing
                 handed = request_handoff(session, conversation.sender_id, f"keyword:{word}", self._clock())
-                replies = [app_message("utter_keyword_handoff",
+                replies = [app_message("utter_keyword_handoff", voseo=vos,
                                        when=handoff_eta(conversation_country(session, handed), self._clock()))]
             was_pending = message.status is MessageStatus.PENDING
-            text = (message.body or "").strip()[: self._max_text_chars]
+            text = dialogue_text(message.body or "", self._max_text_chars)
+            if keyword in CANCEL_KEYWORDS:
+                text = f"/{CANCEL_INTENT}"
             channel = conversation.channel
             sender_id = conversation.sender_id
             reset = replies is None and conversation.reset_dialogue
@@ -247,24 +263,31 @@ class Gateway:
                     self._dialogue_was_reset(sender_id)
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel})
             except DialogueUnavailable:
-                holding = [] if was_pending else [app_message("utter_bot_unavailable")]  # said once
+                holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
                 self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
                 return False
         self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
         return True
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
-        """A debtor waiting for a person is never met with silence: the first message of a burst (nothing said
-        to them for WAITING_ACK_QUIET) is acknowledged with when a person answers; the message itself is in
-        the conversation the person sees, attachments included."""
+        """A debtor waiting for a person is never met with silence: their first message in the queue (often the
+        answer to the bot's "when and how much?") is acknowledged with when a person answers, and so is the first
+        of each later burst (after WAITING_ACK_QUIET without a word from us), so a person chatting with the
+        debtor is not interrupted. Dates, amounts and attachments they send go on the hand-off."""
+        now = self._clock()
+        note_reported_facts(session, conversation, message, now)
+        handoff = open_handoff(session, conversation)
+        first_while_queued = handoff is not None and handoff.claimed_by_id is None and handoff.acknowledged_at is None
         last_said = session.scalar(select(func.max(Message.created_at)).where(
             Message.conversation_id == conversation.id, Message.direction == Direction.OUTBOUND,
             Message.status != MessageStatus.FAILED))
-        now = self._clock()
-        if last_said is not None and now - last_said < WAITING_ACK_QUIET:
+        quiet = last_said is None or now - last_said >= WAITING_ACK_QUIET
+        if not (first_while_queued or quiet):
             return []
+        if handoff is not None:
+            handoff.acknowledged_at = now
         when = handoff_eta(conversation_country(session, conversation), now)
-        return [app_message("utter_waiting_for_person", when=when)]
+        return [app_message("utter_waiting_for_person", when=when, voseo=uses_voseo(session, conversation))]
 
     def _dialogue_was_reset(self, sender_id: str) -> None:
         with session_scope() as session:

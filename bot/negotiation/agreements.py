@@ -16,6 +16,7 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.common.parsing import parse_amount, parse_date
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -27,10 +28,10 @@ from bot.ledger.models import (
     PaymentPlan,
     PromiseToPay,
 )
-from bot.negotiation.parsing import parse_amount, parse_date
 from bot.negotiation.policy import (
     AccountTerms,
     Frequency,
+    Plan,
     PlanProposal,
     PolicyDecision,
     PolicyEngine,
@@ -188,6 +189,10 @@ def plan_proposal(account: Account, terms: PlanTerms, down_payment: Decimal, fir
 
 def evaluate_plan(account: Account, proposal: PlanProposal, today: date, role: Role = "bot") -> PolicyDecision:
     return policy_engine().evaluate_plan(terms_of(account, today), role, proposal, today)
+
+
+def lowest_installment_plan(account: Account, today: date, role: Role = "bot") -> Plan | None:
+    return policy_engine().lowest_installment_plan(terms_of(account, today), role, today)
 
 
 def minimum_down(account: Account, today: date, role: Role = "bot") -> Decimal:

@@ -255,6 +255,18 @@ class PolicyEngine:
                 break
         return tuple(candidates)
 
+    def lowest_installment_plan(self, account: AccountTerms, role: Role, today: date) -> Plan | None:
+        """The plan with the smallest regular payment these limits allow ("¿cuál es la cuota más baja?"): the
+        most installments, the minimum down payment, monthly when allowed, starting today. None if none fits."""
+        limits = self.limits(account, role)
+        down = minimum_down_payment(account.total, account.currency, limits)
+        frequency: Frequency = "monthly" if "monthly" in limits.frequencies else limits.frequencies[0]
+        for count in range(limits.max_installments, 0, -1):
+            option = PlanProposal(count, down, today, frequency)
+            if not self.violations(account, limits, option, today):
+                return schedule_for(account.total, account.currency, option)
+        return None
+
     def settlement(self, account: AccountTerms, role: Role, today: date) -> tuple[Decimal, date]:
         """The lowest amount that settles the account in one payment, and until when it is offered."""
         limits = self.limits(account, role)

@@ -1,7 +1,15 @@
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.conversation import ActionFallback, ActionHandoff, ActionOptOut, ActionWrongPerson
+from actions.conversation import (
+    ActionCancelRequest,
+    ActionConfirmOptOut,
+    ActionFallback,
+    ActionHandoff,
+    ActionRespondUpset,
+    ActionWrongPerson,
+)
 from actions.plan import ActionAnswerOffer
 from bot.ledger.models import Conversation, ConversationMode, Phone, utcnow
 from bot.messaging.contact import is_opted_out
@@ -38,11 +46,55 @@ def test_handoff_queues_the_conversation(ledger: Session) -> None:
     assert ledger.scalars(select(Conversation.mode_reason)).one() == "debtor_request"
 
 
-def test_opt_out_is_recorded_once_and_confirmed(ledger: Session) -> None:
-    for _ in range(2):
-        messages, _ = run_action(ActionOptOut(), make_tracker(ANA, intent="stop_contact", text="no me escriban"))
-        assert [m["response"] for m in messages] == ["utter_opt_out_confirmed"]
+def stop_request(sender: str = ANA, pending: str | None = None) -> list[str]:
+    messages, _ = run_action(ActionConfirmOptOut(), make_tracker(sender, intent="stop_contact", text="no me escriban",
+                                                                  slots={"pending_offer": pending}))
+    return [m["response"] for m in messages]
+
+
+def test_a_request_to_stop_is_confirmed_once_before_it_is_done(ledger: Session) -> None:
+    asked = make_tracker(ANA, intent="stop_contact", text="no me escriban")
+    messages, events = run_action(ActionConfirmOptOut(), asked)
+    assert [m["response"] for m in messages] == ["utter_confirm_opt_out"]
+    assert {"event": "slot", "name": "pending_offer", "value": "opt_out", "timestamp": None} in events
+    assert not is_opted_out(ledger, "+525512345678")
+    stop_offered = {"pending_offer": "opt_out"}
+    messages, _ = run_action(ActionAnswerOffer(), make_tracker(ANA, intent="deny", slots=stop_offered))
+    assert [m["response"] for m in messages] == ["utter_opt_out_kept"]
+    assert not is_opted_out(ledger, "+525512345678")
+    messages, _ = run_action(ActionAnswerOffer(), make_tracker(ANA, intent="affirm", slots=stop_offered))
+    assert [m["response"] for m in messages] == ["utter_opt_out_confirmed"]
     assert is_opted_out(ledger, "+525512345678")
+
+
+def test_asking_twice_in_a_row_is_the_confirmation(ledger: Session) -> None:
+    assert stop_request(pending="opt_out") == ["utter_opt_out_confirmed"]
+    assert is_opted_out(ledger, "+525512345678")
+
+
+def test_cancel_inside_a_plan_drops_the_plan_and_elsewhere_asks(ledger: Session) -> None:
+    messages, events = run_action(ActionCancelRequest(), make_tracker(
+        ANA, intent="cancel_request", text="/cancel_request", slots={"pending_offer": "plan", "plan_offer": "[]"}))
+    assert [m["response"] for m in messages] == ["utter_plan_cancelled"]
+    assert {"event": "slot", "name": "plan_offer", "value": None, "timestamp": None} in events
+    messages, _ = run_action(ActionCancelRequest(), make_tracker(ANA, intent="cancel_request", text="/cancel_request"))
+    assert [m["response"] for m in messages] == ["utter_cancel_what"]
+    assert not is_opted_out(ledger, "+525512345678")
+
+
+def test_an_insult_gets_calm_words_and_a_person_on_offer(ledger: Session) -> None:
+    messages, events = run_action(ActionRespondUpset(), make_tracker(ANA, intent="insult", text="son unos ladrones"))
+    assert [m["response"] for m in messages] == ["utter_stay_calm"]
+    assert {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None} in events
+
+
+@pytest.mark.parametrize("text", ["soy su esposa, solo dígame si tiene deuda", "le habla la hija de Ana",
+                                  "mi esposo debe algo con ustedes?"])
+def test_someone_writing_for_the_debtor_gets_the_privacy_line_only(ledger: Session, text: str) -> None:
+    messages, _ = run_action(ActionWrongPerson(), make_tracker(ANA, intent="wrong_person", text=text))
+    assert [m["response"] for m in messages] == ["utter_third_party"]
+    assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is False
+    assert not is_opted_out(ledger, "+525512345678")
 
 
 def test_wrong_person_marks_the_number_and_stops_contact(ledger: Session) -> None:
@@ -67,13 +119,13 @@ def test_a_bare_yes_or_no_with_nothing_offered(ledger: Session) -> None:
 
 def test_an_opt_out_or_wrong_person_on_the_demo_leaves_whatsapp_alone(ledger: Session) -> None:
     demo = "demo:+525512345678"
-    run_action(ActionOptOut(), make_tracker(demo, intent="stop_contact", text="no me escriban"))
+    assert stop_request(demo, pending="opt_out") == ["utter_opt_out_confirmed"]
     assert is_opted_out(ledger, "demo:+525512345678")
     assert not is_opted_out(ledger, "+525512345678")  # WhatsApp and SMS of the number still hear from us
     run_action(ActionWrongPerson(), make_tracker(demo, intent="wrong_person"))
     ledger.expire_all()
     assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is False
-    run_action(ActionOptOut(), make_tracker(ANA, intent="stop_contact", text="no me escriban"))
+    stop_request(pending="opt_out")
     assert is_opted_out(ledger, "+525512345678")
 
 

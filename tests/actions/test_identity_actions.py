@@ -3,12 +3,18 @@ import re
 from datetime import timedelta
 
 import pytest
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from actions.common import triggering_message, utcnow
-from actions.identity import ActionRespondAfterVerification, ActionRespondVerified, ValidateIdentityForm
+from actions.identity import (
+    ActionAskIdentityAnswer,
+    ActionRespondAfterVerification,
+    ActionRespondVerified,
+    ValidateIdentityForm,
+)
 from actions.session import ActionSessionStart
 from bot.common.copy import app_message
 from bot.ledger.models import (
@@ -33,11 +39,10 @@ def form_started_by(intent: str, text: str, sender: str, answer: str) -> list[di
 
 def test_validation_counts_failures_and_fills_the_slot_on_success(ledger: Session) -> None:
     messages, slots = validate("hola")
-    assert slots == {"identity_answer": None}
-    assert messages[0]["response"] == "utter_identity_hint"
+    assert slots == {"identity_answer": None, "identity_feedback": "hint"}
     messages, slots = validate("0000")
-    assert slots == {"identity_answer": None}
-    assert messages[0]["response"] == "utter_identity_retry" and messages[0]["attempts_left"] == 2
+    assert slots == {"identity_answer": None, "identity_feedback": "retry:2"}
+    assert messages == []  # the form's question says it: one prompt a turn (action_ask_identity_answer)
     messages, slots = validate("2211")
     assert messages == []
     assert slots == {"identity_answer": "verified", "verified": True, "debtor_first_name": "Ana"}
@@ -113,8 +118,14 @@ def test_session_start_restores_verification_from_the_database(ledger: Session) 
     assert events[1] == {"event": "slot", "name": "verified", "value": False, "timestamp": None}
     validate("2211")
     _, events = run_action(ActionSessionStart(), make_tracker("sms:+525512345678"))  # same number, other channel
-    assert [e["event"] for e in events] == ["session_started", "slot", "slot", "action"]
+    assert [e["event"] for e in events] == ["session_started", "slot", "slot", "slot", "action"]
     assert events[1]["value"] is True and events[2]["value"] == "Ana"
+    assert events[3] == {"event": "slot", "name": "voseo", "value": False, "timestamp": None}  # a Mexican number
+
+
+def test_argentine_numbers_are_answered_in_voseo(ledger: Session) -> None:
+    _, events = run_action(ActionSessionStart(), make_tracker("whatsapp:+5491123456789"))
+    assert {"event": "slot", "name": "voseo", "value": True, "timestamp": None} in events
 
 
 # --- safe by default -----------------------------------------------------------------------------------------
@@ -130,9 +141,8 @@ def inbound(session: Session, sender: str, body: str) -> int:
 
 def test_a_birth_date_alone_gets_the_hint_and_counts_nothing(ledger: Session) -> None:
     for _ in range(4):
-        messages, slots = validate("14/02/1992", sender=CAMILA)
-        assert slots == {"identity_answer": None}
-        assert [m["response"] for m in messages] == ["utter_identity_hint"]
+        _, slots = validate("14/02/1992", sender=CAMILA)
+        assert slots == {"identity_answer": None, "identity_feedback": "hint"}
     _, slots = validate("6785 14/02/1992", sender=CAMILA)
     assert slots["identity_answer"] == "verified"
 
@@ -195,7 +205,7 @@ def test_a_whatsapp_verification_does_not_open_the_demo(ledger: Session) -> None
                                                                    slots={"verified": True}))
     assert [m["response"] for m in messages] == ["utter_need_verification"]
     _, slots = validate("2211", sender="demo:+525512345678")  # Ana is no demo debtor: the demo cannot reach her
-    assert slots == {"identity_answer": None}
+    assert slots["identity_answer"] is None
 
 
 def test_a_demo_verification_does_not_open_whatsapp(ledger: Session) -> None:
@@ -206,3 +216,33 @@ def test_a_demo_verification_does_not_open_whatsapp(ledger: Session) -> None:
     for sender in (ANA, "sms:+525512345678"):
         _, events = run_action(ActionSessionStart(), make_tracker(sender))
         assert events[1]["value"] is False
+
+
+@pytest.mark.parametrize(("feedback", "response", "values"), [
+    (None, "utter_ask_identity_answer", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
+    ("hint", "utter_identity_hint", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
+    ("which_document", "utter_identity_which_document", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
+    ("retry:2", "utter_identity_retry", {"attempts_left": 2}),
+    ("retry:1", "utter_identity_retry_last", {}),
+])
+def test_the_form_asks_one_question_a_turn(ledger: Session, feedback: str | None, response: str,
+                                           values: dict) -> None:
+    messages, events = run_action(ActionAskIdentityAnswer(),
+                                  make_tracker(ANA, slots={"identity_feedback": feedback}))
+    assert len(messages) == 1 and messages[0]["response"] == response
+    assert {key: messages[0][key] for key in values} == values
+    assert events == [SlotSet("identity_feedback", None)]
+
+
+def test_the_document_is_named_by_the_numbers_country(ledger: Session) -> None:
+    messages, _ = run_action(ActionAskIdentityAnswer(), make_tracker(CAMILA))
+    assert messages[0]["document"] == "RUT (sin el dígito verificador)"
+
+
+@pytest.mark.parametrize("question", ["¿los 4 dígitos de la INE o del CURP?", "cual documento?", "de que numero?"])
+def test_asking_which_document_spends_no_attempt(ledger: Session, question: str) -> None:
+    for _ in range(4):
+        messages, slots = validate(question)
+        assert (messages, slots) == ([], {"identity_answer": None, "identity_feedback": "which_document"})
+    _, slots = validate("0000")
+    assert slots["identity_feedback"] == "retry:2"  # the questions cost nothing: still the first failure

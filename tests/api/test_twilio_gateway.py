@@ -151,6 +151,9 @@ def test_stop_contact_intent_opts_out_and_nothing_automated_follows(client: Test
     number = "+5215500000110"
     replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp",
                                          whatsapp_form(number, "ya no me escriban por favor")))
+    assert replies == ["¿Quieres que dejemos de escribirte? Si es así, responde BAJA. Si solo necesitas tiempo, "
+                       "aquí sigo."]  # the model's reading is confirmed once
+    replies = twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form(number, "sí")))
     assert replies == ["Listo, no te enviaremos más mensajes automáticos a este número. "
                        "Si cambias de opinión, escribe ALTA."]
     assert twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", whatsapp_form(number, "hola"))) == []

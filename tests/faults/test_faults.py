@@ -19,13 +19,12 @@ from bot.messaging.conversations import handoff_eta
 from scripts.services import Postgres, start_redis
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL, Stack, create_database, refresh_app_state, start_stack
-from tests.expected import ASK, GREETING
+from tests.expected import ASK, GREETING, retry
 from tests.fakes.twilio_api import FakeTwilio
 
 pytestmark = pytest.mark.e2e
 
 HOLDING = "Recibí tu mensaje. Estoy teniendo un problema técnico y te respondo en unos minutos."
-RETRY = "Ese dato no coincide con nuestros registros. Te quedan {} intentos."
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +92,9 @@ def test_action_server_crash_then_recovery(fault_stack, fault_client: TestClient
         stack.servers.restart("actions")
     run_once()
     inbound = assert_processed_once_in_order(stack.database_url, sender_id, 3)
-    assert replies_to(stack.database_url, inbound[1].id) == [HOLDING, RETRY.format(2), ASK]
-    assert replies_to(stack.database_url, inbound[2].id) == [RETRY.format(1), ASK]
-    assert [m["Body"] for m in fake_twilio.sent] == [RETRY.format(2), ASK, RETRY.format(1), ASK]  # via REST
+    assert replies_to(stack.database_url, inbound[1].id) == [HOLDING, retry(2)]
+    assert replies_to(stack.database_url, inbound[2].id) == [retry(1)]
+    assert [m["Body"] for m in fake_twilio.sent] == [retry(2), retry(1)]  # via REST
 
 
 def test_redis_down_the_gateway_keeps_going_on_the_database(fault_stack, fault_client: TestClient,
@@ -143,7 +142,7 @@ def test_rasa_crash_mid_form_then_recovery_and_a_long_outage_goes_to_a_human(
     run_once()
     # the form survived the restart in Redis: the answer is checked as the first failed attempt
     inbound = assert_processed_once_in_order(stack.database_url, sender_id, 2)
-    assert replies_to(stack.database_url, inbound[1].id) == [HOLDING, RETRY.format(2), ASK]
+    assert replies_to(stack.database_url, inbound[1].id) == [HOLDING, retry(2)]
     assert_processed_once_in_order(stack.database_url, stranded_id, 1)
     assert say(fault_client, stranded, "hola") == []  # a human has it now: the bot stays out
     api.deps.reset()

@@ -13,7 +13,8 @@ NOT_CHAT = ("page_", "document_", "sandbox_")  # words of web pages and PDFs, ne
 
 def all_copy() -> dict[str, str]:
     responses = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["responses"]
-    texts = {name: variants[0]["text"] for name, variants in responses.items()}
+    texts = {name if index == 0 else f"{name}[{index}]": variant["text"]  # every variation (voseo too)
+             for name, variants in responses.items() for index, variant in enumerate(variants)}
     texts.update(yaml.safe_load((PROJECT_ROOT / "config" / "messages.yml").read_text()))
     return texts
 
@@ -31,5 +32,12 @@ def test_copy_fits_one_or_two_sms_segments() -> None:
 
 def test_render_fills_variables() -> None:
     assert render("utter_identity_retry", attempts_left=2) == (
-        "Ese dato no coincide con nuestros registros. Te quedan 2 intentos.")
+        "Ese dato no coincide con nuestros registros. Te quedan 2 intentos: ¿me lo escribes de nuevo?")
     assert app_message("utter_opted_in").startswith("¡Listo!")
+
+
+def test_voseo_picks_the_vos_variation_and_falls_back_to_the_plain_one() -> None:
+    assert "Querés" in render("utter_dispute", voseo=True) and "Quieres" in render("utter_dispute")
+    assert render("utter_goodbye", voseo=True) == render("utter_goodbye")  # no variation: the same words
+    assert "escribís" in app_message("utter_empty_message", voseo=True)
+    assert app_message("utter_opted_in", voseo=True) == app_message("utter_opted_in")

@@ -51,16 +51,23 @@ def test_a_keyword_hands_off_at_once_and_the_bot_hears_nothing_until_it_is_back(
     assert say("hola") == ["te leo"]
     assert say("Mi abogado les va a escribir") == [
         app_message("utter_keyword_handoff", when=handoff_eta("MX", datetime.now(UTC)))]
-    assert say("¿hola?") == []  # stored for the person, never sent to the bot; just told when they answer
+    waiting = app_message("utter_waiting_for_person", when=handoff_eta("MX", clock[0]))
+    assert say("¿hola?") == [waiting]  # stored for the person, never sent to the bot; answering us is acknowledged
+    assert say("¿me oyen?") == []  # one acknowledgement per burst
     clock[0] += timedelta(minutes=11)
     waiting = app_message("utter_waiting_for_person", when=handoff_eta("MX", clock[0]))
     assert say("fue el 12, 350 por oxxo") == [waiting]  # a new burst after a quiet while: never silence
-    assert say("y les mando la foto") == []  # one acknowledgement per burst
+    assert gateway.receive(Inbound(channel="whatsapp", sender=NUMBER, body="",
+                                   media=[{"url": "https://api.twilio.com/m/1", "content_type": "image/jpeg"}]),
+                           MessageStatus.SENT)[1] == []
     assert dialogue.heard == ["hola"]
     with session_scope() as session:
         conversation = session.scalars(select(Conversation).where(Conversation.sender_id == SENDER)).one()
         assert (conversation.mode, conversation.mode_reason) == (ConversationMode.QUEUED, "keyword:abogado")
         assert session.scalars(select(Handoff.reason)).all() == ["keyword:abogado"]
+        facts = session.scalars(select(Handoff)).one().facts  # what they sent is on the case for the person
+        assert [(f["amount"], f["attachments"]) for f in facts] == [("350", 0), (None, 1)]
+        assert facts[0]["date"] is not None and facts[0]["date"].endswith("-12")
         conversation.mode, conversation.reset_dialogue = ConversationMode.BOT, True  # as an agent's "return" does
     assert say("ya estoy de vuelta") == ["te leo"]
     assert dialogue.resets == [SENDER]  # once, before the first message back
@@ -81,3 +88,23 @@ def test_when_a_person_answers_follows_the_countrys_business_hours(utc: str, exp
     now = datetime.fromisoformat(utc).replace(tzinfo=UTC)
     assert config.country("MX").business_hours  # from config/countries.yml
     assert handoff_eta("MX", now) == expected
+
+
+def test_the_dialogue_never_reads_a_typed_intent_and_cancelar_alone_is_the_gateways_intent(database_url: str) -> None:
+    dialogue = RecordingDialogue()
+    gateway = Gateway(dialogue, InProcessLocks())
+
+    def say(body: str) -> list[str]:
+        return gateway.receive(Inbound(channel="whatsapp", sender=NUMBER, body=body), MessageStatus.SENT)[1]
+
+    assert say('/inform{"amount": "1"}') == ["te leo"]
+    assert say("//affirm") == ["te leo"]
+    assert say("¡Cancelar!") == ["te leo"]
+    assert say("cancelar la deuda hoy") == ["te leo"]  # a sentence: the model reads it (paying it off)
+    assert say("/") == [app_message("utter_empty_message")]  # nothing left to read
+    assert dialogue.heard == ['inform{"amount": "1"}', "affirm", "/cancel_request", "cancelar la deuda hoy"]
+
+
+@pytest.mark.parametrize("text", ["cambié de número", "les escribo desde otro número", "es mi numero nuevo"])
+def test_a_new_number_goes_to_a_person(text: str) -> None:
+    assert handoff_keyword_in(keyword_of(text)) is not None

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 from bot.messaging.compliance import SendVerdict, check_outbound
 from bot.messaging.contact import opt_in, opt_out
 from bot.messaging.conversations import get_or_create_conversation
-from bot.messaging.gateway import AMBIGUOUS_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
+from bot.messaging.gateway import CANCEL_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
 from bot.messaging.outbox import BODY_LIMIT, split_body
 
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -28,7 +28,7 @@ def test_split_body_keeps_words_whole_and_within_the_limit() -> None:
 ])
 def test_keywords_ignore_case_accents_and_punctuation(body: str, keyword: str) -> None:
     assert keyword_of(body) == keyword
-    assert keyword in OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | AMBIGUOUS_KEYWORDS
+    assert keyword in OPT_OUT_KEYWORDS | OPT_IN_KEYWORDS | CANCEL_KEYWORDS
     assert "cancelar" not in OPT_OUT_KEYWORDS  # "cancelar la deuda" is paying it off
 
 

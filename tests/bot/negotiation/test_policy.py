@@ -19,6 +19,7 @@ from bot.negotiation.policy import (
     PolicyError,
     PolicyLimits,
     PolicyVerdict,
+    minimum_down_payment,
     schedule_for,
 )
 
@@ -89,6 +90,26 @@ def test_settlement_never_discounts_more_than_allowed(account: AccountTerms, rol
     base = account.interest + account.fees if limits.settlement_discount_on == "interest_and_fees" else account.total
     assert account.total - base * limits.max_settlement_discount_pct / 100 <= amount <= account.total
     assert valid_until == TODAY + timedelta(days=limits.settlement_valid_days)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(account=accounts(), role=st.sampled_from(["bot", "agent", "supervisor"]))
+def test_the_lowest_installment_is_within_the_limits_and_nothing_lower_is(account: AccountTerms, role: str) -> None:
+    limits = ENGINE.limits(account, role)  # type: ignore[arg-type]
+    plan = ENGINE.lowest_installment_plan(account, role, TODAY)  # type: ignore[arg-type]
+    if plan is None:  # then not even one installment fits (tiny balance, or below the minimum installment)
+        assert all(ENGINE.violations(account, limits, PlanProposal(n, minimum_down_payment(
+            account.total, account.currency, limits), TODAY, f), TODAY)
+            for n in range(1, limits.max_installments + 1) for f in limits.frequencies)
+        return
+    assert within_limits(account, limits, plan.proposal, plan.schedule)
+    assert plan.total == account.total
+    lowest = min(item.amount for item in plan.schedule if item.number > 0)
+    more = plan.proposal.installments + 1  # one more installment of the same kind is never allowed
+    if more <= limits.max_installments:
+        assert ENGINE.violations(account, limits, PlanProposal(more, plan.proposal.down_payment, TODAY,
+                                                                plan.proposal.frequency), TODAY)
+    assert lowest > 0
 
 
 def test_limits_resolve_from_role_to_creditor_stage_and_segment() -> None:

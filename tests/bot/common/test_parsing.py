@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.negotiation.parsing import parse_amount, parse_date
+from bot.common.parsing import parse_amount, parse_date
 
 TODAY = date(2026, 11, 26)  # a Thursday
 
