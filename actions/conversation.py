@@ -21,7 +21,6 @@ from actions.slots import (
     VERIFIED,
 )
 from bot.common.copy import app_message
-from bot.identity.third_party import speaks_for_someone_else
 from bot.identity.verification import mark_wrong_number, verified_debtor
 from bot.ledger.db import session_scope
 from bot.messaging.contact import opt_out
@@ -141,17 +140,14 @@ class ActionRespondUpset(Action):
 
 
 class ActionWrongPerson(Action):
-    """Not the debtor: mark the number, stop contacting it, and say nothing more. Someone writing for the debtor
-    (a relative) only gets the privacy line."""
+    """Not the debtor: mark the number, stop contacting it, and say nothing more. (Someone writing for the
+    debtor never gets here: the gateway sends them the privacy line, see bot.messaging.third_party.)"""
 
     def name(self) -> str:
         return "action_wrong_person"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        if speaks_for_someone_else(tracker.latest_message.get("text") or ""):
-            dispatcher.utter_message(response="utter_third_party")  # maybe the debtor's own phone: not marked
-            return [SlotSet(PENDING_OFFER, None)]
         sender = sender_of(tracker)
         if sender.e164:
             with session_scope() as session:

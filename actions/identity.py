@@ -12,7 +12,15 @@ from rasa_sdk.types import DomainDict
 
 from actions.answers import respond_to_verified
 from actions.common import Sender, offer_a_person, sender_of, triggering_message, utcnow
-from actions.slots import AWAITING, DEBTOR_FIRST_NAME, IDENTITY_ANSWER, IDENTITY_FEEDBACK, PENDING_OFFER, VERIFIED
+from actions.slots import (
+    AWAITING,
+    DEBTOR_FIRST_NAME,
+    IDENTITY_ANSWER,
+    IDENTITY_FEEDBACK,
+    PENDING_OFFER,
+    VERIFIED,
+    VOSEO,
+)
 from bot.common import config
 from bot.common.copy import app_message
 from bot.common.phones import InvalidPhone
@@ -34,14 +42,15 @@ FORM = "identity_form"
 _LONG_LOCK_MINUTES = 90  # past this a lock is told in hours (the daily cap pauses until the day ends)
 
 
-def _tell_lock(dispatcher: CollectingDispatcher, lock: Lock, now: datetime) -> None:
+def _tell_lock(dispatcher: CollectingDispatcher, lock: Lock, now: datetime, *, voseo: bool = False) -> None:
     """How long verification is paused, or that a person will review it."""
     if lock.until is None:
         dispatcher.utter_message(response="utter_identity_review")
         return
     minutes = minutes_until(lock.until, now)
     if minutes > _LONG_LOCK_MINUTES:
-        dispatcher.utter_message(text=app_message("identity_locked_hours", hours=math.ceil(minutes / 60)))
+        dispatcher.utter_message(text=app_message("identity_locked_hours", hours=math.ceil(minutes / 60),
+                                                  voseo=voseo))
     else:
         dispatcher.utter_message(response="utter_identity_locked", minutes=minutes)
 
@@ -110,8 +119,10 @@ class ActionAskIdentityAnswer(Action):
                 dispatcher.utter_message(response="utter_identity_retry_last")
             else:
                 dispatcher.utter_message(response="utter_identity_retry", attempts_left=left)
-        elif feedback in ("hint", "which_document"):
-            dispatcher.utter_message(response=f"utter_identity_{feedback}", document=document)
+        elif feedback == "which_document":
+            dispatcher.utter_message(response="utter_identity_which_document", document=document)
+        elif feedback == "hint":
+            dispatcher.utter_message(response="utter_identity_hint", document=document)
         else:
             dispatcher.utter_message(response="utter_ask_identity_answer", document=document)
         return [SlotSet(IDENTITY_FEEDBACK, None)]
@@ -143,7 +154,7 @@ class ActionRespondAfterVerification(Action):
         if lock is None:
             dispatcher.utter_message(response="utter_how_can_i_help")
         else:
-            _tell_lock(dispatcher, lock, now)
+            _tell_lock(dispatcher, lock, now, voseo=bool(tracker.get_slot(VOSEO)))
         if lock is not None and lock.needs_review:  # already with a person
             return events + [SlotSet(VERIFIED, False), SlotSet(PENDING_OFFER, None)]
         reason = "identity_locked" if lock else "identity_unverified"

@@ -106,6 +106,8 @@ class ValidatePlanForm(FormValidationAction):
 
     async def validate_plan_terms(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> dict[str, Any]:
+        if value is None:  # cleared by action_prepare_plan, not answered: the form just asks
+            return {PLAN_TERMS: None}
         if parse_plan_terms(str(value or "")) is None:
             dispatcher.utter_message(response="utter_plan_terms_hint")
             return {PLAN_TERMS: None}
@@ -113,7 +115,9 @@ class ValidatePlanForm(FormValidationAction):
 
     async def validate_plan_down_payment(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                          domain: DomainDict) -> dict[str, Any]:
-        text = str(value or "").strip().lower()
+        if value is None:
+            return {PLAN_DOWN_PAYMENT: None}
+        text = str(value).strip().lower()
         amount = parse_amount(text) if text not in ("0", "nada", "cero", "no tengo") else 0
         if amount is None:
             dispatcher.utter_message(response="utter_plan_amount_hint")
@@ -122,6 +126,8 @@ class ValidatePlanForm(FormValidationAction):
 
     async def validate_plan_first_date(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                        domain: DomainDict) -> dict[str, Any]:
+        if value is None:
+            return {PLAN_FIRST_DATE: None}
         with session_scope() as session:
             debtor, _ = _debtor_and_account(session, tracker)
             today = local_today(debtor.country, debtor.timezone, utcnow()) if debtor else utcnow().date()

@@ -36,6 +36,7 @@ from bot.messaging.conversations import (
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
 from bot.messaging.locks import ConversationLocks, SeenMessages
 from bot.messaging.outbox import store_outbound
+from bot.messaging.third_party import speaks_for_someone_else
 
 OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "no molestar", "unsubscribe", "stopall"})
 # "Cancelar la deuda" means paying it off in Latin America: "cancelar" alone is never an opt-out; the dialogue
@@ -44,7 +45,10 @@ CANCEL_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen", "cancelalo", "ca
 # Intents only the gateway sends ("/intent", Rasa's way to name an intent). A debtor's own text never starts
 # with "/" when it reaches Rasa, so nobody can type an intent or its entities.
 CANCEL_INTENT = "cancel_request"
-GATEWAY_INTENTS = frozenset({CANCEL_INTENT})
+# Someone writing for the debtor ("soy su esposa…") gets the privacy line whatever the model would make of it,
+# verified number or not: nobody who says they are someone else hears about the account.
+THIRD_PARTY_INTENT = "third_party"
+GATEWAY_INTENTS = frozenset({CANCEL_INTENT, THIRD_PARTY_INTENT})
 WAITING_ACK_QUIET = timedelta(minutes=10)  # a message after this long without a word from us is acknowledged
 OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
 _WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
@@ -253,6 +257,8 @@ class Gateway:
             text = dialogue_text(message.body or "", self._max_text_chars)
             if keyword in CANCEL_KEYWORDS:
                 text = f"/{CANCEL_INTENT}"
+            elif speaks_for_someone_else(text):
+                text = f"/{THIRD_PARTY_INTENT}"
             channel = conversation.channel
             sender_id = conversation.sender_id
             reset = replies is None and conversation.reset_dialogue

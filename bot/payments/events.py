@@ -14,6 +14,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.common import config
 from bot.common.copy import app_message
 from bot.common.locale import format_long_date, format_money, locale_for_country
 from bot.common.settings import get_settings
@@ -117,7 +118,7 @@ def _apply(session: Session, event: CheckoutEvent, now: datetime, provider: Paym
         _tell(session, link, app_message("payment_voucher_issued"), now)
         return "awaiting_payment"
     link.status = LinkStatus.FAILED
-    _tell(session, link, app_message("payment_failed"), now)
+    _tell(session, link, app_message("payment_failed", voseo=config.country(link.account.debtor.country).voseo), now)
     return "failed"
 
 
@@ -276,7 +277,8 @@ def _send_receipt(session: Session, account: Account, link: PaymentLink, applied
         letter = issue_settlement_letter(session, account, applied.balance_before,
                                          applied.payment.amount - applied.overpaid, applied.forgiven, now)
         parts.append(app_message("payment_settled", letter_url=document_url(letter, account, now),
-                                 days=get_settings().document_link_days))
+                                 days=get_settings().document_link_days,
+                                 voseo=config.country(account.debtor.country).voseo))
     else:
         parts.append(app_message("payment_balance_left", balance=money(account.total)))
         upcoming = next_installment(session, account)

@@ -1,4 +1,3 @@
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -88,15 +87,6 @@ def test_an_insult_gets_calm_words_and_a_person_on_offer(ledger: Session) -> Non
     assert {"event": "slot", "name": "pending_offer", "value": "human", "timestamp": None} in events
 
 
-@pytest.mark.parametrize("text", ["soy su esposa, solo dígame si tiene deuda", "le habla la hija de Ana",
-                                  "mi esposo debe algo con ustedes?"])
-def test_someone_writing_for_the_debtor_gets_the_privacy_line_only(ledger: Session, text: str) -> None:
-    messages, _ = run_action(ActionWrongPerson(), make_tracker(ANA, intent="wrong_person", text=text))
-    assert [m["response"] for m in messages] == ["utter_third_party"]
-    assert ledger.scalars(select(Phone.wrong_number).where(Phone.e164 == "+525512345678")).one() is False
-    assert not is_opted_out(ledger, "+525512345678")
-
-
 def test_wrong_person_marks_the_number_and_stops_contact(ledger: Session) -> None:
     conversation = get_or_create_conversation(ledger, "whatsapp:+525512345678")
     conversation.debtor_id = ledger.scalars(select(Phone.debtor_id).where(Phone.e164 == "+525512345678")).one()
@@ -135,3 +125,4 @@ def test_an_accepted_offer_of_a_person_keeps_why_it_was_offered(ledger: Session)
     assert [m["response"] for m in messages] == ["utter_handoff"]
     assert {"event": "slot", "name": "handoff_reason", "value": None, "timestamp": None} in events
     assert ledger.scalars(select(Conversation.mode_reason)).one() == "plan_refused_twice"
+

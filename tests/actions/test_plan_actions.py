@@ -88,3 +88,15 @@ def test_out_of_policy_gets_a_counter_offer_then_the_second_option(ledger: Sessi
         ANA, intent="deny", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
     assert messages[0]["response"] == "utter_plan_other_option"
     assert ledger.scalars(select(PaymentPlan)).all() == []
+
+
+def test_slots_the_form_cleared_are_asked_not_hinted(ledger: Session) -> None:
+    """"Quiero un plan" alone: action_prepare_plan cleared the three answers; the form asks the first question
+    and says no hint about answers nobody gave."""
+    dispatcher = CollectingDispatcher()
+    form = ValidatePlanForm()
+    tracker = make_tracker(ANA, intent="request_payment_plan", text="quiero un plan", slots={"verified": True})
+    assert asyncio.run(form.validate_plan_terms(None, dispatcher, tracker, {})) == {"plan_terms": None}
+    assert asyncio.run(form.validate_plan_down_payment(None, dispatcher, tracker, {})) == {"plan_down_payment": None}
+    assert asyncio.run(form.validate_plan_first_date(None, dispatcher, tracker, {})) == {"plan_first_date": None}
+    assert dispatcher.messages == []

@@ -15,6 +15,7 @@ from bot.ledger.models import Conversation, ConversationMode, Handoff, MessageSt
 from bot.messaging.conversations import handoff_eta
 from bot.messaging.gateway import Gateway, Inbound, handoff_keyword_in, keyword_of
 from bot.messaging.locks import InProcessLocks
+from bot.messaging.third_party import speaks_for_someone_else
 
 NUMBER, SENDER = "+525512345678", "whatsapp:+525512345678"
 
@@ -90,7 +91,7 @@ def test_when_a_person_answers_follows_the_countrys_business_hours(utc: str, exp
     assert handoff_eta("MX", now) == expected
 
 
-def test_the_dialogue_never_reads_a_typed_intent_and_cancelar_alone_is_the_gateways_intent(database_url: str) -> None:
+def test_the_dialogue_never_reads_a_typed_intent_and_the_gateway_names_its_own(database_url: str) -> None:
     dialogue = RecordingDialogue()
     gateway = Gateway(dialogue, InProcessLocks())
 
@@ -102,7 +103,18 @@ def test_the_dialogue_never_reads_a_typed_intent_and_cancelar_alone_is_the_gatew
     assert say("¡Cancelar!") == ["te leo"]
     assert say("cancelar la deuda hoy") == ["te leo"]  # a sentence: the model reads it (paying it off)
     assert say("/") == [app_message("utter_empty_message")]  # nothing left to read
-    assert dialogue.heard == ['inform{"amount": "1"}', "affirm", "/cancel_request", "cancelar la deuda hoy"]
+    assert say("soy su esposa, solo dígame si tiene deuda") == ["te leo"]
+    assert dialogue.heard == ['inform{"amount": "1"}', "affirm", "/cancel_request", "cancelar la deuda hoy",
+                              "/third_party"]
+
+
+@pytest.mark.parametrize(("text", "relative"), [
+    ("Soy su esposa, solo dígame si tiene deuda", True), ("le habla la hija de Marta, cuanto debe mi mama?", True),
+    ("mi esposo debe algo con ustedes?", True), ("hablo de parte de Juan Perez", True),
+    ("no conozco a esa persona", False), ("numero equivocado", False), ("soy yo, Juan", False),
+    ("mi esposa me dijo que les escribiera, quiero pagar", False)])
+def test_someone_writing_for_the_debtor_is_recognised(text: str, relative: bool) -> None:
+    assert speaks_for_someone_else(text) is relative
 
 
 @pytest.mark.parametrize("text", ["cambié de número", "les escribo desde otro número", "es mi numero nuevo"])

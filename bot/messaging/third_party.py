@@ -1,5 +1,5 @@
-"""Someone writing about another person's account: a relative, a partner, a friend. They get a privacy line;
-the number is not marked wrong (it may well be the debtor's own phone)."""
+"""Someone writing about another person's account: a relative, a partner, a friend. The gateway gives them the
+privacy line (intent `third_party`); the number is not marked wrong (it may well be the debtor's own phone)."""
 from __future__ import annotations
 
 import re
