@@ -133,7 +133,7 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Préstamo personal", "MXN", "9000.00", "800.00", "200.00", 35),  # the agent hand-off loop
     row("E-MX-10", "Tomás Vega", "55 8888 9999", "1029384756", "1991-01-31", "MX", "AUR-10101",
         "banco-aurora", "Préstamo personal", "MXN", "7000.00", "500.00", "100.00", 25),  # the agent console (browser)
-    row("E-MX-11", "Lucía Romero", "55 9999 0000", "2233445566", "1994-04-04", "MX", "AUR-11111",
+    row("E-MX-11", "Lucía Romero", "55 9999 0101", "2233445566", "1994-04-04", "MX", "AUR-11111",
         "banco-aurora", "Préstamo personal", "MXN", "6000.00", "450.00", "50.00", 20),  # questions (issue 17)
     row("E-CO-2", "Carlos Ruiz", "301 222 3333", "1098765432", "1985-08-08", "CO", "TAN-22222",
         "telco-andina", "Plan móvil", "COP", "250000.00", "0.00", "15000.00", 40),  # "ya pagué" while waiting

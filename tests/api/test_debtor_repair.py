@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.common.copy import render
 from bot.ledger.db import session_scope
-from bot.ledger.models import Conversation, ConversationMode, Handoff, IdentityCheck, Message
+from bot.ledger.models import Conversation, ConversationMode, Direction, Handoff, IdentityCheck, Message
 from bot.messaging.contact import is_opted_out
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import Stack
@@ -19,7 +19,7 @@ from tests.expected import ask, retry
 pytestmark = pytest.mark.e2e
 
 Say = Callable[[str], list[str]]
-LUCIA, CARLOS, SOFIA = "+5215599990000", "+573012223333", "+5491144445555"
+LUCIA, CARLOS, SOFIA = "+5215599990101", "+573012223333", "+5491144445555"
 _numbers = iter(range(10_000))
 
 
@@ -50,11 +50,18 @@ def verified(client: TestClient, number: str, digits: str) -> Say:
 
 # --- wrong opt-outs ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["nah dejame pensarlo, después te escribo", "déjame pensarlo y te aviso",
-                                  "lo voy a hablar con mi esposa y luego les digo"])
-def test_needing_time_never_opts_out(client: TestClient, stack: Stack, text: str) -> None:
+@pytest.mark.parametrize("text", ["nah dejame pensarlo, después te escribo", "déjame pensarlo y te aviso"])
+def test_needing_time_is_given_time(client: TestClient, stack: Stack, text: str) -> None:
     number, say = stranger(client)
     assert say(text) == [render("utter_take_your_time")]
+    assert not opted_out(stack, number)
+
+
+@pytest.mark.parametrize("text", ["nah dejame pensarlo, después te escribo", "ahorita no puedo, luego les escribo",
+                                  "lo voy a hablar con mi esposa y luego les digo"])
+def test_a_polite_later_never_stops_contact(client: TestClient, stack: Stack, text: str) -> None:
+    number, say = stranger(client)
+    assert say(text)[0] not in (render("utter_confirm_opt_out"), render("utter_opt_out_confirmed"))
     assert not opted_out(stack, number)
 
 
@@ -85,7 +92,8 @@ def test_nobody_can_type_an_intent(client: TestClient, stack: Stack, text: str) 
     assert replies and not opted_out(stack, number)
     with session_scope(stack.database_url) as session:
         assert session.scalars(select(Message.body).join(Conversation).where(
-            Conversation.sender_id == f"whatsapp:{number.replace('+521', '+52')}")).first() == text  # kept as sent
+            Conversation.sender_id == f"whatsapp:{number.replace('+521', '+52')}",
+            Message.direction == Direction.INBOUND)).one() == text  # kept as sent
 
 
 # --- silence while waiting for a person -------------------------------------------------------------------

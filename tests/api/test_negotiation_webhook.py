@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from bot.common.copy import app_message
 from bot.ledger.db import session_scope
 from bot.ledger.models import (
     Account,
@@ -60,9 +61,10 @@ def test_a_settlement_offer_within_policy(client: TestClient, stack: Stack) -> N
 
 def test_already_paid_is_taken_to_a_person_without_arguing(client: TestClient, stack: Stack) -> None:
     replies = conversation(client, "+5491133334444", "ya pagué eso", "1222", "hola")
-    assert replies[1] == ["¡Gracias por avisarnos! Todavía no veo el pago. ¿Me dices cuándo y cuánto pagaste? "
-                          "Una persona de nuestro equipo lo revisará."]
-    assert replies[2] == []  # a person has the conversation now
+    assert replies[1] == ["¡Gracias por avisarnos! Todavía no veo el pago. ¿Me decís cuándo y cuánto pagaste? "
+                          "Una persona de nuestro equipo lo revisará."]  # an Argentine debtor: voseo
+    # a person has the conversation now: the answer only hears that it reached the case, and when
+    assert replies[2] == [app_message("utter_waiting_for_person", when=handoff_eta("AR", utcnow()))]
     with session_scope(stack.database_url) as session:
         queued = session.scalars(select(Conversation).where(Conversation.sender_id == "whatsapp:+5491133334444")).one()
         assert (queued.mode, queued.mode_reason) == (ConversationMode.QUEUED, "already_paid")

@@ -26,7 +26,7 @@ def test_a_short_conversation_on_the_demo_page(live_app: str, page: Page) -> Non
     page.get_by_label("Deudor de demostración").select_option(label="Sofía Hernández (MX)")
     expect(page.locator("#hint")).to_contain_text("dígitos del documento: 4455")
     send(page, "hola", 0)
-    expect(page.locator(".bubble.in").nth(1)).to_contain_text("últimos 4 dígitos de tu documento")
+    expect(page.locator(".bubble.in").nth(1)).to_contain_text("últimos 4 dígitos de tu INE o CURP")
     send(page, "4455", 2)
     expect(page.locator(".bubble.in").nth(2)).to_have_text(
         "¡Gracias, Sofía! Ya confirmé tu identidad. ¿En qué te puedo ayudar? Puedo decirte tu saldo, por ejemplo.")

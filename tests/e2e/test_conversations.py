@@ -80,7 +80,7 @@ def test_three_failures_lock_and_the_lock_survives_a_new_session_and_channel(cha
 
 def test_wrong_person_marks_the_number_and_ends_politely(chat, ledger_url) -> None:
     stranger = chat("whatsapp:+573001234567")
-    assert stranger.say("hola") == [GREETING, ASK]
+    assert stranger.say("hola") == [GREETING, ask("CO")]
     replies = stranger.say("no soy esa persona")
     assert replies == ["Disculpa la molestia. Registré que este número no corresponde a la persona que buscamos "
                        "y no volveremos a escribirte por este tema."]
@@ -88,7 +88,7 @@ def test_wrong_person_marks_the_number_and_ends_politely(chat, ledger_url) -> No
         assert session.scalars(select(Phone.wrong_number).where(Phone.e164 == "+573001234567")).one() is True
         assert session.scalars(select(OptOut.source).where(OptOut.e164 == "+573001234567")).one() == "wrong_person"
     # even Andrés's own digits no longer open the account from this number
-    assert stranger.say("cuánto debo?") == [NEED, ASK]
+    assert stranger.say("cuánto debo?") == [NEED, ask("CO")]
     assert stranger.say("4050")[0].startswith("Ese dato no coincide")
 
 

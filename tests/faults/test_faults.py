@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 import api.deps
 from api.main import create_app
 from api.worker import run_once
+from bot.common.copy import app_message
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
 from bot.messaging.conversations import handoff_eta
@@ -144,5 +145,8 @@ def test_rasa_crash_mid_form_then_recovery_and_a_long_outage_goes_to_a_human(
     inbound = assert_processed_once_in_order(stack.database_url, sender_id, 2)
     assert replies_to(stack.database_url, inbound[1].id) == [HOLDING, retry(2)]
     assert_processed_once_in_order(stack.database_url, stranded_id, 1)
-    assert say(fault_client, stranded, "hola") == []  # a human has it now: the bot stays out
+    # a human has it now: the bot stays out, and only says the message reached the case (once)
+    assert say(fault_client, stranded, "hola") == [
+        app_message("utter_waiting_for_person", when=handoff_eta("MX", utcnow()))]
+    assert say(fault_client, stranded, "¿hola?") == []
     api.deps.reset()

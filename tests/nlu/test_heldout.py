@@ -17,7 +17,7 @@ HELDOUT = Path(__file__).with_name("heldout.yml")
 HELDOUT_HARD = Path(__file__).with_name("heldout_hard.yml")
 REPORT = PROJECT_ROOT / "results" / "nlu_heldout.txt"
 REPORT_HARD = PROJECT_ROOT / "results" / "nlu_heldout_hard.txt"
-HARD_FLOOR = 0.88  # 0.82 when the set was written; 0.91 with long story-wrapped training data (issue 17)
+HARD_FLOOR = 0.90  # 0.82 when the set was written; 0.91, then 0.947 with 32 intents and long data (issue 17)
 # Intents the model classifies: the gateway's own ("/cancel_request") are never read from text.
 DOMAIN_INTENTS = set(yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text())["intents"]) - GATEWAY_INTENTS
 
