@@ -6,7 +6,7 @@ import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
@@ -15,33 +15,31 @@ from actions.slots import (
     AWAITING,
     AWAITING_PROMISE_DATE,
     OFFER_OF_A_PLAN,
+    OFFER_OF_A_SETTLEMENT,
     PENDING_OFFER,
-    PLAN_DOWN_PAYMENT,
-    PLAN_FIRST_DATE,
     PLAN_OFFER,
-    PLAN_TERMS,
 )
-from bot.common import config
 from bot.common.copy import render
 from bot.common.locale import (
     format_deadline,
     format_long_date,
     format_money,
     format_weekday_date,
-    join_spanish,
     local_today,
     zone_for,
 )
+from bot.common.parsing import parse_date
 from bot.common.phones import InvalidPhone
 from bot.common.settings import get_settings
-from bot.ledger.balances import account_balances, debtor_locale
+from bot.ledger.balances import account_balances, debtor_locale, next_installment
 from bot.ledger.models import Account, Debtor, Installment
 from bot.messaging.conversations import get_or_create_conversation, request_handoff
 from bot.negotiation.agreements import (
-    CaseReason,
+    answer_settlement_offer,
+    discount_unavailable_reason,
+    latest_promise_date,
     lowest_installment_plan,
     negotiable_account,
-    parse_plan_terms,
     proposal_to_json,
     recent_payments,
     record_promise,
@@ -49,17 +47,19 @@ from bot.negotiation.agreements import (
     settlement_offer,
 )
 from bot.payments.documents import document_title, fresh_document_link, latest_documents
-from bot.payments.links import PaymentProviderError, Purpose, issue_link, next_installment
+from bot.payments.links import PaymentProviderError, Purpose, issue_link
 from payments import provider_from_settings
 
 log = logging.getLogger(__name__)
 
 BALANCE_INTENTS = {"ask_balance", "ask_debt_details"}
-PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
-PLAN_SLOTS = (PLAN_TERMS, PLAN_DOWN_PAYMENT, PLAN_FIRST_DATE)
 PROMISE_INTENTS = {"promise_to_pay"}
+
+
 def offer_human(reason: str) -> list[EventType]:
     return offer_a_person(reason) + [SlotSet(AWAITING, None)]
+
+
 NOTHING_PENDING: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(AWAITING, None)]
 
 
@@ -211,6 +211,72 @@ def offer_settlement(session: Session, debtor: Debtor, now: datetime, sender_id:
                              sender_id, dispatcher, amount=offer.amount)
 
 
+def answer_discount_question(session: Session, debtor: Debtor, now: datetime, sender_id: str,
+                             dispatcher: CollectingDispatcher) -> list[EventType]:
+    """"¿Me haces descuento si pago todo?": the settlement amount and until when, or plainly that there is none
+    and why (never a full-price link as if it were the answer)."""
+    account = negotiable_account(session, debtor)
+    today = local_today(debtor.country, debtor.timezone, now)
+    reason = discount_unavailable_reason(account, today) if account is not None else None
+    if account is None or reason is None:
+        return offer_settlement(session, debtor, now, sender_id, dispatcher)
+    dispatcher.utter_message(response="utter_no_discount", reason=_no_discount_reason(account, reason),
+                             product=account.product,
+                             amount=format_money(account.total, account.currency, debtor_locale(debtor)))
+    return NOTHING_PENDING
+
+
+def _no_discount_reason(account: Account, reason: str) -> str:
+    return render(f"utter_no_discount_{reason}", creditor=account.creditor.name)
+
+
+def answer_settlement_proposal(session: Session, debtor: Debtor, offered: Decimal, now: datetime, sender_id: str,
+                               dispatcher: CollectingDispatcher) -> list[EventType]:
+    """"Te doy 17 mil y quedamos a mano": accepted (and its link), countered with the lowest amount the policy
+    allows, or, with no discount possible, offered to a person with the offer attached."""
+    answer = answer_settlement_offer(session, debtor, offered, local_today(debtor.country, debtor.timezone, now))
+    if answer is None:
+        dispatcher.utter_message(response="utter_account_under_review", first_name=debtor.first_name)
+        return NOTHING_PENDING
+    if answer.status == "full_amount":
+        return offer_settlement(session, debtor, now, sender_id, dispatcher)
+    locale = debtor_locale(debtor)
+    account = answer.account
+    values = {"offered": format_money(offered, account.currency, locale), "product": account.product,
+              "amount": format_money(answer.amount, account.currency, locale),
+              "valid_until": format_long_date(answer.valid_until, locale)}
+    on_the_table = json.dumps([{"offered": str(offered), "amount": str(answer.amount),
+                                "valid_until": answer.valid_until.isoformat()}])
+    if answer.status == "accepted":
+        dispatcher.utter_message(response="utter_settlement_offer_accepted", **values)
+        return send_payment_link(session, debtor, account, "settlement", now, sender_id, dispatcher,
+                                 amount=answer.amount) + NOTHING_PENDING
+    if answer.status == "countered":
+        dispatcher.utter_message(response="utter_settlement_offer_counter", **values)
+        return [SlotSet(PENDING_OFFER, OFFER_OF_A_SETTLEMENT), SlotSet(AWAITING, None),
+                SlotSet(PLAN_OFFER, on_the_table)]
+    reason = discount_unavailable_reason(account, local_today(debtor.country, debtor.timezone, now)) or "in_policy"
+    dispatcher.utter_message(response="utter_settlement_offer_to_a_person",
+                             reason=_no_discount_reason(account, reason), **values)
+    return [*offer_human("settlement_offer"), SlotSet(PLAN_OFFER, on_the_table)]
+
+
+def grant_more_time(session: Session, debtor: Debtor, text: str, now: datetime,
+                    dispatcher: CollectingDispatcher) -> list[EventType]:
+    """"¿Me das chance hasta la quincena?": a promise to pay on that date, checked against the policy and
+    confirmed with the weekday and the amount; without a date, until when, and how far we can wait."""
+    today = local_today(debtor.country, debtor.timezone, now)
+    if parse_date(text, today) is not None:
+        return take_promise(session, debtor, text, now, dispatcher)
+    account = negotiable_account(session, debtor)
+    if account is None:
+        dispatcher.utter_message(response="utter_account_under_review", first_name=debtor.first_name)
+        return NOTHING_PENDING
+    dispatcher.utter_message(response="utter_ask_extension_date", first_name=debtor.first_name,
+                             latest_date=format_long_date(latest_promise_date(account, today), debtor_locale(debtor)))
+    return [SlotSet(AWAITING, AWAITING_PROMISE_DATE), SlotSet(PENDING_OFFER, None)]
+
+
 def acknowledge_payment(session: Session, debtor: Debtor, sender_id: str, now: datetime,
                         dispatcher: CollectingDispatcher) -> list[EventType]:
     """Look for the payment; if it is not there, ask when and how much and hand the case to a person."""
@@ -241,53 +307,4 @@ def resend_documents(session: Session, debtor: Debtor, now: datetime,
     for document in documents:
         dispatcher.utter_message(response="utter_document_link", title=document_title(document.kind),
                                  url=fresh_document_link(session, document.id, debtor.id, now))
-    return NOTHING_PENDING
-
-
-def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, now: datetime,
-                        dispatcher: CollectingDispatcher, *, text: str = "", sender_id: str = "",
-                        awaiting: str | None = None, just_verified: bool = False) -> list[EventType]:
-    """One verified request, answered; returns the slot events that go with the answer."""
-    if intent in PROMISE_INTENTS or (intent == "inform" and awaiting == AWAITING_PROMISE_DATE):
-        return take_promise(session, debtor, text, now, dispatcher)
-    if intent == "inform":  # a bare answer to nothing the bot asked
-        dispatcher.utter_message(response="utter_how_can_i_help")
-        return NOTHING_PENDING
-    if intent in BALANCE_INTENTS:
-        tell_balance(session, debtor, now, dispatcher)
-        return NOTHING_PENDING
-    if intent == "pay_in_full":
-        return pay_now(session, debtor, now, sender_id, dispatcher)
-    if intent == "ask_discount":
-        return offer_settlement(session, debtor, now, sender_id, dispatcher)
-    if intent == "already_paid":
-        return acknowledge_payment(session, debtor, sender_id, now, dispatcher)
-    if intent == "request_document":
-        return resend_documents(session, debtor, now, dispatcher)
-    if intent in ("dispute_debt", "cannot_pay"):
-        case: CaseReason = "dispute" if intent == "dispute_debt" else "hardship"
-        report_case(session, debtor, case, local_today(debtor.country, debtor.timezone, now))  # pauses per policy
-        dispatcher.utter_message(response="utter_dispute" if intent == "dispute_debt" else "utter_cannot_pay")
-        return offer_human(case)
-    if intent in PLAN_INTENTS:  # asked before verifying: the plan form takes it from here
-        events: list[EventType] = [SlotSet(slot, None) for slot in PLAN_SLOTS]
-        if parse_plan_terms(text) is not None:
-            events.append(SlotSet(PLAN_TERMS, text))
-        return events + [SlotSet(PENDING_OFFER, None), FollowupAction("plan_form")]
-    if intent == "ask_why_amount_grew":
-        dispatcher.utter_message(response="utter_why_amount_grew")
-        tell_balance(session, debtor, now, dispatcher, follow_up="utter_amount_error_offer")
-        return NOTHING_PENDING
-    if intent == "ask_next_installment":
-        return next_installment_due(session, debtor, now, sender_id, dispatcher)
-    if intent == "ask_lowest_installment":
-        return offer_lowest_installment(session, debtor, now, dispatcher)
-    if intent == "request_paid_certificate":
-        return paid_certificate(session, debtor, now, dispatcher)
-    if intent == "ask_payment_methods":
-        methods = config.country(debtor.country).payment_methods
-        dispatcher.utter_message(response="utter_payment_methods", methods=join_spanish(methods))
-        return NOTHING_PENDING
-    greeting = "utter_greet_verified" if just_verified else "utter_greet_known"
-    dispatcher.utter_message(response=greeting, first_name=debtor.first_name)
     return NOTHING_PENDING

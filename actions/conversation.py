@@ -9,15 +9,15 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import offer_a_person, sender_of, utcnow
 from actions.slots import (
+    AWAITING,
+    AWAITING_PLAN_DETAILS,
     DEBTOR_FIRST_NAME,
     HANDOFF_REASON,
     OFFER_OF_A_PLAN,
     OFFER_TO_STOP,
     PENDING_OFFER,
-    PLAN_DOWN_PAYMENT,
-    PLAN_FIRST_DATE,
     PLAN_OFFER,
-    PLAN_TERMS,
+    PLAN_REQUEST,
     VERIFIED,
 )
 from bot.common.copy import app_message
@@ -27,15 +27,18 @@ from bot.messaging.contact import opt_out
 from bot.messaging.conversations import conversation_country, handoff_eta, request_handoff
 
 
-def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str) -> list[EventType]:
-    """Queue the conversation for a person and tell the debtor; what was on offer is cleared."""
+def hand_off(tracker: Tracker, dispatcher: CollectingDispatcher, reason: str,
+             facts: dict[str, str] | None = None) -> list[EventType]:
+    """Queue the conversation for a person and tell the debtor; what was on offer is cleared. `facts` (an offer
+    the debtor made) go on the hand-off, so the person sees them at once."""
     sender = sender_of(tracker)
     now = utcnow()
     when = app_message("handoff_eta_soon")
     if sender.e164:
         with session_scope() as session:
             debtor = verified_debtor(session, sender.key, now)
-            conversation = request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None)
+            conversation = request_handoff(session, sender.sender_id, reason, now, debtor.id if debtor else None,
+                                           facts)
             when = handoff_eta(conversation_country(session, conversation), now)
     dispatcher.utter_message(response="utter_handoff", when=when)
     return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None), SlotSet(HANDOFF_REASON, None)]
@@ -97,19 +100,6 @@ class ActionConfirmOptOut(Action):
         return [SlotSet(PENDING_OFFER, OFFER_TO_STOP), SlotSet(HANDOFF_REASON, None)]
 
 
-def _was_in_plan_form(tracker: Tracker) -> bool:
-    """Whether the latest loop before this message was the plan form (it is already deactivated by the rule)."""
-    seen_user = False
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            if seen_user:
-                return False
-            seen_user = True
-        elif event.get("event") == "active_loop" and seen_user:
-            return event.get("name") == "plan_form"
-    return False
-
-
 class ActionCancelRequest(Action):
     """"Cancelar" alone (the gateway sends it as an intent): inside a plan it drops the plan; elsewhere it asks
     what to cancel, since "cancelar la deuda" means paying it off."""
@@ -119,10 +109,10 @@ class ActionCancelRequest(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        if tracker.get_slot(PENDING_OFFER) == OFFER_OF_A_PLAN or _was_in_plan_form(tracker):
+        if tracker.get_slot(PENDING_OFFER) == OFFER_OF_A_PLAN or tracker.get_slot(AWAITING) == AWAITING_PLAN_DETAILS:
             dispatcher.utter_message(response="utter_plan_cancelled")
-            return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None),
-                    *(SlotSet(slot, None) for slot in (PLAN_TERMS, PLAN_DOWN_PAYMENT, PLAN_FIRST_DATE))]
+            return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None), SlotSet(PLAN_REQUEST, None),
+                    SlotSet(AWAITING, None)]
         dispatcher.utter_message(response="utter_cancel_what")
         return [SlotSet(PENDING_OFFER, None)]
 

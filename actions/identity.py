@@ -10,14 +10,15 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.answers import respond_to_verified
 from actions.common import Sender, offer_a_person, sender_of, triggering_message, utcnow
+from actions.dispatch import respond_to_verified
 from actions.slots import (
     AWAITING,
     DEBTOR_FIRST_NAME,
     IDENTITY_ANSWER,
     IDENTITY_FEEDBACK,
     PENDING_OFFER,
+    PLAN_REQUEST,
     VERIFIED,
     VOSEO,
 )
@@ -146,7 +147,8 @@ class ActionRespondAfterVerification(Action):
                 trigger = triggering_message(tracker, FORM)
                 events += respond_to_verified(trigger.get("intent"), session, debtor, now, dispatcher,
                                               text=trigger.get("text", ""), sender_id=sender.sender_id,
-                                              just_verified=True)
+                                              just_verified=True, plan_state=tracker.get_slot(PLAN_REQUEST),
+                                              voseo=bool(tracker.get_slot(VOSEO)))
                 return events
             lock = lock_status(session, sender.key, now)
             if lock is not None and lock.needs_review and sender.e164:
@@ -179,4 +181,5 @@ class ActionRespondVerified(Action):
             intent = (tracker.latest_message.get("intent") or {}).get("name")
             return respond_to_verified(intent, session, debtor, now, dispatcher,
                                        text=tracker.latest_message.get("text") or "", sender_id=sender.sender_id,
-                                       awaiting=tracker.get_slot(AWAITING))
+                                       awaiting=tracker.get_slot(AWAITING), plan_state=tracker.get_slot(PLAN_REQUEST),
+                                       voseo=bool(tracker.get_slot(VOSEO)))

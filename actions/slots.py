@@ -12,14 +12,14 @@ HANDOFF_REASON: Final = "handoff_reason"  # why a person is on offer; the hand-o
 AWAITING: Final = "awaiting"  # what a bare answer ("el viernes") answers
 IDENTITY_ANSWER: Final = "identity_answer"
 IDENTITY_FEEDBACK: Final = "identity_feedback"  # said by action_ask_identity_answer, the one prompt
-PLAN_TERMS: Final = "plan_terms"
-PLAN_DOWN_PAYMENT: Final = "plan_down_payment"
-PLAN_FIRST_DATE: Final = "plan_first_date"
+PLAN_REQUEST: Final = "plan_request"  # what the debtor said about the plan (JSON, actions.plan.PlanState)
 
 # Values of PENDING_OFFER
 OFFER_OF_A_PERSON: Final = "human"
 OFFER_OF_A_PLAN: Final = "plan"
 OFFER_TO_STOP: Final = "opt_out"  # "sí" confirms a request to stop contact
+OFFER_OF_A_SETTLEMENT: Final = "settlement"  # "sí" sends the link for the one-payment amount on the table
 
 # Values of AWAITING
 AWAITING_PROMISE_DATE: Final = "promise_date"
+AWAITING_PLAN_DETAILS: Final = "plan_details"  # a plan is being put together: "6", "2000", "el viernes" fill it

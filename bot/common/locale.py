@@ -5,8 +5,10 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from babel import Locale
+from babel.core import get_global
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import get_currency_precision, parse_pattern
 
 from bot.common.config import country as country_config
 
@@ -21,11 +23,27 @@ def quantize_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
+def cash_precision(currency: str) -> int:
+    """The decimals a currency has in practice (CLDR cash digits): 0 for COP and CLP, whose cents nobody pays."""
+    fractions = get_global("currency_fractions")
+    return int((fractions.get(currency) or fractions["DEFAULT"])[2])
+
+
+def cash_unit(currency: str) -> Decimal:
+    """The smallest amount people pay in cash: 1 for COP and CLP, 0.01 for MXN."""
+    return Decimal(1).scaleb(-cash_precision(currency))
+
+
 def format_money(amount: Decimal, currency: str, locale: str) -> str:
-    """'$1,234.50' in es_MX, '$1.235' for CLP in es_CL; Babel's no-break spaces are kept."""
+    """'$1,234.50' in es_MX, '$1.800.000' for COP in es_CO (no decimals nobody pays); Babel's no-break spaces
+    are kept."""
     if not isinstance(amount, Decimal):
         raise TypeError("money must be a Decimal")
-    return format_currency(quantize_money(amount, currency), currency, locale=locale, currency_digits=True)
+    digits = cash_precision(currency)
+    pattern = parse_pattern(Locale.parse(locale).currency_formats["standard"])
+    pattern.frac_prec = (digits, digits)
+    rounded = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+    return pattern.apply(rounded, locale, currency=currency, currency_digits=False)
 
 
 def format_long_date(day: date, locale: str) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.common.locale import format_long_date, format_money, locale_for_country
-from bot.ledger.models import Account, AccountStatus, Debtor
+from bot.ledger.models import Account, AccountStatus, AgreementStatus, Debtor, Installment, PaymentPlan
 from bot.ledger.stages import Stage
 
 
@@ -69,3 +69,12 @@ def account_balances(session: Session, debtor: Debtor, today: date) -> list[Acco
 
 def debtor_locale(debtor: Debtor) -> str:
     return locale_for_country(debtor.country)
+
+
+def next_installment(session: Session, account: Account) -> Installment | None:
+    """The first unpaid installment of the account's open plan."""
+    return session.scalars(
+        select(Installment).join(PaymentPlan)
+        .where(PaymentPlan.account_id == account.id, PaymentPlan.status == AgreementStatus.PENDING,
+               Installment.status == AgreementStatus.PENDING)
+        .order_by(PaymentPlan.id.desc(), Installment.number).limit(1)).first()

@@ -31,7 +31,7 @@ def get_or_create_conversation(session: Session, sender_id: str) -> Conversation
 
 
 def request_handoff(session: Session, sender_id: str, reason: str, now: datetime,
-                    debtor_id: int | None = None) -> Conversation:
+                    debtor_id: int | None = None, facts: dict[str, str] | None = None) -> Conversation:
     """Queue the conversation for a human; the bot stops answering it until a person hands it back.
 
     Each stay in the queue is a Handoff row (why, when, who took it, how it ended); asking again while
@@ -47,7 +47,8 @@ def request_handoff(session: Session, sender_id: str, reason: str, now: datetime
         conversation.assigned_user_id = None
         conversation.updated_at = now
         session.flush()
-        session.add(Handoff(conversation_id=conversation.id, reason=reason, requested_at=now))
+        session.add(Handoff(conversation_id=conversation.id, reason=reason, requested_at=now,
+                            facts=[facts] if facts else []))
         session.add(AuditLog(actor="bot", action="handoff_requested", entity_type="conversation",
                              entity_id=str(conversation.id), details={"reason": reason}, at=now))
     session.flush()

@@ -6,17 +6,18 @@ ledger, so actions and agents share one path.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Literal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.common.locale import cash_unit
 from bot.common.parsing import parse_amount, parse_date
+from bot.ledger.balances import next_installment
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -30,7 +31,6 @@ from bot.ledger.models import (
 )
 from bot.negotiation.policy import (
     AccountTerms,
-    Frequency,
     Plan,
     PlanProposal,
     PolicyDecision,
@@ -39,6 +39,7 @@ from bot.negotiation.policy import (
     Role,
     minimum_down_payment,
 )
+from bot.negotiation.requests import PlanRequest
 
 CaseReason = Literal["dispute", "hardship", "already_paid"]
 
@@ -51,7 +52,7 @@ def policy_engine() -> PolicyEngine:
 def terms_of(account: Account, today: date) -> AccountTerms:
     return AccountTerms(creditor=account.creditor.code, currency=account.currency, principal=account.principal,
                         interest=account.interest, fees=account.fees, stage=account.stage(today),
-                        segment=account.segment)
+                        segment=account.segment, country=account.debtor.country)
 
 
 def negotiable_account(session: Session, debtor: Debtor) -> Account | None:
@@ -78,7 +79,7 @@ def record_promise(session: Session, debtor: Debtor, text: str, today: date, rol
     if account is None:
         return PromiseOutcome("no_account")
     promised = parse_date(text, today)
-    latest = today + timedelta(days=policy_engine().limits(terms_of(account, today), role).max_promise_days)
+    latest = latest_promise_date(account, today, role)
     if promised is None:
         return PromiseOutcome("unreadable", latest_date=latest)
     refusal = policy_engine().promise_allowed(terms_of(account, today), role, promised, today)
@@ -86,17 +87,24 @@ def record_promise(session: Session, debtor: Debtor, text: str, today: date, rol
         return PromiseOutcome("past", promised, latest)
     if refusal == "date_too_far":
         return PromiseOutcome("too_far", promised, latest)
-    amount = parse_amount(text)
+    amount = _plausible(parse_amount(text), account)
+    if amount is None:  # "te pago el viernes": what is due, so the confirmation can say how much
+        upcoming = next_installment(session, account)
+        amount = upcoming.amount - upcoming.paid_amount if upcoming is not None else account.total
     for earlier in session.scalars(select(PromiseToPay).where(PromiseToPay.account_id == account.id,
                                                               PromiseToPay.status == AgreementStatus.PENDING)):
         earlier.status = AgreementStatus.CANCELLED  # the newest promise replaces an open one
-    promise = PromiseToPay(account_id=account.id, promised_date=promised, amount=_plausible(amount, account),
+    promise = PromiseToPay(account_id=account.id, promised_date=promised, amount=amount,
                            currency=account.currency, status=AgreementStatus.PENDING, created_by=created_by)
     session.add(promise)
     session.add(AuditLog(actor=created_by, action="promise_recorded", entity_type="account",
                          entity_id=str(account.id), details={"promised_date": promised.isoformat()}))
     session.flush()
     return PromiseOutcome("recorded", promised, latest, promise)
+
+
+def latest_promise_date(account: Account, today: date, role: Role = "bot") -> date:
+    return today + timedelta(days=policy_engine().limits(terms_of(account, today), role).max_promise_days)
 
 
 def _plausible(amount: Decimal | None, account: Account) -> Decimal | None:
@@ -150,45 +158,71 @@ def recent_payments(session: Session, debtor: Debtor, since: datetime) -> list[P
 
 # --- payment plans ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PlanTerms:
-    """What the debtor said about the plan: a number of installments, or an amount per installment."""
-
-    installments: int | None
-    per_installment: Decimal | None
-    frequency: Frequency
-
-
-def parse_plan_terms(text: str) -> PlanTerms | None:
-    """'6', 'en 6 cuotas', '800 al mes', 'te doy 300 por semana' → PlanTerms; None if neither is there."""
-    plain = " ".join(text.lower().split())
-    frequency: Frequency = "weekly" if re.search(r"semana", plain) else (
-        "biweekly" if re.search(r"quincena|quincenal", plain) else "monthly")
-    count = re.search(r"\b(\d{1,2})\s*(?:cuotas?|pagos?|meses|mensualidades|partes|quincenas|semanas|abonos)\b",
-                      plain)
-    if count:
-        return PlanTerms(int(count.group(1)), None, frequency)
-    if re.fullmatch(r"\d{1,2}", plain):
-        return PlanTerms(int(plain), None, frequency)
-    amount = parse_amount(text)
-    if amount is not None and amount > 0:
-        return PlanTerms(None, amount, frequency)
-    return None
-
-
-def plan_proposal(account: Account, terms: PlanTerms, down_payment: Decimal, first_date: date) -> PlanProposal:
-    """The proposal the debtor's words describe; an amount per installment becomes a number of them."""
-    if terms.installments is not None:
-        count = terms.installments
+def plan_proposal(account: Account, request: PlanRequest, today: date) -> PlanProposal:
+    """The proposal the debtor's words describe: a share of the balance priced in cash units, an amount per
+    installment turned into a number of them, monthly and starting today unless they said otherwise."""
+    unit = cash_unit(account.currency)
+    if request.down_share is not None:
+        share = request.down_share
+        down = (account.total * share.numerator / share.denominator).quantize(unit, rounding=ROUND_HALF_UP)
     else:
-        assert terms.per_installment is not None
-        count = max(1, math.ceil((account.total - down_payment) / terms.per_installment))
-    return PlanProposal(installments=count, down_payment=down_payment, first_date=first_date,
-                        frequency=terms.frequency)
+        down = request.down_payment if request.down_payment is not None else Decimal(0)
+    if request.installments is not None:
+        count = request.installments
+    elif request.per_installment:
+        count = max(1, math.ceil((account.total - down) / request.per_installment))
+    else:
+        count = 1
+    return PlanProposal(installments=count, down_payment=down, first_date=request.first_date or today,
+                        frequency=request.frequency or "monthly")
 
 
 def evaluate_plan(account: Account, proposal: PlanProposal, today: date, role: Role = "bot") -> PolicyDecision:
     return policy_engine().evaluate_plan(terms_of(account, today), role, proposal, today)
+
+
+def concession(account: Account, previous: PlanProposal, today: date, role: Role = "bot") -> Plan | None:
+    return policy_engine().concession(terms_of(account, today), role, previous, today)
+
+
+def discount_unavailable_reason(account: Account, today: date, role: Role = "bot") -> str | None:
+    """Why a one-payment settlement brings no discount ('in_policy': none at this stage; 'nothing_to_discount':
+    the balance is all principal), or None when there is one."""
+    return policy_engine().discount_unavailable_reason(terms_of(account, today), role)
+
+
+@dataclass(frozen=True)
+class SettlementAnswer:
+    """The answer to "te doy X y quedamos a mano": accepted as offered, countered with the lowest amount the
+    policy allows, or (no discount at all) for a person to review."""
+
+    status: Literal["accepted", "countered", "for_a_person", "full_amount"]
+    account: Account
+    offered: Decimal
+    amount: Decimal
+    valid_until: date
+
+
+def answer_settlement_offer(session: Session, debtor: Debtor, offered: Decimal, today: date,
+                            role: Role = "bot") -> SettlementAnswer | None:
+    account = negotiable_account(session, debtor)
+    if account is None:
+        return None
+    terms = terms_of(account, today)
+    lowest, valid_until = policy_engine().settlement(terms, role, today)
+    if offered >= account.total:
+        status: Literal["accepted", "countered", "for_a_person", "full_amount"] = "full_amount"
+        amount = account.total
+    elif not policy_engine().settlement_violations(terms, role, offered.quantize(cash_unit(account.currency)), today):
+        status, amount = "accepted", offered.quantize(cash_unit(account.currency))
+    elif lowest < account.total:
+        status, amount = "countered", lowest
+    else:
+        status, amount = "for_a_person", account.total
+    session.add(AuditLog(actor="bot", action=f"settlement_offer_{status}", entity_type="account",
+                         entity_id=str(account.id), details={"offered": str(offered), "amount": str(amount),
+                                                            "valid_until": valid_until.isoformat()}))
+    return SettlementAnswer(status, account, offered, amount, valid_until)
 
 
 def lowest_installment_plan(account: Account, today: date, role: Role = "bot") -> Plan | None:

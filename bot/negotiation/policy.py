@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import calendar
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from babel.numbers import get_currency_precision
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.common.business_days import next_payment_day
+from bot.common.locale import cash_unit
 from bot.common.settings import get_settings
 from bot.ledger.stages import Stage
 
@@ -59,6 +60,7 @@ class AccountTerms:
     fees: Decimal
     stage: Stage
     segment: str | None = None
+    country: str | None = None  # due dates skip its public holidays (and every Sunday)
 
     @property
     def total(self) -> Decimal:
@@ -89,11 +91,23 @@ class Plan:
     def total(self) -> Decimal:
         return sum((item.amount for item in self.schedule), Decimal(0))
 
+    @property
+    def highest_installment(self) -> Decimal:
+        """The largest regular payment (the last one absorbs rounding); the down payment is not one."""
+        return max((item.amount for item in self.schedule if item.number > 0), default=Decimal(0))
+
+    @property
+    def first_due(self) -> date:
+        return self.schedule[0].due
+
 
 class PolicyVerdict(enum.StrEnum):
     ACCEPT = "accept"
     COUNTER = "counter"
     REJECT = "reject"
+
+
+LimitValue = Decimal | int | date | tuple[str, ...] | None
 
 
 @dataclass(frozen=True)
@@ -102,10 +116,13 @@ class PolicyDecision:
     reasons: tuple[str, ...] = ()
     plan: Plan | None = None
     alternatives: tuple[Plan, ...] = field(default_factory=tuple)
+    # each broken limit and its value ("too_many_installments" → 6), so the debtor hears which one applies
+    limits_broken: tuple[tuple[str, LimitValue], ...] = ()
 
 
 def _minor(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-get_currency_precision(currency))
+    """Plans, down payments and settlements are whole cash units: whole pesos for COP and CLP."""
+    return cash_unit(currency)
 
 
 def minimum_down_payment(total: Decimal, currency: str, limits: PolicyLimits) -> Decimal:
@@ -119,20 +136,22 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def schedule_for(total: Decimal, currency: str, proposal: PlanProposal) -> Plan:
-    """Down payment on the first date, then equal installments; the last absorbs rounding, so the
-    schedule adds up to `total` to the cent (to the peso for CLP)."""
+def schedule_for(total: Decimal, currency: str, proposal: PlanProposal, country: str | None = None) -> Plan:
+    """Down payment on the first date, then equal installments in cash units; the last absorbs the remainder,
+    so the schedule adds up to `total` exactly. A date on a Sunday or a public holiday of `country` moves to
+    the next business day."""
     rest = total - proposal.down_payment
     count = proposal.installments
     regular = (rest / count).quantize(_minor(currency), rounding=ROUND_DOWN)
     items: list[ScheduledPayment] = []
     start = proposal.first_date
     if proposal.down_payment > 0:
-        items.append(ScheduledPayment(0, start, proposal.down_payment))
+        items.append(ScheduledPayment(0, next_payment_day(start, country), proposal.down_payment))
         start = _next_due(start, proposal.frequency, 1)
     for number in range(1, count + 1):
         amount = regular if number < count else rest - regular * (count - 1)
-        items.append(ScheduledPayment(number, _next_due(start, proposal.frequency, number - 1), amount))
+        due = next_payment_day(_next_due(start, proposal.frequency, number - 1), country)
+        items.append(ScheduledPayment(number, due, amount))
     return Plan(proposal, tuple(items))
 
 
@@ -221,7 +240,7 @@ class PolicyEngine:
         if proposal.first_date > today + timedelta(days=limits.max_days_to_first_payment):
             reasons.append("first_payment_too_late")
         if not reasons:
-            plan = schedule_for(total, account.currency, proposal)
+            plan = schedule_for(total, account.currency, proposal, account.country)
             if any(item.amount <= 0 or item.amount < limits.min_installment(account.currency)
                    for item in plan.schedule if item.number > 0):
                 reasons.append("installment_too_small")
@@ -231,11 +250,51 @@ class PolicyEngine:
         limits = self.limits(account, role)
         reasons = self.violations(account, limits, proposal, today)
         if not reasons:
-            return PolicyDecision(PolicyVerdict.ACCEPT, plan=schedule_for(account.total, account.currency, proposal))
+            return PolicyDecision(PolicyVerdict.ACCEPT, plan=self.schedule(account, proposal))
+        broken = tuple((reason, self._limit_value(reason, account, limits, today)) for reason in reasons)
         alternatives = self._alternatives(account, limits, proposal, today)
         if alternatives:
-            return PolicyDecision(PolicyVerdict.COUNTER, tuple(reasons), alternatives=alternatives)
-        return PolicyDecision(PolicyVerdict.REJECT, tuple(reasons))
+            return PolicyDecision(PolicyVerdict.COUNTER, tuple(reasons), alternatives=alternatives,
+                                  limits_broken=broken)
+        return PolicyDecision(PolicyVerdict.REJECT, tuple(reasons), limits_broken=broken)
+
+    @staticmethod
+    def schedule(account: AccountTerms, proposal: PlanProposal) -> Plan:
+        return schedule_for(account.total, account.currency, proposal, account.country)
+
+    @staticmethod
+    def _limit_value(reason: str, account: AccountTerms, limits: PolicyLimits, today: date) -> LimitValue:
+        """The value of the limit a reason names: what the debtor is told ("máximo 6 cuotas")."""
+        values: dict[str, LimitValue] = {
+            "too_many_installments": limits.max_installments,
+            "down_payment_too_small": minimum_down_payment(account.total, account.currency, limits),
+            "down_payment_out_of_range": account.total,
+            "frequency_not_allowed": limits.frequencies,
+            "first_payment_too_late": today + timedelta(days=limits.max_days_to_first_payment),
+            "first_date_in_the_past": today,
+            "installment_too_small": limits.min_installment(account.currency),
+        }
+        return values.get(reason)
+
+    def concession(self, account: AccountTerms, role: Role, previous: PlanProposal, today: date) -> Plan | None:
+        """After a "no": the next plan toward the debtor inside the limits, or None (then a person helps).
+
+        Never a higher installment nor an earlier first payment than `previous`: first one more installment
+        (lower payments, same start), then, at the most installments allowed, a later first payment."""
+        limits = self.limits(account, role)
+        before = self.schedule(account, previous)
+        options = [replace(previous, installments=count)
+                   for count in range(max(previous.installments, 0) + 1, limits.max_installments + 1)]
+        latest = today + timedelta(days=limits.max_days_to_first_payment)
+        if previous.first_date < latest:
+            options.append(replace(previous, first_date=min(latest, previous.first_date + timedelta(days=15))))
+        for option in options:
+            if self.violations(account, limits, option, today):
+                continue
+            plan = self.schedule(account, option)
+            if plan.highest_installment <= before.highest_installment and plan.first_due >= before.first_due:
+                return plan
+        return None
 
     def _alternatives(self, account: AccountTerms, limits: PolicyLimits, proposal: PlanProposal,
                       today: date) -> tuple[Plan, ...]:
@@ -250,7 +309,7 @@ class PolicyEngine:
         for count in sorted(range(1, limits.max_installments + 1), key=lambda n: (abs(n - wanted), -n)):
             option = PlanProposal(count, down, first, frequency)
             if not self.violations(account, limits, option, today):
-                candidates.append(schedule_for(total, account.currency, option))
+                candidates.append(self.schedule(account, option))
             if len(candidates) == 2:
                 break
         return tuple(candidates)
@@ -264,7 +323,7 @@ class PolicyEngine:
         for count in range(limits.max_installments, 0, -1):
             option = PlanProposal(count, down, today, frequency)
             if not self.violations(account, limits, option, today):
-                return schedule_for(account.total, account.currency, option)
+                return self.schedule(account, option)
         return None
 
     def settlement(self, account: AccountTerms, role: Role, today: date) -> tuple[Decimal, date]:
@@ -275,6 +334,16 @@ class PolicyEngine:
         discount = (base * limits.max_settlement_discount_pct / 100).quantize(_minor(account.currency),
                                                                              rounding=ROUND_DOWN)
         return account.total - discount, today + timedelta(days=limits.settlement_valid_days)
+
+    def discount_unavailable_reason(self, account: AccountTerms, role: Role) -> str | None:
+        """'in_policy' (no discount at this stage), 'nothing_to_discount' (only principal, and discounts apply to
+        interest and fees), or None when a one-payment settlement is cheaper than the total."""
+        limits = self.limits(account, role)
+        if limits.max_settlement_discount_pct == 0:
+            return "in_policy"
+        if limits.settlement_discount_on == "interest_and_fees" and account.interest + account.fees <= 0:
+            return "nothing_to_discount"
+        return None
 
     def settlement_violations(self, account: AccountTerms, role: Role, amount: Decimal, today: date) -> list[str]:
         """Why a one-payment settlement of `amount` is not allowed for this role (empty: it is)."""

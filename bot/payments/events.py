@@ -18,6 +18,7 @@ from bot.common import config
 from bot.common.copy import app_message
 from bot.common.locale import format_long_date, format_money, locale_for_country
 from bot.common.settings import get_settings
+from bot.ledger.balances import next_installment
 from bot.ledger.db import session_scope
 from bot.ledger.models import (
     Account,
@@ -35,7 +36,7 @@ from bot.ledger.models import (
 from bot.messaging.conversations import request_handoff
 from bot.messaging.outbox import queue_proactive
 from bot.payments.documents import document_url, issue_receipt, issue_settlement_letter, receipt_number
-from bot.payments.links import PaymentProvider, link_by_session, next_installment, withdraw_links
+from bot.payments.links import PaymentProvider, link_by_session, withdraw_links
 
 EventKind = Literal["paid", "awaiting_payment", "payment_failed", "expired", "other"]
 

@@ -22,13 +22,11 @@ from bot.common.locale import quantize_money
 from bot.common.settings import get_settings
 from bot.ledger.models import (
     Account,
-    AgreementStatus,
     AuditLog,
     Conversation,
     Installment,
     LinkStatus,
     PaymentLink,
-    PaymentPlan,
 )
 
 Purpose = Literal["full", "settlement", "installment"]
@@ -116,15 +114,6 @@ def amount_due(account: Account, purpose: Purpose, installment: Installment | No
             raise ValueError("an installment link needs the installment")
         return installment.amount - installment.paid_amount
     return account.total
-
-
-def next_installment(session: Session, account: Account) -> Installment | None:
-    """The first unpaid installment of the account's open plan."""
-    return session.scalars(
-        select(Installment).join(PaymentPlan)
-        .where(PaymentPlan.account_id == account.id, PaymentPlan.status == AgreementStatus.PENDING,
-               Installment.status == AgreementStatus.PENDING)
-        .order_by(PaymentPlan.id.desc(), Installment.number).limit(1)).first()
 
 
 def issue_link(session: Session, provider: PaymentProvider, account: Account, purpose: Purpose, now: datetime, *,

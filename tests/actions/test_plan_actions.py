@@ -1,102 +1,101 @@
-import asyncio
+"""The plan conversation at the action level: whole messages, only the asked piece complained about, limits
+explained, a "no" moving toward the debtor, leaving and coming back (real SQLite ledger, trackers by hand)."""
 import json
 from datetime import timedelta
 from decimal import Decimal
 
-from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from actions.plan import ActionAnswerOffer, ActionPreparePlan, ActionProposePlan, ValidatePlanForm
+from actions.identity import ActionRespondVerified
+from actions.plan import ActionAnswerOffer
 from bot.ledger.models import Document, Installment, PaymentLink, PaymentPlan
-from bot.negotiation.agreements import parse_plan_terms
+from bot.negotiation.agreements import proposal_from_json
 from tests.actions.conftest import ANA, make_tracker, run_action, validate
 from tests.factories import local_today
 
 
-def plan_slots(terms: str, down: str, first_days: int) -> dict[str, object]:
-    return {"verified": True, "plan_terms": terms, "plan_down_payment": down,
-            "plan_first_date": (local_today("MX") + timedelta(days=first_days)).isoformat()}
+def say(text: str, intent: str, slots: dict[str, object] | None = None) -> tuple[list[dict], dict[str, object]]:
+    """One verified message through action_respond_verified; returns (messages, the slots after it)."""
+    before = {"verified": True, **(slots or {})}
+    messages, events = run_action(ActionRespondVerified(), make_tracker(ANA, intent=intent, text=text, slots=before))
+    return messages, {**before, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
 
 
-def test_plan_terms_are_read_from_what_debtors_write() -> None:
-    assert parse_plan_terms("en 6 cuotas").installments == 6
-    assert parse_plan_terms("6").installments == 6
-    terms = parse_plan_terms("puedo pagar 800 al mes")
-    assert (terms.per_installment, terms.frequency) == (Decimal("800"), "monthly")
-    assert parse_plan_terms("te doy 300 por semana").frequency == "weekly"
-    assert parse_plan_terms("no sé") is None
+def answer(intent: str, slots: dict[str, object], text: str = "") -> tuple[list[dict], dict[str, object]]:
+    messages, events = run_action(ActionAnswerOffer(), make_tracker(ANA, intent=intent, text=text, slots=slots))
+    return messages, {**slots, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
 
 
-def test_the_first_message_can_fill_the_terms(ledger: Session) -> None:
-    _, events = run_action(ActionPreparePlan(), make_tracker(ANA, intent="offer_amount", text="puedo pagar 800 al mes"))
-    assert {"event": "slot", "name": "plan_terms", "value": "puedo pagar 800 al mes", "timestamp": None} in events
+def offered(slots: dict[str, object]):
+    return proposal_from_json(json.loads(str(slots["plan_offer"]))[0])
 
 
-def test_validation_hints_and_values(ledger: Session) -> None:
-    dispatcher = CollectingDispatcher()
-    form = ValidatePlanForm()
-    tracker = make_tracker(ANA, intent="inform", text="x", slots={"verified": True})
-    assert asyncio.run(form.validate_plan_terms("no sé", dispatcher, tracker, {})) == {"plan_terms": None}
-    assert asyncio.run(form.validate_plan_down_payment("$1,500", dispatcher, tracker, {})) == {
-        "plan_down_payment": "1500"}
+def test_one_message_fills_the_plan_and_only_the_missing_piece_is_asked(ledger: Session) -> None:
+    validate("2211")  # Ana: 14,680.55 MXN, late stage at Banco Aurora
+    messages, slots = say("5 mil de enganche y lo demás en 6 meses, pagando cada quincena", "offer_amount")
+    assert [m["response"] for m in messages] == ["utter_plan_understood", "utter_ask_plan_first_date"]
+    assert messages[0]["summary"] == "pago inicial de $5,000.00 y el resto en 12 cuotas quincenales"
+    assert slots["awaiting"] == "plan_details"
+
+
+def test_quiero_un_plan_alone_gets_one_question_and_no_hints(ledger: Session) -> None:
     validate("2211")
-    yesterday = asyncio.run(form.validate_plan_first_date("ayer", dispatcher, tracker, {}))
-    assert yesterday == {"plan_first_date": None}
-    assert [m["response"] for m in dispatcher.messages] == ["utter_plan_terms_hint", "utter_plan_date_hint"]
+    messages, slots = say("quiero un plan de pago", "request_payment_plan")
+    assert [m["response"] for m in messages] == ["utter_ask_plan_terms"]
+    messages, slots = say("no sé", "inform", slots)  # only the piece just asked is complained about
+    assert [m["response"] for m in messages] == ["utter_plan_terms_hint"]
+    assert messages[0]["example"] == "2,500"  # a round sixth of this balance, not a fixed "1500"
 
 
 def test_a_plan_in_policy_is_proposed_confirmed_and_stored(ledger: Session) -> None:
-    validate("2211")  # 14,680.55 MXN, late stage at Banco Aurora: up to 9 installments for the bot
-    slots = plan_slots("6 cuotas", "1500", 1)
-    messages, events = run_action(ActionProposePlan(), make_tracker(ANA, intent="inform", slots=slots))
+    validate("2211")
+    _, slots = say("6 cuotas", "request_payment_plan")
+    _, slots = say("1500", "inform", slots)
+    messages, slots = say("mañana", "inform", slots)
     assert messages[0]["response"] == "utter_plan_proposal"
     assert messages[0]["lines"].count("\n") == 6 and messages[0]["total"] == "$14,680.55"
-    assert messages[0]["lines"].splitlines()[-1].endswith(": $2,196.80")
-    offer = next(e["value"] for e in events if e.get("name") == "plan_offer")
-    messages, _ = run_action(ActionAnswerOffer(), make_tracker(
-        ANA, intent="affirm", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
+    messages, after = answer("affirm", slots)
     assert [m["response"] for m in messages] == ["utter_plan_created", "utter_plan_agreement", "utter_payment_link",
                                                  "utter_link_safety"]
-    assert messages[0]["count"] == 7
-    assert messages[1]["url"].startswith("https://pagos.bancoaurora.example/d/")
+    assert messages[0]["count"] == 7 and after["plan_request"] is None
     plan = ledger.scalars(select(PaymentPlan)).one()
     amounts = ledger.scalars(select(Installment.amount).where(Installment.plan_id == plan.id)).all()
     assert sum(amounts) == plan.total == Decimal("14680.55")
     link = ledger.scalars(select(PaymentLink)).one()
     assert (link.purpose, link.amount, link.plan_id) == ("installment", Decimal("1500.00"), plan.id)
-    assert messages[2]["amount"] == "$1,500.00" and messages[2]["url"].endswith(f"/p/{link.token}")
     assert ledger.scalars(select(Document.kind).where(Document.plan_id == plan.id)).one() == "agreement"
 
-    # A new agreement replaces the open one.
-    run_action(ActionAnswerOffer(), make_tracker(
-        ANA, intent="affirm", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
-    ledger.expire_all()
-    assert sorted(p.status.value for p in ledger.scalars(select(PaymentPlan))) == ["cancelled", "pending"]
-    assert [(link.plan_id == plan.id, link.status.value) for link in ledger.scalars(
-        select(PaymentLink).order_by(PaymentLink.id))] == [(True, "expired"), (False, "open")]
 
-
-def test_out_of_policy_gets_a_counter_offer_then_the_second_option(ledger: Session) -> None:
-    validate("2211")
-    messages, events = run_action(ActionProposePlan(), make_tracker(
-        ANA, intent="inform", slots=plan_slots("en 20 cuotas", "1500", 1)))
-    assert messages[0]["response"] == "utter_plan_counter"
-    offer = next(e["value"] for e in events if e.get("name") == "plan_offer")
-    assert [item["installments"] for item in json.loads(offer)] == [9, 8]
-    messages, events = run_action(ActionAnswerOffer(), make_tracker(
-        ANA, intent="deny", slots={"verified": True, "pending_offer": "plan", "plan_offer": offer}))
-    assert messages[0]["response"] == "utter_plan_other_option"
+def test_a_counter_offer_names_the_limit_and_a_no_moves_toward_the_debtor(ledger: Session) -> None:
+    validate("2211")  # the bot may offer up to 9 installments here
+    messages, slots = say("1500 de enganche y el resto en 20 cuotas empezando mañana", "offer_amount")
+    counter = messages[-1]
+    assert counter["response"] == "utter_plan_counter"
+    assert counter["limits"] == "Puedo ofrecerte máximo 9 cuotas."
+    first = offered(slots)
+    assert (first.installments, first.down_payment) == (9, Decimal("1500"))
+    assert first.first_date == local_today("MX") + timedelta(days=1)  # kept what was asked
+    messages, slots = answer("deny", slots, "no me sirve")
+    assert messages[0]["response"] == "utter_plan_concession_later_start"  # 9 is the most: a later start instead
+    second = offered(slots)
+    assert second.installments == 9 and second.first_date > first.first_date
     assert ledger.scalars(select(PaymentPlan)).all() == []
 
 
-def test_slots_the_form_cleared_are_asked_not_hinted(ledger: Session) -> None:
-    """"Quiero un plan" alone: action_prepare_plan cleared the three answers; the form asks the first question
-    and says no hint about answers nobody gave."""
-    dispatcher = CollectingDispatcher()
-    form = ValidatePlanForm()
-    tracker = make_tracker(ANA, intent="request_payment_plan", text="quiero un plan", slots={"verified": True})
-    assert asyncio.run(form.validate_plan_terms(None, dispatcher, tracker, {})) == {"plan_terms": None}
-    assert asyncio.run(form.validate_plan_down_payment(None, dispatcher, tracker, {})) == {"plan_down_payment": None}
-    assert asyncio.run(form.validate_plan_first_date(None, dispatcher, tracker, {})) == {"plan_first_date": None}
-    assert dispatcher.messages == []
+def test_new_terms_in_a_no_change_the_plan(ledger: Session) -> None:
+    validate("2211")
+    _, slots = say("2000 de enganche, 4 cuotas, empiezo mañana", "offer_amount")
+    assert offered(slots).installments == 4
+    messages, slots = answer("deny", slots, "no, mejor en 8 cuotas")
+    assert messages[-1]["response"] == "utter_plan_proposal" and offered(slots).installments == 8
+
+
+def test_leaving_and_coming_back_keeps_what_was_said(ledger: Session) -> None:
+    validate("2211")
+    _, slots = say("quiero pagar en 6 cuotas", "request_payment_plan")
+    messages, slots = say("cuánto debo?", "ask_balance", slots)
+    assert messages[0]["response"] == "utter_balance_intro" and slots["awaiting"] is None
+    messages, slots = say("bueno, el plan", "request_payment_plan", slots)
+    assert [m["response"] for m in messages] == ["utter_plan_kept", "utter_plan_down_payment_question"]
+    assert "6 cuotas" in messages[0]["summary"]

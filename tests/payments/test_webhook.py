@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.stripe_webhook import accept_stripe_event
+from bot.ledger.balances import next_installment
 from bot.ledger.models import (
     AccountStatus,
     AgreementStatus,
@@ -30,7 +31,6 @@ from bot.ledger.models import (
 from bot.negotiation.agreements import create_plan, settlement_offer
 from bot.negotiation.policy import PlanProposal
 from bot.payments.documents import DocumentLinkError, document_id_from_token, document_url, issue_agreement
-from bot.payments.links import next_installment
 from tests.conftest import STRIPE_SECRET
 from tests.factories import local_today
 from tests.fakes.stripe_api import FakeStripe, stripe_signature

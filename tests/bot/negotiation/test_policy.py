@@ -36,7 +36,8 @@ def accounts(draw: st.DrawFn) -> AccountTerms:
     principal = draw(st.integers(min_value=1, max_value=50_000_000).map(lambda u: Decimal(u).scaleb(-places)))
     return AccountTerms(creditor=draw(st.sampled_from(["banco-aurora", "finanzas-norte", "telco-andina", "otra"])),
                         currency=currency, principal=principal, interest=draw(money), fees=draw(money),
-                        stage=draw(st.sampled_from(list(Stage))), segment=draw(st.sampled_from([None, "A", "C"])))
+                        stage=draw(st.sampled_from(list(Stage))), segment=draw(st.sampled_from([None, "A", "C"])),
+                        country=draw(st.sampled_from([None, "MX", "CO", "AR", "CL", "PE"])))
 
 
 @st.composite
@@ -112,6 +113,58 @@ def test_the_lowest_installment_is_within_the_limits_and_nothing_lower_is(accoun
     assert lowest > 0
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_after_a_no_the_next_plan_never_costs_more_per_installment_nor_starts_earlier(data: st.DataObject) -> None:
+    account = data.draw(accounts())
+    role = data.draw(st.sampled_from(["bot", "agent", "supervisor"]))
+    decision = ENGINE.evaluate_plan(account, role, data.draw(proposals(account)), TODAY)
+    previous = decision.plan or (decision.alternatives[0] if decision.alternatives else None)
+    limits = ENGINE.limits(account, role)
+    for _ in range(4):  # "no", "no", "no", "no": each step moves toward the debtor, or stops
+        if previous is None:
+            return
+        following = ENGINE.concession(account, role, previous.proposal, TODAY)
+        if following is None:
+            return
+        assert within_limits(account, limits, following.proposal, following.schedule)
+        assert following.total == account.total
+        assert following.highest_installment <= previous.highest_installment
+        assert following.first_due >= previous.first_due
+        assert following.proposal != previous.proposal
+        previous = following
+
+
+def test_a_limit_broken_is_named_with_its_value() -> None:
+    account = AccountTerms("finanzas-norte", "MXN", Decimal("4800.00"), Decimal("620.40"), Decimal("0"), Stage.EARLY)
+    decision = ENGINE.evaluate_plan(account, "bot", PlanProposal(10, Decimal("0"), TODAY + timedelta(days=90),
+                                                                 "monthly"), TODAY)
+    broken = dict(decision.limits_broken)
+    assert broken["too_many_installments"] == 4
+    assert broken["down_payment_too_small"] == Decimal("542.04")  # 10% of 5,420.40
+    assert broken["first_payment_too_late"] == TODAY + timedelta(days=15)
+
+
+def test_cop_plans_are_whole_pesos_and_skip_sundays_and_holidays() -> None:
+    account = AccountTerms("banco-aurora", "COP", Decimal("1800000"), Decimal("210000.55"), Decimal("0"),
+                           Stage.LATE, country="CO")
+    plan = ENGINE.schedule(account, PlanProposal(5, Decimal("0"), date(2026, 12, 8), "monthly"))
+    assert [item.amount for item in plan.schedule] == [Decimal("402000")] * 4 + [Decimal("402000.55")]
+    # 8 December (Inmaculada Concepción) moves to the 9th; 8 February 2027 is a Monday and stays
+    assert [item.due for item in plan.schedule][:3] == [date(2026, 12, 9), date(2027, 1, 8), date(2027, 2, 8)]
+    sunday = ENGINE.schedule(account, PlanProposal(1, Decimal("0"), date(2026, 11, 29), "monthly"))
+    assert sunday.schedule[0].due == date(2026, 11, 30)
+
+
+def test_no_discount_is_explained() -> None:
+    capital_only = AccountTerms("banco-aurora", "MXN", Decimal("2680.00"), Decimal("0"), Decimal("0"), Stage.LATE)
+    assert ENGINE.discount_unavailable_reason(capital_only, "bot") == "nothing_to_discount"
+    early = AccountTerms("banco-aurora", "MXN", Decimal("2000"), Decimal("500"), Decimal("180"), Stage.EARLY)
+    assert ENGINE.discount_unavailable_reason(early, "bot") == "in_policy"  # no discount at this stage
+    late = AccountTerms("banco-aurora", "MXN", Decimal("2000"), Decimal("500"), Decimal("180"), Stage.LATE)
+    assert ENGINE.discount_unavailable_reason(late, "bot") is None
+
+
 def test_limits_resolve_from_role_to_creditor_stage_and_segment() -> None:
     severe = AccountTerms("banco-aurora", "MXN", Decimal("10000"), Decimal("0"), Decimal("0"), Stage.SEVERE, "C")
     assert ENGINE.limits(severe, "bot").max_installments == 12
@@ -131,7 +184,8 @@ def test_a_plan_in_policy_is_accepted_with_an_exact_schedule() -> None:
     amounts = [item.amount for item in decision.plan.schedule]
     assert amounts == [Decimal("1500.00")] + [Decimal("2196.75")] * 5 + [Decimal("2196.80")]
     assert sum(amounts) == Decimal("14680.55")
-    assert [item.due for item in decision.plan.schedule][:3] == [date(2026, 11, 27), date(2026, 12, 27),
+    # 27 December 2026 is a Sunday: that installment falls due on Monday the 28th
+    assert [item.due for item in decision.plan.schedule][:3] == [date(2026, 11, 27), date(2026, 12, 28),
                                                                  date(2027, 1, 27)]
 
 
