@@ -119,13 +119,10 @@ def take_promise(session: Session, debtor: Debtor, text: str, now: datetime,
         dispatcher.utter_message(response="utter_promise_too_far", latest_date=latest)
         return [SlotSet(AWAITING, AWAITING_PROMISE_DATE), *offer_a_person("promise_too_far")]
     promise = outcome.promise
-    assert promise is not None and outcome.promised_date is not None
+    assert promise is not None and promise.amount is not None and outcome.promised_date is not None
     when = format_weekday_date(outcome.promised_date, locale)
-    if promise.amount is not None:
-        dispatcher.utter_message(response="utter_promise_recorded_amount", first_name=debtor.first_name,
-                                 amount=format_money(promise.amount, promise.currency, locale), date=when)
-    else:
-        dispatcher.utter_message(response="utter_promise_recorded", first_name=debtor.first_name, date=when)
+    dispatcher.utter_message(response="utter_promise_recorded_amount", first_name=debtor.first_name,
+                             amount=format_money(promise.amount, promise.currency, locale), date=when)
     return NOTHING_PENDING
 
 
@@ -226,8 +223,12 @@ def answer_discount_question(session: Session, debtor: Debtor, now: datetime, se
     return NOTHING_PENDING
 
 
+NO_DISCOUNT_RESPONSES = {"in_policy": "utter_no_discount_in_policy",
+                         "nothing_to_discount": "utter_no_discount_nothing_to_discount"}
+
+
 def _no_discount_reason(account: Account, reason: str) -> str:
-    return render(f"utter_no_discount_{reason}", creditor=account.creditor.name)
+    return render(NO_DISCOUNT_RESPONSES[reason], creditor=account.creditor.name)
 
 
 def answer_settlement_proposal(session: Session, debtor: Debtor, offered: Decimal, now: datetime, sender_id: str,

@@ -61,6 +61,17 @@ from payments import provider_from_settings
 MAX_CONCESSIONS = 3
 _ASK = {"terms": "utter_ask_plan_terms", "down_payment": "utter_plan_down_payment_question",
         "first_date": "utter_ask_plan_first_date"}
+# Each limit the policy engine names (bot.negotiation.policy.PolicyEngine.violations), as the debtor hears it.
+LIMIT_RESPONSES = {
+    "too_many_installments": "utter_limit_too_many_installments",
+    "installments_below_one": "utter_limit_installments_below_one",
+    "down_payment_too_small": "utter_limit_down_payment_too_small",
+    "down_payment_out_of_range": "utter_limit_down_payment_out_of_range",
+    "frequency_not_allowed": "utter_limit_frequency_not_allowed",
+    "first_payment_too_late": "utter_limit_first_payment_too_late",
+    "first_date_in_the_past": "utter_limit_first_date_in_the_past",
+    "installment_too_small": "utter_limit_installment_too_small",
+}
 _FREQUENCY_WORDS = {"weekly": ("semanal", "semanales"), "biweekly": ("quincenal", "quincenales"),
                     "monthly": ("mensual", "mensuales")}
 
@@ -146,8 +157,12 @@ def summary(talk: PlanTalk, request: PlanRequest) -> str:
         parts.append(app_message("plan_summary_down", amount=talk.money(request.down_payment)))
     frequency = _FREQUENCY_WORDS[request.frequency][1] if request.frequency else ""
     if request.installments is not None:
-        words = app_message("plan_summary_one_installment" if request.installments == 1 else
-                            "plan_summary_installments", count=request.installments)
+        after_down = request.has_down_payment and request.down_payment != 0  # "el resto en 3 cuotas"
+        if request.installments == 1:
+            key = "plan_summary_rest_one_installment" if after_down else "plan_summary_one_installment"
+        else:
+            key = "plan_summary_rest_installments" if after_down else "plan_summary_installments"
+        words = app_message(key, count=request.installments)
         parts.append(f"{words} {frequency}".strip() if request.installments > 1 else words)
     elif request.per_installment is not None:
         parts.append(f"{app_message('plan_summary_per_installment', amount=talk.money(request.per_installment))} "
@@ -196,7 +211,7 @@ def continue_plan(talk: PlanTalk, text: str, state_slot: str | None, *, starting
     filled = sum(value is not None for value in heard.to_json().values())
     if starting and heard.is_empty() and not state.request.is_empty():
         talk.say("utter_plan_kept", summary=summary(talk, request))  # back to the plan: what was said is kept
-    elif filled > 1 or (starting and filled and missing):
+    elif filled > 1:  # a message that said several things hears them back; a bare answer just moves on
         talk.say("utter_plan_understood", summary=summary(talk, request))
     if missing:
         ask_for(talk, missing[0])
@@ -221,7 +236,7 @@ def limits_text(talk: PlanTalk, limits_broken: tuple[tuple[str, LimitValue], ...
             shown = join_spanish([_FREQUENCY_WORDS[item][1] for item in value])
         else:
             shown = value
-        sentences.append(render(f"utter_limit_{reason}", limit=shown, voseo=talk.voseo))
+        sentences.append(render(LIMIT_RESPONSES[reason], limit=shown, voseo=talk.voseo))
     return " ".join(dict.fromkeys(sentences))
 
 
@@ -290,6 +305,14 @@ def _debtor(session: Session, tracker: Tracker) -> Debtor | None:
     return verified_debtor(session, sender.key, utcnow()) if sender.e164 else None
 
 
+def _offer_made(tracker: Tracker) -> dict[str, str] | None:
+    """A settlement the debtor offered ("te doy 17 mil y quedamos a mano"), for the person who takes over."""
+    table = json.loads(tracker.get_slot(PLAN_OFFER) or "[]")
+    if table and isinstance(table[0], dict) and "offered" in table[0]:
+        return {"settlement_offer": str(table[0]["offered"])}
+    return None
+
+
 class ActionAnswerOffer(Action):
     """A bare "sí" or "no": to a person, a plan, a settlement, stopping contact, or to nothing on the table."""
 
@@ -302,7 +325,8 @@ class ActionAnswerOffer(Action):
         offer = tracker.get_slot(PENDING_OFFER)
         cleared: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]
         if offer == OFFER_OF_A_PERSON and accepted:
-            return hand_off(tracker, dispatcher, tracker.get_slot(HANDOFF_REASON) or "offer_accepted")
+            return hand_off(tracker, dispatcher, tracker.get_slot(HANDOFF_REASON) or "offer_accepted",
+                            _offer_made(tracker))
         if offer == OFFER_TO_STOP:
             if accepted:
                 return stop_contact(tracker, dispatcher)
@@ -334,7 +358,10 @@ class ActionAnswerOffer(Action):
                 return [*send_payment_link(talk.session, talk.debtor, talk.account, "settlement", talk.now,
                                            sender_of(tracker).sender_id, talk.dispatcher, amount=amount),
                         SlotSet(PLAN_OFFER, None)]
-            talk.say("utter_offer_declined" if not accepted else "utter_how_can_i_help")
+            if table:  # a "no" to the lowest amount: their own offer can still go to a person
+                talk.say("utter_settlement_counter_declined", offered=talk.money(Decimal(str(table[0]["offered"]))))
+                return [*offer_a_person("settlement_offer"), SlotSet(AWAITING, None)]
+            talk.say("utter_how_can_i_help")
             return NOTHING_PENDING + [SlotSet(PLAN_OFFER, None)]
         if offer != OFFER_OF_A_PLAN:  # answering a plan question with "sí"/"no": "no" to a down payment is 0
             state = PlanState.from_slot(state_slot)

@@ -139,6 +139,23 @@ E2E_PORTFOLIO = portfolio(
         "telco-andina", "Plan móvil", "COP", "250000.00", "0.00", "15000.00", 40),  # "ya pagué" while waiting
     row("E-AR-3", "Sofía Paz", "011 15-4444-5555", "30222333", "1990-10-10", "AR", "AUR-AR-404",
         "banco-aurora", "Tarjeta de crédito", "ARS", "200000.00", "30000.00", "2000.00", 30),  # voseo
+    # issue 18: negotiation that listens (tests/api/test_negotiation_listening.py), one debtor per case
+    row("E-CL-3", "Ignacio Muñoz", "9 8222 3333", "16.777.888-7", "1987-07-07", "CL", "FDN-30303",
+        "finanzas-norte", "Crédito de consumo", "CLP", "1200000", "150000", "10000", 60),
+    row("E-MX-12", "Fernanda Ruiz", "55 1212 0000", "6677889900", "1992-12-12", "MX", "AUR-12121",
+        "banco-aurora", "Préstamo personal", "MXN", "9000.00", "800.00", "200.00", 45),
+    row("E-AR-4", "Lucas Benítez", "011 15-5555-6666", "31222444", "1993-03-03", "AR", "AUR-AR-505",
+        "banco-aurora", "Tarjeta de crédito", "ARS", "150000.00", "20000.00", "0.00", 20),
+    row("E-MX-13", "Andrea Silva", "55 1313 0000", "8877665544", "1996-06-06", "MX", "AUR-13131",
+        "banco-aurora", "Tarjeta de crédito", "MXN", "5000.00", "600.00", "100.00", 40),
+    row("E-MX-14", "Héctor Luna", "55 1414 0000", "4433221100", "1982-02-02", "MX", "AUR-14141",
+        "banco-aurora", "Préstamo personal", "MXN", "2500.00", "180.00", "0.00", 10),
+    row("E-CL-4", "Francisca Díaz", "9 8444 5555", "17.222.333-8", "1989-09-09", "CL", "FDN-40404",
+        "finanzas-norte", "Crédito de consumo", "CLP", "900000", "120000", "8000", 200),
+    row("E-PE-3", "Carmen Vargas", "987 333 444", "42223333", "1985-05-05", "PE", "TAN-PE-333",
+        "telco-andina", "Plan móvil", "PEN", "600.00", "40.00", "10.00", 20),
+    row("E-CO-3", "Juliana Restrepo", "302 333 4444", "1033445566", "1994-04-14", "CO", "AUR-CO-333",
+        "banco-aurora", "Tarjeta de crédito", "COP", "1650000.00", "150000.00", "0.00", 50),
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

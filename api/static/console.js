@@ -11,7 +11,8 @@ const REASONS = {
   identity_locked: "Verificación bloqueada", identity_unverified: "Sin verificar", already_paid: "Dice que ya pagó",
   overpayment: "Pagó de más", dispute: "Disputa", hardship: "Dificultad económica",
   repeated_fallback: "El bot no le entendió", plan_outside_policy: "Plan fuera de política",
-  plan_refused_twice: "Rechazó dos planes", plan_unavailable: "Sin plan posible", promise_too_far: "Promesa lejana",
+  plan_refused_twice: "Rechazó dos planes", plan_refused: "Rechazó los planes posibles",
+  settlement_offer: "Ofrece liquidar con descuento", upset: "Molesto", plan_unavailable: "Sin plan posible", promise_too_far: "Promesa lejana",
   payment_link_unavailable: "Sin enlace de pago", callback: "Volver a contactar", offer_accepted: "Aceptó hablar con alguien",
 };
 const POLICY = {
@@ -259,7 +260,8 @@ function conversationPage() {
   function renderHeader() {
     const last = view.handoffs[view.handoffs.length - 1];
     $("who").textContent = view.debtor ? view.debtor.name : `Sin verificar · ${view.phone}`;
-    const told = last ? last.facts.map((f) => [f.date && `fecha ${f.date}`, f.amount && `monto ${f.amount}`,
+    const told = last ? last.facts.map((f) => [f.settlement_offer && `ofrece liquidar con ${f.settlement_offer}`,
+      f.date && `fecha ${f.date}`, f.amount && `monto ${f.amount}`,
       f.attachments && `${f.attachments} adjunto${f.attachments === 1 ? "" : "s"}`].filter(Boolean).join(", ")) : [];
     $("handoff-summary").textContent = last ? `${reasonLabel(last.reason)} · desde ${new Date(last.requested_at).toLocaleString("es")}`
       + (told.length ? ` · Informó: ${told.join("; ")}` : "") : "";

@@ -41,8 +41,8 @@ from bot.messaging.third_party import speaks_for_someone_else
 OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "no molestar", "unsubscribe", "stopall"})
 # "Cancelar la deuda" means paying it off in Latin America: "cancelar" alone is never an opt-out; the dialogue
 # gets it as the intent below (inside a plan it cancels the plan, elsewhere it asks what to cancel).
-CANCEL_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen", "cancelalo", "cancelar todo", "olvidalo", "olvidalo mejor",
-                             "olvidate", "mejor olvidalo", "dejalo asi", "dejalo"})
+CANCEL_KEYWORDS = frozenset({"cancelar", "cancela", "cancelen", "cancelalo", "cancelar todo",
+                             "olvidalo", "olvidalo mejor", "mejor olvidalo", "olvidate", "dejalo asi", "dejalo"})
 # Intents only the gateway sends ("/intent", Rasa's way to name an intent). A debtor's own text never starts
 # with "/" when it reaches Rasa, so nobody can type an intent or its entities.
 CANCEL_INTENT = "cancel_request"

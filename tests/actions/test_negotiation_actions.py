@@ -44,7 +44,8 @@ def test_unreadable_past_and_far_dates_get_a_question(ledger: Session) -> None:
     assert messages[0]["response"] == "utter_promise_too_far"
     assert ledger.scalars(select(PromiseToPay)).all() == []
     messages, _ = ask(ANA, "inform", "el viernes", awaiting="promise_date")
-    assert messages[0]["response"] == "utter_promise_recorded"
+    assert messages[0]["response"] == "utter_promise_recorded_amount"  # the amount due, said back
+    assert messages[0]["amount"] == "$14,680.55"
 
 
 def test_settlement_offer_within_the_policy(ledger: Session) -> None:

@@ -1,6 +1,7 @@
 """The plan conversation at the action level: whole messages, only the asked piece complained about, limits
 explained, a "no" moving toward the debtor, leaving and coming back (real SQLite ledger, trackers by hand)."""
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,14 +12,16 @@ from actions.identity import ActionRespondVerified
 from actions.plan import ActionAnswerOffer
 from bot.ledger.models import Document, Installment, PaymentLink, PaymentPlan
 from bot.negotiation.agreements import proposal_from_json
-from tests.actions.conftest import ANA, make_tracker, run_action, validate
+from tests.actions.conftest import ANA, CAMILA, make_tracker, run_action, validate
 from tests.factories import local_today
 
 
-def say(text: str, intent: str, slots: dict[str, object] | None = None) -> tuple[list[dict], dict[str, object]]:
+def say(text: str, intent: str, slots: dict[str, object] | None = None,
+        sender: str = ANA) -> tuple[list[dict], dict[str, object]]:
     """One verified message through action_respond_verified; returns (messages, the slots after it)."""
     before = {"verified": True, **(slots or {})}
-    messages, events = run_action(ActionRespondVerified(), make_tracker(ANA, intent=intent, text=text, slots=before))
+    messages, events = run_action(ActionRespondVerified(), make_tracker(sender, intent=intent, text=text,
+                                                                       slots=before))
     return messages, {**before, **{e["name"]: e["value"] for e in events if e.get("event") == "slot"}}
 
 
@@ -99,3 +102,11 @@ def test_leaving_and_coming_back_keeps_what_was_said(ledger: Session) -> None:
     messages, slots = say("bueno, el plan", "request_payment_plan", slots)
     assert [m["response"] for m in messages] == ["utter_plan_kept", "utter_plan_down_payment_question"]
     assert "6 cuotas" in messages[0]["summary"]
+
+
+def test_example_amounts_fit_the_country(ledger: Session) -> None:
+    validate("6785 14/02/1992", CAMILA)  # Camila: CLP at Finanzas del Norte
+    _, slots = say("quiero un plan", "request_payment_plan", sender=CAMILA)
+    messages, _ = say("mmm no sé", "inform", slots, sender=CAMILA)
+    assert messages[0]["response"] == "utter_plan_terms_hint"
+    assert re.fullmatch(r"\d{1,3}(\.000)+", messages[0]["example"]), messages[0]  # "250.000", never "1500"

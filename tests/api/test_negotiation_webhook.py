@@ -40,7 +40,8 @@ def conversation(client: TestClient, number: str, *texts: str) -> list[list[str]
 def test_a_promise_to_pay(client: TestClient, stack: Stack) -> None:
     replies = conversation(client, "+5215511112222", "te pago el viernes", "6655")
     promised = local_today("MX") + timedelta(days=(4 - local_today("MX").weekday() - 1) % 7 + 1)
-    assert replies[1] == [f"¡Gracias, Diego! Anoté tu compromiso de pago para el {spanish_weekday_date(promised)}."]
+    assert replies[1] == [  # the amount due is said back with the date
+        f"¡Gracias, Diego! Anoté tu compromiso de pagar $9,050.00 el {spanish_weekday_date(promised)}."]
     with session_scope(stack.database_url) as session:
         promise = session.scalars(select(PromiseToPay).join(Account).where(Account.external_id == "AUR-40404")).one()
         assert (promise.promised_date, promise.status) == (promised, AgreementStatus.PENDING)
@@ -92,8 +93,8 @@ def test_a_payment_plan_with_a_counter_offer(client: TestClient, stack: Stack) -
     assert replies[2] == ["¿Qué día harías el primer pago? Por ejemplo: el viernes o el 15."]
     friday = next_friday(local_today("MX"))
     counter = replies[3][0]
-    assert counter.startswith("Así no me es posible con las condiciones de tu cuenta. Te propongo este plan:\n"
-                              f"Pago inicial, {spanish_weekday_date(friday)}: $1,000.00\nCuota 1, ")
+    assert counter.startswith("Así no me es posible: Puedo ofrecerte máximo 4 cuotas. Lo más cercano que puedo "
+                              f"ofrecerte:\nPago inicial, {spanish_weekday_date(friday)}: $1,000.00\nCuota 1, ")
     assert counter.count("Cuota ") == 4 and counter.endswith("Total: $6,500.00. ¿Te sirve?")
     assert replies[4][0] == (f"¡Listo, Laura! Registré tu plan: 5 pagos, el primero el "
                              f"{spanish_weekday_date(friday)}. ¡Gracias!")

@@ -10,7 +10,7 @@ NBSP = "\u00a0"
 
 @pytest.mark.parametrize(("country", "currency", "amount", "text"), [
     ("MX", "MXN", "1234567.5", "$1,234,567.50"),
-    ("CO", "COP", "1234567.5", "$1.234.567,50"),
+    ("CO", "COP", "1234567.5", "$1.234.568"),  # whole pesos: COP has no cash decimals
     ("AR", "ARS", "1234567.5", "$1.234.567,50"),
     ("CL", "CLP", "1234567.5", "$1.234.568"),  # CLP has no decimals: rounded half up
     ("CL", "CLP", "1449500", "$1.449.500"),
