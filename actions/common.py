@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.slots import HANDOFF_REASON, OFFER_OF_A_PERSON, PENDING_OFFER
 from bot.common.phones import InvalidPhone, split_sender_id
@@ -38,6 +39,22 @@ def sender_of(tracker: Tracker) -> Sender:
 def offer_a_person(reason: str) -> list[EventType]:
     """A bare "sí" now hands off, and the hand-off keeps why the bot offered (the agent's queue shows it)."""
     return [SlotSet(PENDING_OFFER, OFFER_OF_A_PERSON), SlotSet(HANDOFF_REASON, reason)]
+
+
+def ask_to_rephrase(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[EventType]:
+    """A message nobody understood: ask to rephrase; the second miss in a row offers a person."""
+    misses = 0
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
+            break
+        misses += 1
+    if misses >= 2:
+        dispatcher.utter_message(response="utter_offer_human")
+        return offer_a_person("repeated_fallback")
+    dispatcher.utter_message(response="utter_ask_rephrase")
+    return []
 
 
 def utcnow() -> datetime:

@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import offer_a_person, sender_of, utcnow
+from actions.common import ask_to_rephrase, offer_a_person, sender_of, utcnow
 from actions.slots import (
     AWAITING,
     AWAITING_PLAN_DETAILS,
@@ -61,18 +61,7 @@ class ActionFallback(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        misses = 0
-        for event in reversed(tracker.events):
-            if event.get("event") != "user":
-                continue
-            if (event.get("parse_data") or {}).get("intent", {}).get("name") != "nlu_fallback":
-                break
-            misses += 1
-        if misses >= 2:
-            dispatcher.utter_message(response="utter_offer_human")
-            return offer_a_person("repeated_fallback")
-        dispatcher.utter_message(response="utter_ask_rephrase")
-        return []
+        return ask_to_rephrase(tracker, dispatcher)
 
 
 def stop_contact(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[EventType]:

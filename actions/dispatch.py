@@ -2,7 +2,8 @@
 for, and the words themselves (a settlement offer, a request for time, a whole plan)."""
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
@@ -29,10 +30,12 @@ from actions.plan import continue_plan, plan_talk
 from actions.slots import AWAITING_PLAN_DETAILS, AWAITING_PROMISE_DATE
 from bot.common import config
 from bot.common.locale import join_spanish, local_today
+from bot.common.parsing import parse_date
 from bot.ledger.models import Debtor
 from bot.negotiation.agreements import CaseReason, report_case
-from bot.negotiation.requests import asks_for_more_time, settlement_amount
+from bot.negotiation.requests import asks_for_more_time, read_plan_request, settlement_amount
 
+_PAYING = re.compile(r"\b(pago|pagar|pagaria|deposito|depositar|abono|abonar|transfiero|cancelo)\b")
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
 # While a plan is being put together, these carry its pieces ("6", "2000 al mes", "el viernes").
 PLAN_DETAIL_INTENTS = PLAN_INTENTS | {"inform", "promise_to_pay"}
@@ -40,11 +43,31 @@ PLAN_DETAIL_INTENTS = PLAN_INTENTS | {"inform", "promise_to_pay"}
 SETTLEMENT_INTENTS = PLAN_INTENTS | {"ask_discount", "pay_in_full", "inform", "promise_to_pay"}
 
 
+def understood_intent(intent: str | None, text: str, awaiting: str | None, today: date) -> str | None:
+    """The intent the words show when the model's guess cannot be right here: "hasta el viernes" answers
+    "¿hasta cuándo?" (the model hears a goodbye), "dame hasta el viernes" asks for time, "500 al mes" while
+    a plan is being put together is part of it."""
+    dated = parse_date(text, today) is not None
+    if intent == "goodbye" and dated and (awaiting is not None or _PAYING.search(text.lower())):
+        return "inform" if awaiting is not None else "promise_to_pay"
+    if intent == "nlu_fallback":
+        if settlement_amount(text) is not None:
+            return "offer_amount"
+        if asks_for_more_time(text):
+            return "request_extension"
+        if awaiting == AWAITING_PLAN_DETAILS and not read_plan_request(text, today).is_empty():
+            return "inform"
+        if awaiting == AWAITING_PROMISE_DATE and dated:
+            return "inform"
+    return intent
+
+
 def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, now: datetime,
                         dispatcher: CollectingDispatcher, *, text: str = "", sender_id: str = "",
                         awaiting: str | None = None, just_verified: bool = False, plan_state: str | None = None,
                         voseo: bool = False) -> list[EventType]:
-    """One verified request, answered; returns the slot events that go with the answer."""
+    """One verified request, answered; returns the slot events that go with the answer (a goodbye or an unread
+    message that the words do not explain are left to the caller: see `understood_intent`)."""
     offered = settlement_amount(text) if intent in SETTLEMENT_INTENTS else None
     if offered is not None:
         return answer_settlement_proposal(session, debtor, offered, now, sender_id, dispatcher)

@@ -10,8 +10,8 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import Sender, offer_a_person, sender_of, triggering_message, utcnow
-from actions.dispatch import respond_to_verified
+from actions.common import Sender, ask_to_rephrase, offer_a_person, sender_of, triggering_message, utcnow
+from actions.dispatch import respond_to_verified, understood_intent
 from actions.slots import (
     AWAITING,
     DEBTOR_FIRST_NAME,
@@ -24,6 +24,7 @@ from actions.slots import (
 )
 from bot.common import config
 from bot.common.copy import app_message
+from bot.common.locale import local_today
 from bot.common.phones import InvalidPhone
 from bot.identity.verification import (
     Lock,
@@ -175,11 +176,19 @@ class ActionRespondVerified(Action):
         now = utcnow()
         with session_scope() as session:
             debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
+            text = tracker.latest_message.get("text") or ""
+            awaiting = tracker.get_slot(AWAITING)
+            intent = (tracker.latest_message.get("intent") or {}).get("name")
+            if debtor is not None:
+                intent = understood_intent(intent, text, awaiting, local_today(debtor.country, debtor.timezone, now))
+            if intent == "nlu_fallback":
+                return ask_to_rephrase(tracker, dispatcher)
+            if intent == "goodbye":
+                dispatcher.utter_message(response="utter_goodbye")
+                return [SlotSet(AWAITING, None), SlotSet(PENDING_OFFER, None)]
             if debtor is None:  # the verification expired or the number was reported: start over
                 dispatcher.utter_message(response="utter_need_verification")
                 return [SlotSet(VERIFIED, False), SlotSet(DEBTOR_FIRST_NAME, None), FollowupAction(FORM)]
-            intent = (tracker.latest_message.get("intent") or {}).get("name")
-            return respond_to_verified(intent, session, debtor, now, dispatcher,
-                                       text=tracker.latest_message.get("text") or "", sender_id=sender.sender_id,
-                                       awaiting=tracker.get_slot(AWAITING), plan_state=tracker.get_slot(PLAN_REQUEST),
-                                       voseo=bool(tracker.get_slot(VOSEO)))
+            return respond_to_verified(intent, session, debtor, now, dispatcher, text=text,
+                                       sender_id=sender.sender_id, awaiting=awaiting,
+                                       plan_state=tracker.get_slot(PLAN_REQUEST), voseo=bool(tracker.get_slot(VOSEO)))

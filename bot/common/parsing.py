@@ -29,9 +29,10 @@ _UNITS = {
 _MULTIPLIERS = {"mil": 1000, "luca": 1000, "lucas": 1000, "luka": 1000, "lukas": 1000, "k": 1000,
                 "millon": 1_000_000, "millones": 1_000_000, "palo": 1_000_000, "palos": 1_000_000}
 _NUMBER = r"\d+(?:[.,]\d+)*"
-_AMOUNT = re.compile(
+_NUMBER_WORDS = "|".join(sorted(set(_UNITS) | set(_MULTIPLIERS) - {"k"}, key=len, reverse=True))
+_AMOUNT = re.compile(  # whole words only: "quince" is a number, "quincena" is not
     rf"(?P<number>{_NUMBER})\s*(?P<multiplier>k|mil|lucas?|lukas?|millon(?:es)?|palos?)?\b"
-    rf"|(?P<words>(?:(?:{'|'.join(sorted(set(_UNITS) | set(_MULTIPLIERS) - {'k'}, key=len, reverse=True))}|y)\s*)+)",
+    rf"|(?P<words>(?:\b(?:{_NUMBER_WORDS}|y)\b\s*)+)",
 )
 _MONTHS = {name: number for number, name in enumerate(
     "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre".split(), 1)}

@@ -31,7 +31,8 @@ def test_amounts(text: str, amount: str) -> None:
     assert parse_amount(text) == Decimal(amount)
 
 
-@pytest.mark.parametrize("text", ["hola", "te pago el 15", "en 6 cuotas", "no tengo", "1.50.0", ""])
+@pytest.mark.parametrize("text", ["hola", "te pago el 15", "en 6 cuotas", "no tengo", "1.50.0", "",
+                                  "me das chance hasta la quincena?", "cada quincena"])
 def test_not_amounts(text: str) -> None:
     assert parse_amount(text) is None
 
