@@ -10,7 +10,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.slots import HANDOFF_REASON, OFFER_OF_A_PERSON, PENDING_OFFER
 from bot.common.phones import InvalidPhone, split_sender_id
+from bot.ledger.db import session_scope
 from bot.messaging.contact import contact_key
+from bot.messaging.conversations import DEFAULT_COUNTRY, conversation_country, get_or_create_conversation
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,16 @@ def sender_of(tracker: Tracker) -> Sender:
     except InvalidPhone:
         return Sender(tracker.sender_id, "unknown", None)
     return Sender(f"{channel}:{e164}", channel, e164)
+
+
+def sender_country(sender_id: str) -> str:
+    """Whose hours, documents and wording apply: the debtor's country, else the number's, else the default
+    (also for a sender id that is not a phone number)."""
+    with session_scope() as session:
+        try:
+            return conversation_country(session, get_or_create_conversation(session, sender_id))
+        except InvalidPhone:
+            return DEFAULT_COUNTRY
 
 
 def offer_a_person(reason: str) -> list[EventType]:

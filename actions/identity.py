@@ -10,7 +10,15 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import Sender, ask_to_rephrase, offer_a_person, sender_of, triggering_message, utcnow
+from actions.common import (
+    Sender,
+    ask_to_rephrase,
+    offer_a_person,
+    sender_country,
+    sender_of,
+    triggering_message,
+    utcnow,
+)
 from actions.dispatch import respond_to_verified, understood_intent
 from actions.slots import (
     AWAITING,
@@ -25,7 +33,6 @@ from actions.slots import (
 from bot.common import config
 from bot.common.copy import app_message
 from bot.common.locale import local_today
-from bot.common.phones import InvalidPhone
 from bot.identity.verification import (
     Lock,
     Outcome,
@@ -38,7 +45,6 @@ from bot.identity.verification import (
     verify,
 )
 from bot.ledger.db import session_scope
-from bot.messaging.conversations import conversation_country, get_or_create_conversation
 
 FORM = "identity_form"
 _LONG_LOCK_MINUTES = 90  # past this a lock is told in hours (the daily cap pauses until the day ends)
@@ -96,12 +102,7 @@ class ValidateIdentityForm(FormValidationAction):
 
 def identity_document(sender_id: str) -> str:
     """What the number's country calls the document whose digits we ask for (INE/CURP, cédula, DNI, RUT)."""
-    with session_scope() as session:
-        try:
-            country = conversation_country(session, get_or_create_conversation(session, sender_id))
-        except InvalidPhone:
-            return config.CountryConfig.model_fields["identity_document"].default
-        return config.country(country).identity_document
+    return config.country(sender_country(sender_id)).identity_document
 
 
 class ActionAskIdentityAnswer(Action):

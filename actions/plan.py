@@ -206,8 +206,11 @@ def continue_plan(talk: PlanTalk, text: str, state_slot: str | None, *, starting
     request = state.request.merged(heard)
     missing = request.missing()
     if heard.is_empty() and not starting:
-        hint_for(talk, state.asked or "terms")
-        return _waiting_for(state, state.asked or "terms")
+        if state.asked is None:  # a plan is on the table and this changes nothing in it
+            talk.say("utter_ask_rephrase")
+            return []
+        hint_for(talk, state.asked)
+        return _waiting_for(state, state.asked)
     filled = sum(value is not None for value in heard.to_json().values())
     if starting and heard.is_empty() and not state.request.is_empty():
         talk.say("utter_plan_kept", summary=summary(talk, request))  # back to the plan: what was said is kept

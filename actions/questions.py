@@ -8,14 +8,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import sender_of, utcnow
+from actions.common import sender_country, sender_of, utcnow
 from bot.common import config
 from bot.common.locale import join_spanish, local_today
-from bot.common.phones import InvalidPhone
 from bot.identity.verification import verified_debtor
 from bot.ledger.balances import account_balances
 from bot.ledger.db import session_scope
-from bot.messaging.conversations import business_hours_text, conversation_country, get_or_create_conversation
+from bot.messaging.conversations import business_hours_text
 from bot.payments.links import links_base_url
 
 
@@ -57,13 +56,7 @@ class ActionTellHours(Action):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: dict[str, Any]) -> list[EventType]:
-        sender = sender_of(tracker)
-        country = "MX"
-        with session_scope() as session:
-            try:
-                country = conversation_country(session, get_or_create_conversation(session, sender.sender_id))
-            except InvalidPhone:
-                pass
+        country = sender_country(sender_of(tracker).sender_id)
         dispatcher.utter_message(response="utter_hours", hours=business_hours_text(country),
                                  country=config.country(country).name)
         return []

@@ -8,12 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import sender_of, utcnow
+from actions.common import sender_country, sender_of, utcnow
 from actions.slots import DEBTOR_FIRST_NAME, VERIFIED, VOSEO
 from bot.common import config
 from bot.identity.verification import verified_debtor
 from bot.ledger.db import session_scope
-from bot.messaging.conversations import conversation_country, get_or_create_conversation
 
 
 class ActionSessionStart(Action):
@@ -24,16 +23,17 @@ class ActionSessionStart(Action):
                   domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         debtor = None
+        first_name: str | None = None
         voseo = False
         if sender.e164:
             with session_scope() as session:
                 debtor = verified_debtor(session, sender.key, utcnow())
-                country = conversation_country(session, get_or_create_conversation(session, sender.sender_id))
-                voseo = config.country(debtor.country if debtor else country).voseo
+                first_name, country = (debtor.first_name, debtor.country) if debtor else (None, None)
+            voseo = config.country(country or sender_country(sender.sender_id)).voseo
         return [
             SessionStarted(),
             SlotSet(VERIFIED, debtor is not None),
-            SlotSet(DEBTOR_FIRST_NAME, debtor.first_name if debtor else None),
+            SlotSet(DEBTOR_FIRST_NAME, first_name),
             SlotSet(VOSEO, voseo),
             ActionExecuted("action_listen"),
         ]

@@ -110,3 +110,19 @@ def test_example_amounts_fit_the_country(ledger: Session) -> None:
     messages, _ = say("mmm no sé", "inform", slots, sender=CAMILA)
     assert messages[0]["response"] == "utter_plan_terms_hint"
     assert re.fullmatch(r"\d{1,3}(\.000)+", messages[0]["example"]), messages[0]  # "250.000", never "1500"
+
+
+def test_words_that_change_nothing_in_the_plan_on_the_table_ask_to_rephrase(ledger: Session) -> None:
+    validate("2211")
+    _, slots = say("2000 de enganche, 4 cuotas, empiezo mañana", "offer_amount")
+    messages, after = say("mmm ok", "inform", slots)
+    assert [m["response"] for m in messages] == ["utter_ask_rephrase"]
+    assert after["plan_offer"] == slots["plan_offer"]  # still on the table
+
+
+def test_a_no_to_the_down_payment_question_is_no_down_payment(ledger: Session) -> None:
+    validate("2211")
+    _, slots = say("quiero pagar en 4 cuotas", "request_payment_plan")
+    messages, after = answer("deny", slots, "no")
+    assert [m["response"] for m in messages] == ["utter_ask_plan_first_date"]
+    assert json.loads(str(after["plan_request"]))["request"]["down_payment"] == "0"
