@@ -37,6 +37,8 @@ from bot.negotiation.requests import asks_for_more_time, read_plan_request, sett
 
 _PAYING = re.compile(r"\b(pago|pagar|pagaria|deposito|depositar|abono|abonar|transfiero|cancelo)\b")
 PLAN_INTENTS = {"request_payment_plan", "offer_amount"}
+# Intents a request for more time ("me das chance hasta la quincena?") is easily mistaken for.
+_TIME_CAN_HIDE_IN = PLAN_INTENTS | {"goodbye", "nlu_fallback", "cannot_pay", "need_time", "promise_to_pay"}
 # While a plan is being put together, these carry its pieces ("6", "2000 al mes", "el viernes").
 PLAN_DETAIL_INTENTS = PLAN_INTENTS | {"inform", "promise_to_pay"}
 # Intents a "te doy X y quedamos a mano" can come under: the words decide it is a settlement offer.
@@ -50,11 +52,13 @@ def understood_intent(intent: str | None, text: str, awaiting: str | None, today
     dated = parse_date(text, today) is not None
     if intent == "goodbye" and dated and (awaiting is not None or _PAYING.search(text.lower())):
         return "inform" if awaiting is not None else "promise_to_pay"
+    if intent in _TIME_CAN_HIDE_IN and asks_for_more_time(text) and awaiting != AWAITING_PLAN_DETAILS:
+        terms = read_plan_request(text, today)
+        if not (terms.has_terms or terms.has_down_payment):  # "chance hasta la quincena", not "3 cuotas"
+            return "request_extension"
     if intent == "nlu_fallback":
         if settlement_amount(text) is not None:
             return "offer_amount"
-        if asks_for_more_time(text):
-            return "request_extension"
         if awaiting == AWAITING_PLAN_DETAILS and not read_plan_request(text, today).is_empty():
             return "inform"
         if awaiting == AWAITING_PROMISE_DATE and dated:
@@ -71,8 +75,7 @@ def respond_to_verified(intent: str | None, session: Session, debtor: Debtor, no
     offered = settlement_amount(text) if intent in SETTLEMENT_INTENTS else None
     if offered is not None:
         return answer_settlement_proposal(session, debtor, offered, now, sender_id, dispatcher)
-    if intent == "request_extension" or (intent in ("cannot_pay", "need_time") and asks_for_more_time(text)
-                                         and awaiting != AWAITING_PLAN_DETAILS):
+    if intent == "request_extension":
         return grant_more_time(session, debtor, text, now, dispatcher)
     if intent in PLAN_INTENTS or (intent in PLAN_DETAIL_INTENTS and awaiting == AWAITING_PLAN_DETAILS):
         talk = plan_talk(session, debtor, now, dispatcher, voseo)
