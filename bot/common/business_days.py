@@ -21,8 +21,12 @@ def _public_holidays(country: str, year: int) -> frozenset[date]:
         return frozenset()
 
 
+def is_public_holiday(day: date, country: str | None) -> bool:
+    return country is not None and day in _public_holidays(country, day.year)
+
+
 def is_payment_day(day: date, country: str | None) -> bool:
-    return day.weekday() != SUNDAY and (country is None or day not in _public_holidays(country, day.year))
+    return day.weekday() != SUNDAY and not is_public_holiday(day, country)
 
 
 def next_payment_day(day: date, country: str | None) -> date:

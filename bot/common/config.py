@@ -29,6 +29,9 @@ class CountryConfig(BaseModel):
     business_hours: dict[str, tuple[time, time]] = {}  # {"mon-fri": (09:00, 18:00)}: when agents answer
     voseo: bool = False  # debtors are answered with "vos" (domain.yml variations, messages.yml *_vos)
     identity_document: str = "documento de identidad"  # what "los últimos 4 dígitos de tu …" names
+    contact_hours: dict[str, tuple[time, time]] = {}  # when automated messages may reach a debtor (local time)
+    contact_on_holidays: bool = True  # False: never on the country's public holidays
+    contact_rules_source: str = ""  # the law or rule the contact hours come from
 
     def next_business_opening(self, now: datetime) -> datetime | None:
         """None while agents are at work; else when they next are (in the country's time zone)."""

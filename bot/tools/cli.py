@@ -6,6 +6,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bot.common import config
 from bot.common.settings import exit_if_unsafe
 from bot.ledger.db import migrate, session_scope
 from bot.ledger.models import Role
@@ -115,6 +116,21 @@ def _disable_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contact_check(args: argparse.Namespace) -> int:
+    import json
+
+    from bot.messaging.contact_hours import contact_decision
+
+    try:
+        at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        return _error(f"--at: not an ISO 8601 moment: {args.at!r}")
+    if at.tzinfo is None:
+        return _error("--at needs a UTC offset, e.g. 2026-12-01T18:59:00-05:00")
+    print(json.dumps(contact_decision(args.country, at, args.timezone).as_json(), ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acuerdo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     disabler.add_argument("email")
     disabler.set_defaults(handler=_disable_user)
     commands.add_parser("migrate", help="apply database migrations").set_defaults(handler=lambda _: 0)
+    checker = commands.add_parser("contact-check", help="may an automated message reach a debtor now? (JSON)")
+    checker.add_argument("--country", required=True, choices=sorted(config.countries()))
+    checker.add_argument("--channel", required=True, choices=["sms", "whatsapp"])
+    checker.add_argument("--at", help="ISO 8601 moment with its offset (default: now)")
+    checker.add_argument("--timezone", help="the debtor's IANA time zone (default: the country's)")
+    checker.set_defaults(handler=_contact_check)
     return parser
 
 
