@@ -3,6 +3,7 @@ the settings (tests rebuild them with `reset`). Routes name them through the `An
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Annotated
@@ -46,6 +47,9 @@ class DemoTransport:
     def send(self, request: OutboundRequest) -> str:
         return f"demo-{uuid.uuid4().hex}"
 
+    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+        return None  # nothing leaves the machine: a demo message never half-sent
+
 
 class ChannelTransport:
     """Twilio for WhatsApp and SMS; the demo channel never leaves the machine."""
@@ -54,8 +58,14 @@ class ChannelTransport:
         self._twilio = twilio
         self._demo = DemoTransport()
 
+    def _for(self, request: OutboundRequest) -> Transport:
+        return self._demo if request.channel == "demo" else self._twilio
+
     def send(self, request: OutboundRequest) -> str:
-        return (self._demo if request.channel == "demo" else self._twilio).send(request)
+        return self._for(request).send(request)
+
+    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+        return self._for(request).find_sent(request, since)
 
 
 @lru_cache(maxsize=1)

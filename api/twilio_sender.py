@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
@@ -35,3 +36,16 @@ class TwilioTransport:
             return str(self._client.messages.create(**arguments).sid)
         except TwilioRestException as exc:
             raise TransportError(str(exc.code or exc.status), exc.msg) from exc
+
+    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+        """Twilio's list of messages to this number since `since` (newest first): the first one from our sender."""
+        default_from = (self._settings.twilio_whatsapp_from if request.channel == "whatsapp"
+                        else self._settings.twilio_sms_from)
+        sender = request.from_ or default_from
+        try:
+            for message in self._client.messages.list(to=request.to, date_sent_after=since, limit=20):
+                if not sender or message.from_ == sender:
+                    return str(message.sid)
+        except TwilioRestException as exc:
+            raise TransportError(str(exc.code or exc.status), exc.msg) from exc
+        return None

@@ -74,7 +74,8 @@ from bot.ledger.models import (
     Role,
     User,
 )
-from bot.messaging.compliance import WHATSAPP_WINDOW, SendVerdict, check_outbound
+from bot.messaging.compliance import WHATSAPP_WINDOW, check_outbound
+from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.conversations import conversation_country, open_handoff
 from bot.messaging.outbox import store_outbound
 from bot.negotiation.agreements import create_plan, policy_engine, terms_of
@@ -477,16 +478,16 @@ def send_message(session: Session, principal: Principal, conversation_id: int, n
     """
     conversation = _held(session, principal, conversation_id)
     decision = check_outbound(session, conversation, now)
-    if decision.verdict is SendVerdict.BLOCKED:
-        raise Conflict(decision.reason)
+    if decision.decision is ContactVerdict.NEVER:
+        raise Conflict(decision.code)
     if template is None:
         body = (text or "").strip()
         if not body:
             raise ValueError("empty message")
         if len(body) > MAX_TEXT:
             raise ValueError(f"message longer than {MAX_TEXT} characters")
-        if decision.verdict is SendVerdict.TEMPLATE_ONLY:
-            raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
+        if decision.template_only:
+            raise Conflict(decision.code, templates=_templates(session, principal, conversation))
         claimed = _take_if_queued(session, principal, conversation, now)
         messages = store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED)
     else:
@@ -594,8 +595,8 @@ def make_offer(session: Session, principal: Principal, conversation_id: int, off
     conversation = _held(session, principal, conversation_id)
     account, today, locale, role = _negotiating(session, principal, conversation, offer.account_id, now)
     decision = check_outbound(session, conversation, now)
-    if decision.verdict is not SendVerdict.SEND:  # the link must reach the debtor as a message
-        raise Conflict(decision.reason, templates=_templates(session, principal, conversation))
+    if not decision.free_text:  # the link must reach the debtor as a message
+        raise Conflict(decision.code, templates=_templates(session, principal, conversation))
     _take_if_queued(session, principal, conversation, now)
     reasons, amount, _ = _policy_answer(account, offer, role, today)
     if reasons or amount is None:

@@ -32,6 +32,11 @@ class CountryConfig(BaseModel):
     contact_hours: dict[str, tuple[time, time]] = {}  # when automated messages may reach a debtor (local time)
     contact_on_holidays: bool = True  # False: never on the country's public holidays
     contact_rules_source: str = ""  # the law or rule the contact hours come from
+    contact_max_per_day: int | None = None  # automated contacts a debtor may get per local day
+    contact_max_per_week: int | None = None  # … in any seven days
+    contact_min_days_apart: int = 0  # local days between two automated contacts (Chile: 2)
+    contact_one_channel_per_week: bool = False  # Colombia: not through several channels in the same week
+    contact_requires_authorised_channel: bool = False  # Colombia: only channels the debtor authorised
 
     def next_business_opening(self, now: datetime) -> datetime | None:
         """None while agents are at work; else when they next are (in the country's time zone)."""
@@ -77,6 +82,17 @@ class WhatsAppTemplate(BaseModel):
     variables: list[str] = []
 
 
+class CreditorContactRules(BaseModel):
+    """A creditor's own contact rules: they can only tighten the law's (bot.messaging.contact_rules)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contact_hours: dict[str, tuple[time, time]] = {}  # local hours, as in countries.yml; empty: the law's
+    max_per_day: int | None = None
+    max_per_week: int | None = None
+    min_days_apart: int = 0
+
+
 class CreditorConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -86,6 +102,7 @@ class CreditorConfig(BaseModel):
     whatsapp_sender: str | None = None
     sms_sender: str | None = None
     templates: dict[str, WhatsAppTemplate] = {}
+    contact_rules: CreditorContactRules = CreditorContactRules()
 
 
 def _load_yaml(path: Path) -> dict:

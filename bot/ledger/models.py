@@ -223,6 +223,7 @@ class Conversation(Base):
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # mode agent
     queued_at: Mapped[datetime | None]  # since when it waits for a person (mode queued)
     reset_dialogue: Mapped[bool] = mapped_column(Boolean, default=False)  # back from an agent: fresh tracker
+    focus_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # the last reminder's account
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -245,6 +246,10 @@ class Message(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
     processed_at: Mapped[datetime | None]
+    # Automated contacts (reminders): the contact rules' answer, kept so an auditor sees why it went when it did
+    contact_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    send_after: Mapped[datetime | None] = mapped_column(index=True)  # deferred by the contact rules
+    sent_at: Mapped[datetime | None]  # when the provider accepted it: what contact caps count
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -518,4 +523,24 @@ class ConversationOutcome(Base):
     kind: Mapped[str] = mapped_column(String(32))
     callback_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignSend(Base):
+    """One campaign step for one account on one day: the database makes sure it happens at most once.
+
+    The row and its message are written in one transaction before anything is sent, so a worker killed
+    at any point neither loses the step (the queue delivers the job again) nor doubles it (this key).
+    """
+
+    __tablename__ = "campaign_sends"
+    __table_args__ = (UniqueConstraint("account_id", "campaign", "step", "day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    day: Mapped[date] = mapped_column(Date)  # the account's local day the step is for
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # None: blocked, never sent
+    decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -5,23 +5,35 @@ on it; delivery statuses come back through `record_status`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.common import config
 from bot.common.phones import split_sender_id
-from bot.ledger.models import Account, AuditLog, Conversation, Debtor, Direction, Message, MessageStatus
+from bot.ledger.models import (
+    Account,
+    AuditLog,
+    CampaignSend,
+    Conversation,
+    Debtor,
+    Direction,
+    Message,
+    MessageStatus,
+)
 from bot.ledger.models import Creditor as CreditorRow
-from bot.messaging.compliance import SendVerdict, check_outbound
+from bot.messaging.compliance import check_outbound, outreach_decision
 from bot.messaging.contact import contact_key, opt_out
+from bot.messaging.contact_rules import ContactDecision, ContactVerdict
 
 BODY_LIMIT = 1600  # Twilio's limit per message body
 OPTED_OUT_ERROR = "21610"  # Twilio: the recipient replied STOP / is blocked
 OUTSIDE_WINDOW_ERROR = "63016"  # Twilio: WhatsApp free text outside the 24-hour window
+BLOCKED_ERROR = "blocked"  # ours: the contact rules said never (why: the message's contact_decision)
 _DELIVERY_ORDER = ["queued", "sending", "sent", "delivered", "read"]
 
 
@@ -44,6 +56,11 @@ class TransportError(RuntimeError):
 class Transport(Protocol):
     def send(self, request: OutboundRequest) -> str:
         """Hand the message over; returns the provider's message id. Raises TransportError."""
+        ...
+
+    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+        """The provider's id of a message to `request.to` accepted since `since`, if any: a sender that died
+        between handing a message over and writing down the answer asks this before sending it again."""
         ...
 
 
@@ -96,7 +113,7 @@ def queue_proactive(session: Session, conversation: Conversation, body: str, now
     is stored as failed with the reason, never silently dropped.
     """
     decision = check_outbound(session, conversation, now)
-    if decision.verdict is SendVerdict.TEMPLATE_ONLY:
+    if decision.template_only:
         creditor = creditor_config_for(session, conversation)
         template = (creditor.templates.get(template_name) or creditor.templates.get("reopen_conversation")
                     if creditor else None)
@@ -114,43 +131,92 @@ def queue_proactive(session: Session, conversation: Conversation, body: str, now
 
 
 def send_queued(session: Session, transport: Transport, now: datetime, limit: int = 100) -> int:
-    """Send queued messages in order, each after the compliance check. Returns how many left."""
+    """Send queued messages that are due, in order, each after the compliance check. Returns how many left."""
     queued = list(session.scalars(
-        select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED)
+        select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED,
+                              or_(Message.send_after.is_(None), Message.send_after <= now))
         .order_by(Message.id).limit(limit)))
-    sent = 0
-    for message in queued:
-        conversation = message.conversation
-        decision = check_outbound(session, conversation, now)
-        needs_template = decision.verdict is SendVerdict.TEMPLATE_ONLY and not message.template
-        if decision.verdict is SendVerdict.BLOCKED or needs_template:
-            message.status = MessageStatus.FAILED
-            message.error_code = OPTED_OUT_ERROR if decision.reason == "opted_out" else OUTSIDE_WINDOW_ERROR
-            message.updated_at = now
-            continue
-        taken = session.execute(update(Message).where(Message.id == message.id,
-                                                      Message.status == MessageStatus.QUEUED)
-                                .values(status=MessageStatus.SENDING).execution_options(synchronize_session=False))
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
-            continue  # another sender (worker, webhook, agent reply) has it: never sent twice
-        channel, e164 = split_sender_id(conversation.sender_id)
-        request = OutboundRequest(
-            channel=channel, to=f"whatsapp:{e164}" if channel == "whatsapp" else e164,
-            from_=conversation.our_address, body=None if message.template else message.body,
-            content_sid=(message.template or {}).get("content_sid"),
-            content_variables=(message.template or {}).get("variables", {}))
-        try:
-            message.external_id = transport.send(request)
-            message.status = MessageStatus.SENT
-            sent += 1
-        except TransportError as exc:
-            message.status = MessageStatus.FAILED
-            message.error_code = exc.code
-            if exc.code == OPTED_OUT_ERROR:
-                opt_out(session, contact_key(channel, e164), channel, source="twilio_21610")
+    return sum(send_one(session, transport, message, now) for message in queued)
+
+
+def _decision_for(session: Session, message: Message, now: datetime) -> ContactDecision:
+    """A reply's check; for an automated contact (a reminder) also the contact rules, again, as it leaves."""
+    reply = check_outbound(session, message.conversation, now)
+    if reply.decision is ContactVerdict.NEVER or message.contact_decision is None:
+        return reply
+    account_id = session.scalar(select(CampaignSend.account_id).where(CampaignSend.message_id == message.id))
+    account = session.get(Account, account_id) if account_id is not None else None
+    if account is None:
+        return reply
+    _, e164 = split_sender_id(message.conversation.sender_id)
+    return outreach_decision(session, account, e164, message.channel, now, exclude_message_id=message.id)
+
+
+def outbound_request(message: Message) -> OutboundRequest:
+    channel, e164 = split_sender_id(message.conversation.sender_id)
+    return OutboundRequest(
+        channel=channel, to=f"whatsapp:{e164}" if channel == "whatsapp" else e164,
+        from_=message.conversation.our_address, body=None if message.template else message.body,
+        content_sid=(message.template or {}).get("content_sid"),
+        content_variables=(message.template or {}).get("variables", {}))
+
+
+def send_one(session: Session, transport: Transport, message: Message, now: datetime,
+             checkpoint: Callable[[], None] | None = None) -> bool:
+    """Check, claim and hand over one queued message. True when it left now.
+
+    `checkpoint` (a commit, for the campaign workers) runs once the message is claimed, before the provider
+    is called: a sender killed after that finds it "sending" and asks the provider (`resume_sending`)
+    instead of sending it twice.
+    """
+    decision = _decision_for(session, message, now)
+    if message.contact_decision is not None:
+        message.contact_decision = decision.as_record()
+    if decision.decision is ContactVerdict.NEVER or (decision.template_only and not message.template):
+        message.status = MessageStatus.FAILED
+        message.error_code = {"opted_out": OPTED_OUT_ERROR, "whatsapp_window_closed": OUTSIDE_WINDOW_ERROR}.get(
+            decision.code, BLOCKED_ERROR)
         message.updated_at = now
+        return False
+    if decision.decision is ContactVerdict.DEFER:
+        message.send_after = decision.next_allowed
+        message.updated_at = now
+        return False
+    taken = session.execute(update(Message).where(Message.id == message.id, Message.status == MessageStatus.QUEUED)
+                            .values(status=MessageStatus.SENDING, updated_at=now)
+                            .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return False  # another sender (worker, webhook, agent reply) has it: never sent twice
+    message.status = MessageStatus.SENDING
+    if checkpoint is not None:
+        checkpoint()
+    return _hand_over(session, transport, message, now)
+
+
+def resume_sending(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
+    """A message a dead sender had claimed: sent if the provider never got it, else only written down."""
+    found = transport.find_sent(outbound_request(message), since=message.updated_at - timedelta(minutes=1))
+    if found is None:
+        return _hand_over(session, transport, message, now)
+    message.external_id, message.status, message.sent_at, message.updated_at = found, MessageStatus.SENT, now, now
+    return False
+
+
+def _hand_over(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
+    request = outbound_request(message)
+    try:
+        message.external_id = transport.send(request)
+    except TransportError as exc:
+        message.status = MessageStatus.FAILED
+        message.error_code = exc.code
+        if exc.code == OPTED_OUT_ERROR:
+            channel, e164 = split_sender_id(message.conversation.sender_id)
+            opt_out(session, contact_key(channel, e164), channel, source="twilio_21610")
+        message.updated_at = now
+        return False
+    message.status, message.sent_at, message.updated_at = MessageStatus.SENT, now, now
     session.flush()
-    return sent
+    return True
 
 
 def record_status(session: Session, message_sid: str, status: str, error_code: str | None,

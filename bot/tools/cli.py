@@ -119,7 +119,7 @@ def _disable_user(args: argparse.Namespace) -> int:
 def _contact_check(args: argparse.Namespace) -> int:
     import json
 
-    from bot.messaging.contact_hours import contact_decision
+    from bot.messaging.contact_rules import contact_decision
 
     try:
         at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)

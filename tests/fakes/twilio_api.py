@@ -27,6 +27,17 @@ class FakeTwilio:
         fake = self
 
         class Handler(JSONHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the Messages list the SDK pages through (To filter only)
+                path, _, query = self.path.partition("?")
+                if not path.endswith("/Messages.json"):
+                    self.reply(404, {"code": 20404, "message": "not found", "status": 404})
+                    return
+                to = parse_qs(query).get("To", [None])[0]
+                found = [fake.resource(form) for form in reversed(fake.sent) if to in (None, form.get("To"))]
+                self.reply(200, {"messages": found, "next_page_uri": None, "previous_page_uri": None,
+                                  "first_page_uri": path, "uri": self.path, "page": 0, "page_size": 50,
+                                  "start": 0, "end": len(found)})
+
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length", 0))
                 form = {key: values[0] for key, values in parse_qs(self.rfile.read(length).decode()).items()}
@@ -39,13 +50,17 @@ class FakeTwilio:
                                       "status": 400, "more_info": "https://www.twilio.com/docs/errors/21610"})
                     return
                 sid = f"SM{next(fake._ids):032x}"
-                fake.sent.append({**form, "Sid": sid})
-                self.reply(201, {"sid": sid, "status": "queued", "to": form.get("To"), "from": form.get("From"),
-                                  "body": form.get("Body"), "account_sid": self.path.split("/")[3],
-                                  "num_segments": "1", "direction": "outbound-api"})
+                fake.sent.append({**form, "Sid": sid, "AccountSid": self.path.split("/")[3]})
+                self.reply(201, fake.resource(fake.sent[-1]))
 
         self.server = serve(Handler)
         return self
+
+    @staticmethod
+    def resource(form: dict[str, str]) -> dict[str, str | None]:
+        return {"sid": form["Sid"], "status": "queued", "to": form.get("To"), "from": form.get("From"),
+                "body": form.get("Body"), "account_sid": form["AccountSid"], "num_segments": "1",
+                "direction": "outbound-api"}
 
     def stop(self) -> None:
         shut(self.server)

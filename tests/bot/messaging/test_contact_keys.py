@@ -10,7 +10,8 @@ from bot.common.copy import app_message
 from bot.common.phones import InvalidPhone
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, MessageStatus
-from bot.messaging.compliance import SendVerdict, check_outbound
+from bot.messaging.compliance import check_outbound
+from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.contact import contact_key, contact_key_of, is_opted_out, split_contact_key
 from bot.messaging.gateway import Gateway, Inbound
 from bot.messaging.locks import InProcessLocks
@@ -70,9 +71,9 @@ def test_outbound_checks_honour_each_contact_key(database_url: str) -> None:
     with session_scope() as session:
         conversations = {c.channel: c for c in session.scalars(select(Conversation))}
         now = conversations["whatsapp"].last_inbound_at
-        assert check_outbound(session, conversations["demo"], now).verdict is SendVerdict.BLOCKED
-        assert check_outbound(session, conversations["whatsapp"], now).verdict is SendVerdict.SEND
+        assert check_outbound(session, conversations["demo"], now).decision is ContactVerdict.NEVER
+        assert check_outbound(session, conversations["whatsapp"], now).free_text
     gateway.receive(Inbound(channel="sms", sender=NUMBER, body="BAJA"), MessageStatus.SENT)
     with session_scope() as session:
         whatsapp = session.scalars(select(Conversation).where(Conversation.channel == "whatsapp")).one()
-        assert check_outbound(session, whatsapp, now).verdict is SendVerdict.BLOCKED  # SMS's opt-out covers WhatsApp
+        assert check_outbound(session, whatsapp, now).decision is ContactVerdict.NEVER  # SMS's opt-out covers WhatsApp

@@ -3,7 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.messaging.compliance import SendVerdict, check_outbound
+from bot.messaging.compliance import check_outbound
+from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.contact import opt_in, opt_out
 from bot.messaging.conversations import get_or_create_conversation
 from bot.messaging.gateway import CANCEL_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
@@ -39,16 +40,16 @@ def test_keywords_must_be_the_whole_message() -> None:
 
 def test_compliance_opt_out_and_whatsapp_window(session: Session) -> None:
     conversation = get_or_create_conversation(session, "whatsapp:+5215512345678")
-    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.TEMPLATE_ONLY  # never wrote to us
+    assert check_outbound(session, conversation, NOW).template_only  # never wrote to us
     conversation.last_inbound_at = NOW - timedelta(hours=23, minutes=59)
-    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.SEND
+    assert check_outbound(session, conversation, NOW).free_text
     conversation.last_inbound_at = NOW - timedelta(hours=24)
-    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.TEMPLATE_ONLY
+    assert check_outbound(session, conversation, NOW).template_only
     opt_out(session, "+525512345678", "sms", source="keyword")  # on any channel
-    assert check_outbound(session, conversation, NOW).verdict is SendVerdict.BLOCKED
+    assert check_outbound(session, conversation, NOW).decision is ContactVerdict.NEVER
     opt_in(session, "+525512345678", "whatsapp", source="keyword")
     sms = get_or_create_conversation(session, "sms:+525512345678")
-    assert check_outbound(session, sms, NOW).verdict is SendVerdict.SEND  # SMS has no window
+    assert check_outbound(session, sms, NOW).free_text  # SMS has no window
 
 
 def test_two_senders_at_once_send_each_message_exactly_once(database_url: str) -> None:
@@ -73,6 +74,9 @@ def test_two_senders_at_once_send_each_message_exactly_once(database_url: str) -
             time.sleep(0.01)
             sent.append(request.body or "")
             return f"SM{len(sent):032d}"
+
+        def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+            return None
 
     barrier = threading.Barrier(2)
 

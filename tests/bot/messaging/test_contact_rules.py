@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from bot.messaging.contact_hours import ContactVerdict, contact_decision
+from bot.messaging.contact_rules import ContactVerdict, contact_decision
 from bot.tools.cli import main
 
 
