@@ -3,8 +3,8 @@ the settings (tests rebuild them with `reset`). Routes name them through the `An
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated
 

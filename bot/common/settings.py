@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     retry_interval_seconds: float = Field(default=5.0, gt=0, description="How often waiting messages are retried.")
     bot_handoff_after_seconds: int = Field(default=300, ge=1, description="A message waiting this long for the "
                                            "bot sends its conversation to a human (reason bot_error).")
+    campaign_rate_per_sender: float = Field(default=10.0, gt=0, description="Reminders per second each sender "
+                                            "number may send, across all campaign workers (Twilio queues beyond it).")
+    campaign_worker_threads: int = Field(default=4, ge=1, le=64, description="Threads per campaign worker process.")
+    campaign_redelivery_seconds: int = Field(default=60, ge=2, description="A job a dead worker held is handed to "
+                                             "another after this long without its heartbeat.")
     max_text_chars: int = Field(default=1000, ge=100, description="Longer bodies are stored whole, read up to this.")
 
     verification_max_attempts: int = Field(default=3, ge=1, description="Failed identity checks before a lock.")

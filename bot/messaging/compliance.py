@@ -15,7 +15,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.common import config
@@ -31,7 +31,7 @@ from bot.ledger.models import (
     OptOut,
     Phone,
 )
-from bot.messaging.contact import DEMO_CHANNEL, contact_key, is_opted_out
+from bot.messaging.contact import DEMO_CHANNEL, contact_key, is_opted_out, split_contact_key
 from bot.messaging.contact_rules import (
     Block,
     ContactDecision,
@@ -98,11 +98,12 @@ class ContactContext:
     opted_out: set[str] = field(default_factory=set)
     wrong_numbers: set[tuple[int, str]] = field(default_factory=set)
 
-    def facts_for(self, account: Account, debtor: Debtor, e164: str) -> DebtorContactFacts:
+    def facts_for(self, account: Account, debtor: Debtor, key: str) -> DebtorContactFacts:
+        """`key`: the number's contact key (bot.messaging.contact): the bare E.164, or the demo's own."""
         blocks = account_blocks(account)
-        if e164 in self.opted_out:
+        if key in self.opted_out:
             blocks.append(OPTED_OUT)
-        if (debtor.id, e164) in self.wrong_numbers:
+        if (debtor.id, split_contact_key(key)[1]) in self.wrong_numbers:
             blocks.append(WRONG_NUMBER)
         return DebtorContactFacts(history=tuple(self.histories.get(debtor.id, ())), blocks=tuple(blocks),
                                   authorised_channels=authorised_channels(debtor), timezone=debtor.timezone)
@@ -119,20 +120,25 @@ def load_contact_context(session: Session, debtor_ids: Collection[int], now: dat
         return context
     ids = list(debtor_ids)
     histories: dict[int, list[PastContact]] = defaultdict(list)
+    # A reminder queued and due counts too (it is about to go), but only against the ones queued after it:
+    # two reminders racing for one debtor's single daily slot never both wait for each other.
+    queued_first = Message.id < exclude_message_id if exclude_message_id is not None else Message.id.is_not(None)
+    due_and_queued = and_(Message.status == MessageStatus.QUEUED, queued_first,
+                          or_(Message.send_after.is_(None), Message.send_after <= now))
+    moment = func.coalesce(Message.sent_at, Message.send_after, Message.created_at)
     contacts = session.execute(
-        select(Conversation.debtor_id, Message.channel, func.coalesce(Message.sent_at, Message.updated_at))
+        select(Conversation.debtor_id, Message.channel, moment)
         .join(Message, Message.conversation_id == Conversation.id)
         .where(Conversation.debtor_id.in_(ids), Message.direction == Direction.OUTBOUND,
-               Message.contact_decision.is_not(None), Message.status.in_(COUNTED_STATUSES),
-               Message.id != (exclude_message_id or -1),
-               func.coalesce(Message.sent_at, Message.updated_at) > now - HISTORY_SPAN))
+               Message.contact_decision.is_not(None), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
+               Message.id != (exclude_message_id or -1), moment > now - HISTORY_SPAN))
     for debtor_id, channel, at in contacts:
-        histories[debtor_id].append(PastContact(at=at, channel=channel))
+        histories[debtor_id].append(PastContact(at=at, channel="whatsapp" if channel == DEMO_CHANNEL else channel))
     context.histories = dict(histories)
     phones = session.execute(select(Phone.debtor_id, Phone.e164, Phone.wrong_number).where(Phone.debtor_id.in_(ids)))
     numbers = set()
     for debtor_id, e164, wrong in phones:
-        numbers.add(e164)
+        numbers.update({e164, contact_key(DEMO_CHANNEL, e164)})
         if wrong:
             context.wrong_numbers.add((debtor_id, e164))
     context.opted_out = set(session.scalars(select(OptOut.e164).where(OptOut.e164.in_(numbers))))
@@ -145,4 +151,5 @@ def outreach_decision(session: Session, account: Account, e164: str, channel: st
     debtor = account.debtor
     context = load_contact_context(session, [debtor.id], now, exclude_message_id)
     rules = rules_for(debtor.country, config.creditors().get(account.creditor.code))
-    return decide(rules, channel, now, context.facts_for(account, debtor, e164))
+    counted = "whatsapp" if channel == DEMO_CHANNEL else channel  # the demo stands in for WhatsApp
+    return decide(rules, counted, now, context.facts_for(account, debtor, contact_key(channel, e164)))

@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.common.locale import cash_unit
@@ -23,6 +23,7 @@ from bot.ledger.models import (
     AccountStatus,
     AgreementStatus,
     AuditLog,
+    Conversation,
     Debtor,
     Installment,
     Payment,
@@ -56,12 +57,18 @@ def terms_of(account: Account, today: date) -> AccountTerms:
 
 
 def negotiable_account(session: Session, debtor: Debtor) -> Account | None:
-    """The account a conversation negotiates: the most overdue active one, those whose collection is not
-    paused first. A pause (dispute, hardship) stops our reminders, never the debtor's own wish to pay."""
+    """The account a conversation negotiates: the one the last reminder was about, else the most overdue
+    active one; those whose collection is not paused first. A pause (dispute, hardship) stops our reminders,
+    never the debtor's own wish to pay."""
+    reminded = (select(Conversation.focus_account_id)
+                .where(Conversation.debtor_id == debtor.id, Conversation.focus_account_id.is_not(None))
+                .order_by(Conversation.updated_at.desc()).limit(1).scalar_subquery())
     return session.scalars(
         select(Account).options(selectinload(Account.creditor))
         .where(Account.debtor_id == debtor.id, Account.status == AccountStatus.ACTIVE)
-        .order_by(Account.collection_paused_reason.is_not(None), Account.due_date, Account.id).limit(1)).first()
+        .order_by(Account.collection_paused_reason.is_not(None),
+                  case((Account.id == func.coalesce(reminded, -1), 0), else_=1), Account.due_date, Account.id)
+        .limit(1)).first()
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from bot.common import config
 from bot.common.settings import exit_if_unsafe
@@ -116,19 +119,75 @@ def _disable_user(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_moment(raw: str | None) -> datetime:
+    at = datetime.fromisoformat(raw) if raw else datetime.now(UTC)
+    if at.tzinfo is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-12-01T18:59:00-05:00")
+    return at
+
+
 def _contact_check(args: argparse.Namespace) -> int:
     import json
 
     from bot.messaging.contact_rules import contact_decision
 
     try:
-        at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
-    except ValueError:
-        return _error(f"--at: not an ISO 8601 moment: {args.at!r}")
-    if at.tzinfo is None:
-        return _error("--at needs a UTC offset, e.g. 2026-12-01T18:59:00-05:00")
-    print(json.dumps(contact_decision(args.country, at, args.timezone).as_json(), ensure_ascii=False))
+        at = _parse_moment(args.at)
+    except ValueError as exc:
+        return _error(f"--at {args.at!r}: {exc}")
+    creditor = None
+    if args.creditor:
+        creditor = config.creditors().get(args.creditor)
+        if creditor is None:
+            return _error(f"--creditor: unknown creditor {args.creditor!r} (config/creditors.yml)")
+    if args.debtor_id:
+        with session_scope() as session:
+            answer = _debtor_contact_check(session, args, at)
+        if answer is None:
+            return _error(f"--debtor-id: no debtor {args.debtor_id!r} with an account"
+                          + (f" of {args.creditor}" if args.creditor else ""))
+        print(json.dumps(answer, ensure_ascii=False))
+        return 0
+    decision = contact_decision(args.country, at, args.timezone, creditor=creditor, channel=args.channel)
+    print(json.dumps(decision.as_json(), ensure_ascii=False))
     return 0
+
+
+def _debtor_contact_check(session: Session, args: argparse.Namespace, at: datetime) -> dict[str, str | None] | None:
+    """The decision for a real debtor: their history, opt-outs, wrong numbers, accounts and caps count too."""
+    from sqlalchemy import select
+
+    from bot.ledger.models import Account, Creditor, Debtor
+    from bot.messaging.compliance import outreach_decision
+
+    query = select(Account).join(Debtor).where(Debtor.external_id == args.debtor_id).order_by(Account.id)
+    if args.creditor:
+        query = query.join(Creditor).where(Creditor.code == args.creditor)
+    account = session.scalars(query.limit(1)).first()
+    if account is None or not account.debtor.phones:
+        return None
+    phone = sorted(account.debtor.phones, key=lambda p: (p.wrong_number, not p.verified))[0]
+    return outreach_decision(session, account, phone.e164, args.channel, at).as_json()
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from bot.campaigns.cadences import campaigns
+    from bot.campaigns.planner import preview
+
+    known = campaigns()
+    if args.name not in known:
+        return _error(f"no campaign {args.name!r} in config/campaigns.yml (known: {', '.join(sorted(known))})")
+    try:
+        now = _parse_moment(args.at)
+    except ValueError as exc:
+        return _error(f"--at {args.at!r}: {exc}")
+    with session_scope() as session:
+        print(preview(session, known[args.name], now).summary())
+    if args.action == "preview":
+        return 0
+    if args.runner is None:
+        return _error("campaign run needs the task queue: use the `acuerdo` command (api.cli)")
+    return int(args.runner(args.name, now, wait=not args.no_wait, progress=not args.quiet))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,12 +227,26 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--channel", required=True, choices=["sms", "whatsapp"])
     checker.add_argument("--at", help="ISO 8601 moment with its offset (default: now)")
     checker.add_argument("--timezone", help="the debtor's IANA time zone (default: the country's)")
+    checker.add_argument("--creditor", help="a creditor code: its own, stricter rules count too")
+    checker.add_argument("--debtor-id", help="a debtor's portfolio id: their history, opt-outs, accounts and caps "
+                         "count too (country and time zone are theirs)")
     checker.set_defaults(handler=_contact_check)
+    campaign = commands.add_parser("campaign", help="preview or run a reminder campaign (config/campaigns.yml)")
+    campaign.add_argument("action", choices=["preview", "run"])
+    campaign.add_argument("name")
+    campaign.add_argument("--at", help="ISO 8601 moment to plan for (default: now)")
+    campaign.add_argument("--no-wait", action="store_true", help="run: enqueue for the workers and return")
+    campaign.add_argument("--quiet", action="store_true", help="run: no progress bar")
+    campaign.set_defaults(handler=_campaign)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+CampaignRunner = Callable[..., int]  # (name, now, *, wait, progress) -> exit code; the queue lives in api.tasks
+
+
+def main(argv: list[str] | None = None, campaign_runner: CampaignRunner | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.runner = campaign_runner
     exit_if_unsafe("acuerdo")
     migrate()
     return int(args.handler(args))

@@ -1,0 +1,177 @@
+"""One campaign step for one account, as a worker runs it: at most once, and never lost.
+
+The CampaignSend row (unique per account, campaign, step and day) and its queued message are committed
+together before anything is sent; the message is claimed ("sending") and committed before the provider is
+called. A worker killed anywhere leaves either nothing (the queue redelivers the job and it starts again),
+a queued message (sent on redelivery), or a claimed one (the provider is asked whether it got it before
+it is sent again). A second worker with the same job stops at the unique key.
+"""
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.campaigns.cadences import Anchor, Step, campaign
+from bot.campaigns.planner import TEMPLATE_DETAILED, TEMPLATE_DISCREET, Job, Planned, Reach, balances, plan
+from bot.common import config
+from bot.common.copy import app_message
+from bot.common.locale import format_long_date, format_money
+from bot.ledger.balances import debtor_locale
+from bot.ledger.models import (
+    Account,
+    AgreementStatus,
+    AuditLog,
+    CampaignSend,
+    Debtor,
+    Installment,
+    Message,
+    MessageStatus,
+    PromiseToPay,
+)
+from bot.messaging.contact_rules import ContactVerdict
+from bot.messaging.conversations import get_or_create_conversation
+from bot.messaging.outbox import Transport, resume_sending, send_one, store_outbound
+
+
+class Outcome(enum.StrEnum):
+    SENT = "sent"
+    SCHEDULED = "scheduled"  # deferred by the contact rules: the outbox sends it at the allowed moment
+    BLOCKED = "blocked"  # never: recorded with the reason
+    FAILED = "failed"  # the provider refused it (recorded on the message)
+    ALREADY_DONE = "already_done"  # this account, step and day were handled before
+
+
+SenderGate = Callable[[str], None]  # waits until the sender number may send one more (rate per number)
+
+
+def _no_wait(_sender: str) -> None:
+    return None
+
+
+def deliver(session: Session, transport: Transport, job: Job, now: datetime, *,
+            checkpoint: Callable[[], None], wait_for_sender: SenderGate = _no_wait) -> Outcome:
+    """Run one job. `checkpoint` commits (workers) so each stage survives the worker that wrote it."""
+    done = session.scalar(select(CampaignSend).where(
+        CampaignSend.account_id == job.account_id, CampaignSend.campaign == job.campaign,
+        CampaignSend.step == job.step, CampaignSend.day == job.day))
+    if done is not None:
+        return _finish(session, transport, done, now, checkpoint, wait_for_sender)
+    account = session.get(Account, job.account_id)
+    if account is None:
+        return Outcome.ALREADY_DONE
+    session.get(Debtor, account.debtor_id, with_for_update=True)  # one decision at a time per debtor: caps hold
+    step = campaign(job.campaign).step(job.step)
+    if step.marks_broken:
+        _mark_broken(session, step, job, now)
+    planned = next(plan(session, [job], now))
+    record = planned.decision.as_record()
+    if planned.decision.decision is ContactVerdict.NEVER or planned.reach is None:
+        session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
+                                 decision=record))
+        return Outcome.BLOCKED if _committed(session, checkpoint) else Outcome.ALREADY_DONE
+    message = _queue_reminder(session, planned, planned.reach, step, now)
+    message.contact_decision = record
+    message.send_after = planned.decision.next_allowed
+    session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
+                             message_id=message.id, decision=record))
+    if not _committed(session, checkpoint):
+        return Outcome.ALREADY_DONE
+    if planned.decision.decision is ContactVerdict.DEFER:
+        return Outcome.SCHEDULED
+    return _send(session, transport, message, now, checkpoint, wait_for_sender)
+
+
+def _committed(session: Session, checkpoint: Callable[[], None]) -> bool:
+    try:
+        checkpoint()
+        return True
+    except IntegrityError:  # another worker wrote this account, step and day first
+        session.rollback()
+        return False
+
+
+def _send(session: Session, transport: Transport, message: Message, now: datetime,
+          checkpoint: Callable[[], None], wait_for_sender: SenderGate) -> Outcome:
+    wait_for_sender(message.conversation.our_address or message.channel)
+    sent = send_one(session, transport, message, now, checkpoint=checkpoint)
+    checkpoint()
+    if sent:
+        return Outcome.SENT
+    return Outcome.SCHEDULED if message.status is MessageStatus.QUEUED else Outcome.FAILED
+
+
+def _finish(session: Session, transport: Transport, done: CampaignSend, now: datetime,
+            checkpoint: Callable[[], None], wait_for_sender: SenderGate) -> Outcome:
+    """The job ran before (a redelivery after a crash): finish what it left."""
+    message = session.get(Message, done.message_id) if done.message_id is not None else None
+    if message is None:
+        return Outcome.ALREADY_DONE
+    if message.status is MessageStatus.SENDING:
+        wait_for_sender(message.conversation.our_address or message.channel)
+        sent = resume_sending(session, transport, message, now)
+        checkpoint()
+        return Outcome.SENT if sent else Outcome.ALREADY_DONE
+    if message.status is MessageStatus.QUEUED and (message.send_after is None or message.send_after <= now):
+        return _send(session, transport, message, now, checkpoint, wait_for_sender)
+    return Outcome.ALREADY_DONE
+
+
+def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date, object]:
+    """The date and amount the reminder is about."""
+    account = planned.account
+    if step.anchor is Anchor.INSTALLMENT and planned.job.anchor_id is not None:
+        installment = session.get(Installment, planned.job.anchor_id)
+        if installment is not None:
+            return installment.due_date, installment.amount - installment.paid_amount
+    if step.anchor is Anchor.PROMISE and planned.job.anchor_id is not None:
+        promise = session.get(PromiseToPay, planned.job.anchor_id)
+        if promise is not None:
+            return promise.promised_date, promise.amount or balances(session, [account])[account.id]
+    return account.due_date, balances(session, [account])[account.id]
+
+
+def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime) -> Message:
+    """The reminder as a queued message in the debtor's conversation, pointed at this account."""
+    account, debtor = planned.account, planned.debtor
+    creditor = config.creditors().get(account.creditor.code)
+    day, amount = _anchor_facts(session, planned, step)
+    locale = debtor_locale(debtor)
+    values = {"first_name": debtor.first_name, "date": format_long_date(day, locale),
+              "amount": format_money(amount, account.currency, locale)}  # type: ignore[arg-type]
+    variant = "detailed" if reach.verified else "discreet"
+    body = app_message(f"{step.message}_{variant}", voseo=config.country(debtor.country).voseo, **values)
+    conversation = get_or_create_conversation(session, f"{reach.channel}:{reach.e164}")
+    conversation.focus_account_id = account.id  # an answer to the reminder negotiates this account
+    if conversation.debtor_id is None:
+        conversation.debtor_id = debtor.id  # whom we wrote to: their contact history counts this message
+    if creditor is not None and conversation.our_address is None:
+        conversation.our_address = creditor.whatsapp_sender if reach.channel == "whatsapp" else creditor.sms_sender
+    template = None
+    if reach.channel == "whatsapp" and creditor is not None:
+        approved = creditor.templates[TEMPLATE_DETAILED if reach.verified else TEMPLATE_DISCREET]
+        template = {"content_sid": approved.content_sid,
+                    "variables": {str(index): values.get(name, "") for index, name in enumerate(approved.variables, 1)}}
+    [message] = store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED, template=template)
+    return message
+
+
+def _mark_broken(session: Session, step: Step, job: Job, now: datetime) -> None:
+    """The day after a missed installment or promise: it is broken (the reminder says how to get back on track)."""
+    target: Installment | PromiseToPay | None = None
+    if step.anchor is Anchor.INSTALLMENT and job.anchor_id is not None:
+        installment = session.get(Installment, job.anchor_id)
+        if installment is not None and installment.paid_amount < installment.amount:
+            target = installment
+    elif step.anchor is Anchor.PROMISE and job.anchor_id is not None:
+        target = session.get(PromiseToPay, job.anchor_id)
+    if target is None or target.status is not AgreementStatus.PENDING:
+        return
+    target.status = AgreementStatus.BROKEN
+    session.add(AuditLog(actor="system", action="agreement_broken",
+                         entity_type=type(target).__tablename__, entity_id=str(target.id),
+                         details={"campaign": job.campaign, "step": job.step}, at=now))
