@@ -26,7 +26,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
+    campaigns = None
+    if get_settings().campaigns_in_app_minutes:  # the demo: reminders without a separate worker service
+        from api.tasks import EmbeddedCampaigns
+
+        campaigns = EmbeddedCampaigns(get_settings().campaigns_in_app_minutes * 60).start()
     yield
+    if campaigns is not None:
+        campaigns.stop()
     worker.stop()
 
 

@@ -179,6 +179,36 @@ class InProcessWorker:
         self._worker.stop()
 
 
+class EmbeddedCampaigns:
+    """The demo's campaigns: a scheduler thread and an in-process worker inside the app (no Redis needed)."""
+
+    def __init__(self, interval_seconds: float) -> None:
+        self._interval = interval_seconds
+        self._stop = threading.Event()
+        self._worker = InProcessWorker(threads=1)
+        self._thread = threading.Thread(target=self._loop, name="acuerdo-campaigns", daemon=True)
+
+    def start(self) -> EmbeddedCampaigns:
+        self._worker.start()
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self._worker.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                scheduled = schedule_due()
+                if any(scheduled.values()):
+                    log.info("campaign steps scheduled: %s", scheduled)
+            except Exception:  # a failed pass is tried again at the next one: the database key keeps it once
+                log.exception("campaign scheduling failed")
+            self._stop.wait(self._interval)
+
+
 def _run_until_signalled(tick: Callable[[], None] | None = None, interval: float = 1.0) -> None:
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -38,13 +38,15 @@ class TwilioTransport:
             raise TransportError(str(exc.code or exc.status), exc.msg) from exc
 
     def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
-        """Twilio's list of messages to this number since `since` (newest first): the first one from our sender."""
+        """Twilio's newest messages to this number: one from our sender created since `since`. (Not filtered by
+        DateSent: a message Twilio accepted but has not sent yet has none.)"""
         default_from = (self._settings.twilio_whatsapp_from if request.channel == "whatsapp"
                         else self._settings.twilio_sms_from)
         sender = request.from_ or default_from
         try:
-            for message in self._client.messages.list(to=request.to, date_sent_after=since, limit=20):
-                if not sender or message.from_ == sender:
+            for message in self._client.messages.list(to=request.to, limit=20):
+                created = message.date_created
+                if (not sender or message.from_ == sender) and (created is None or created >= since):
                     return str(message.sid)
         except TwilioRestException as exc:
             raise TransportError(str(exc.code or exc.status), exc.msg) from exc

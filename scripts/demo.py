@@ -58,6 +58,7 @@ def main() -> int:
     # The servers run in process groups of their own: stopping the demo (Ctrl-C or a plain kill) stops them too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     os.environ["DEMO_ENABLED"] = "true"  # the demo page and its portfolio: this command is the demo
+    os.environ.setdefault("CAMPAIGNS_IN_APP_MINUTES", "5")  # due reminders appear on the demo chat page
     get_settings.cache_clear()
     model = active_model()
     if model is None:

@@ -1,10 +1,10 @@
 """One campaign step for one account, as a worker runs it: at most once, and never lost.
 
-The CampaignSend row (unique per account, campaign, step and day) and its queued message are committed
-together before anything is sent; the message is claimed ("sending") and committed before the provider is
-called. A worker killed anywhere leaves either nothing (the queue redelivers the job and it starts again),
-a queued message (sent on redelivery), or a claimed one (the provider is asked whether it got it before
-it is sent again). A second worker with the same job stops at the unique key.
+The CampaignSend row (unique per account, campaign, step and day) and its message, already claimed
+("sending") when it goes now, are committed together before the provider is called. A worker killed
+anywhere leaves either nothing (the queue redelivers the job and it starts again), a queued message (sent
+when due), or a claimed one (on redelivery the provider is asked whether it got it before it is sent
+again). A second worker with the same job stops at the unique key.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from bot.ledger.models import (
 )
 from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.conversations import get_or_create_conversation
-from bot.messaging.outbox import Transport, resume_sending, send_one, store_outbound
+from bot.messaging.outbox import Transport, hand_over, resume_sending, send_one, store_outbound
 
 
 class Outcome(enum.StrEnum):
@@ -74,16 +74,20 @@ def deliver(session: Session, transport: Transport, job: Job, now: datetime, *,
         session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
                                  decision=record))
         return Outcome.BLOCKED if _committed(session, checkpoint) else Outcome.ALREADY_DONE
-    message = _queue_reminder(session, planned, planned.reach, step, now)
-    message.contact_decision = record
-    message.send_after = planned.decision.next_allowed
+    send_now = planned.decision.decision is ContactVerdict.SEND
+    # Sent now: stored already claimed, so the one commit below both records it and reserves it for this worker.
+    message = _queue_reminder(session, planned, planned.reach, step, now,
+                              status=MessageStatus.SENDING if send_now else MessageStatus.QUEUED)
     session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
                              message_id=message.id, decision=record))
     if not _committed(session, checkpoint):
         return Outcome.ALREADY_DONE
-    if planned.decision.decision is ContactVerdict.DEFER:
+    if not send_now:
         return Outcome.SCHEDULED
-    return _send(session, transport, message, now, checkpoint, wait_for_sender)
+    wait_for_sender(message.conversation.our_address or message.channel)
+    sent = hand_over(session, transport, message, now)
+    checkpoint()
+    return Outcome.SENT if sent else Outcome.FAILED
 
 
 def _committed(session: Session, checkpoint: Callable[[], None]) -> bool:
@@ -135,7 +139,8 @@ def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date,
     return account.due_date, balances(session, [account])[account.id]
 
 
-def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime) -> Message:
+def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime, *,
+                    status: MessageStatus) -> Message:
     """The reminder as a queued message in the debtor's conversation, pointed at this account."""
     account, debtor = planned.account, planned.debtor
     creditor = config.creditors().get(account.creditor.code)
@@ -156,7 +161,8 @@ def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step
         approved = creditor.templates[TEMPLATE_DETAILED if reach.verified else TEMPLATE_DISCREET]
         template = {"content_sid": approved.content_sid,
                     "variables": {str(index): values.get(name, "") for index, name in enumerate(approved.variables, 1)}}
-    [message] = store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED, template=template)
+    [message] = store_outbound(session, conversation, body, now, status=status, template=template,
+                               contact_decision=planned.decision.as_record(), send_after=planned.decision.next_allowed)
     return message
 
 

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
                                            "bot sends its conversation to a human (reason bot_error).")
     campaign_rate_per_sender: float = Field(default=10.0, gt=0, description="Reminders per second each sender "
                                             "number may send, across all campaign workers (Twilio queues beyond it).")
+    campaigns_in_app_minutes: int = Field(default=0, ge=0, description="The app itself schedules and sends "
+                                          "campaign reminders every this many minutes, with an in-process worker "
+                                          "(`make demo` sets 5); 0: the separate worker and scheduler services do.")
     campaign_worker_threads: int = Field(default=4, ge=1, le=64, description="Threads per campaign worker process.")
     campaign_redelivery_seconds: int = Field(default=60, ge=2, description="A job a dead worker held is handed to "
                                              "another after this long without its heartbeat.")

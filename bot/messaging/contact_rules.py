@@ -174,11 +174,11 @@ def _cap_waits(rules: ContactRules, channel: str, local: datetime,
     midnight = time(0, 0)
     if rules.max_per_day is not None and sum(at.date() == local.date() for at in past) >= rules.max_per_day:
         waits.append(_Wait(datetime.combine(local.date() + timedelta(days=1), midnight, zone), "daily_cap",
-                           f"Ya recibió {rules.max_per_day} contacto(s) hoy, el máximo por día "
+                           f"Ya alcanzó el máximo de {rules.max_per_day} contacto(s) por día "
                            f"({rules.source('max_per_day')})."))
     if rules.max_per_week is not None and len(week) >= rules.max_per_week:
-        waits.append(_Wait(week[len(week) - rules.max_per_week] + _WEEK, "weekly_cap",
-                           f"Ya recibió {rules.max_per_week} contactos en siete días, el máximo por semana "
+        waits.append(_Wait(_next_minute(week[len(week) - rules.max_per_week] + _WEEK), "weekly_cap",
+                           f"Ya alcanzó el máximo de {rules.max_per_week} contacto(s) en siete días "
                            f"({rules.source('max_per_week')})."))
     if rules.min_days_apart and past and (local.date() - past[-1].date()).days < rules.min_days_apart:
         waits.append(_Wait(datetime.combine(past[-1].date() + timedelta(days=rules.min_days_apart), midnight, zone),
@@ -188,10 +188,16 @@ def _cap_waits(rules: ContactRules, channel: str, local: datetime,
         others = [contact.at.astimezone(zone) for contact in history
                   if contact.channel != channel and local - _WEEK < contact.at <= local]
         if others:
-            waits.append(_Wait(max(others) + _WEEK, "other_channel_this_week",
+            waits.append(_Wait(_next_minute(max(others) + _WEEK), "other_channel_this_week",
                                f"Esta semana ya se le contactó por otro canal: no por varios canales la misma "
                                f"semana ({rules.source('one_channel_per_week')})."))
     return waits
+
+
+def _next_minute(moment: datetime) -> datetime:
+    """`moment` rounded up to a whole minute: the answer names a time a person can read."""
+    whole = moment.replace(second=0, microsecond=0)
+    return whole if whole == moment else whole + timedelta(minutes=1)
 
 
 def _channel_block(rules: ContactRules, channel: str, facts: DebtorContactFacts) -> Block | None:
@@ -232,14 +238,15 @@ def decide(rules: ContactRules, channel: str, at: datetime,
 
 
 def _why_not_now(rules: ContactRules, local: datetime) -> tuple[str, str]:
-    name = rules.country.name
+    # Whose hours these are: the creditor's, when its own are the stricter ones.
+    holder = rules.creditor_name if "hours" in rules.tightened and rules.creditor_name else rules.country.name
     zone = local.tzinfo
     assert isinstance(zone, ZoneInfo)
     if _span_of(rules, local.date(), zone) is not None:
-        return "outside_hours", f"Fuera del horario de contacto de {name}"
+        return "outside_hours", f"Fuera del horario de contacto de {holder}"
     if not rules.country.contact_on_holidays and is_public_holiday(local.date(), rules.country.code):
-        return "holiday", f"Día festivo en {name}: no se contacta"
-    return "closed_day", f"{name} no permite contactar este día de la semana"
+        return "holiday", f"Día festivo en {rules.country.name}: no se contacta"
+    return "closed_day", f"{holder} no permite contactar este día de la semana"
 
 
 def contact_decision(country_code: str, at: datetime, timezone: str | None = None,

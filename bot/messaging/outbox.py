@@ -81,14 +81,16 @@ def split_body(body: str, limit: int = BODY_LIMIT) -> list[str]:
 
 def store_outbound(session: Session, conversation: Conversation, body: str, now: datetime, *,
                    status: MessageStatus, in_reply_to: Message | None = None,
-                   template: dict[str, Any] | None = None) -> list[Message]:
-    """Outbound rows for `body` (split as the channel needs), stored before anything is sent."""
+                   template: dict[str, Any] | None = None, contact_decision: dict[str, Any] | None = None,
+                   send_after: datetime | None = None) -> list[Message]:
+    """Outbound rows for `body` (split as the channel needs), stored before anything is sent. An automated
+    contact carries the contact rules' answer (`contact_decision`) and, when deferred, `send_after`."""
     messages = []
     for part in (split_body(body) if body else [""]):
         message = Message(conversation_id=conversation.id, direction=Direction.OUTBOUND,
                           channel=conversation.channel, body=part, status=status,
                           in_reply_to_id=in_reply_to.id if in_reply_to else None, template=template,
-                          created_at=now, updated_at=now)
+                          contact_decision=contact_decision, send_after=send_after, created_at=now, updated_at=now)
         session.add(message)
         messages.append(message)
     session.flush()
@@ -190,19 +192,20 @@ def send_one(session: Session, transport: Transport, message: Message, now: date
     message.status = MessageStatus.SENDING
     if checkpoint is not None:
         checkpoint()
-    return _hand_over(session, transport, message, now)
+    return hand_over(session, transport, message, now)
 
 
 def resume_sending(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
     """A message a dead sender had claimed: sent if the provider never got it, else only written down."""
     found = transport.find_sent(outbound_request(message), since=message.updated_at - timedelta(minutes=1))
     if found is None:
-        return _hand_over(session, transport, message, now)
+        return hand_over(session, transport, message, now)
     message.external_id, message.status, message.sent_at, message.updated_at = found, MessageStatus.SENT, now, now
     return False
 
 
-def _hand_over(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
+def hand_over(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
+    """Give a claimed ("sending") message to the provider and write down its answer."""
     request = outbound_request(message)
     try:
         message.external_id = transport.send(request)

@@ -32,7 +32,7 @@ def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
 def url_of(server: ThreadingHTTPServer | None) -> str:
     assert server is not None, "the fake is not started"
     host, port = server.server_address[:2]
-    return f"http://{host}:{port}"
+    return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
 
 def shut(server: ThreadingHTTPServer | None) -> None:

@@ -5,7 +5,10 @@ Only the HTTP boundary is faked: our code sends through `twilio.rest.Client` exa
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs
 
@@ -18,6 +21,7 @@ class FakeTwilio:
     blocked: set[str] = field(default_factory=set)  # numbers that answer error 21610
     _ids: itertools.count = field(default_factory=itertools.count)
     server: ThreadingHTTPServer | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # when Twilio "created" a message
 
     @property
     def url(self) -> str:
@@ -50,7 +54,8 @@ class FakeTwilio:
                                       "status": 400, "more_info": "https://www.twilio.com/docs/errors/21610"})
                     return
                 sid = f"SM{next(fake._ids):032x}"
-                fake.sent.append({**form, "Sid": sid, "AccountSid": self.path.split("/")[3]})
+                fake.sent.append({**form, "Sid": sid, "AccountSid": self.path.split("/")[3],
+                                  "DateCreated": format_datetime(fake.clock().astimezone(UTC), usegmt=True)})
                 self.reply(201, fake.resource(fake.sent[-1]))
 
         self.server = serve(Handler)
@@ -60,7 +65,7 @@ class FakeTwilio:
     def resource(form: dict[str, str]) -> dict[str, str | None]:
         return {"sid": form["Sid"], "status": "queued", "to": form.get("To"), "from": form.get("From"),
                 "body": form.get("Body"), "account_sid": form["AccountSid"], "num_segments": "1",
-                "direction": "outbound-api"}
+                "direction": "outbound-api", "date_created": form["DateCreated"]}
 
     def stop(self) -> None:
         shut(self.server)

@@ -11,8 +11,8 @@ from bot.common.phones import InvalidPhone
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, MessageStatus
 from bot.messaging.compliance import check_outbound
-from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.contact import contact_key, contact_key_of, is_opted_out, split_contact_key
+from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.gateway import Gateway, Inbound
 from bot.messaging.locks import InProcessLocks
 

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from bot.messaging.compliance import check_outbound
-from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.contact import opt_in, opt_out
+from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.conversations import get_or_create_conversation
 from bot.messaging.gateway import CANCEL_KEYWORDS, OPT_IN_KEYWORDS, OPT_OUT_KEYWORDS, keyword_of
 from bot.messaging.outbox import BODY_LIMIT, split_body
