@@ -61,6 +61,7 @@ bench: model
 	$(VENV)/bin/python -m benchmarks.import_portfolio
 	$(VENV)/bin/python -m benchmarks.nlu
 	$(VENV)/bin/python -m benchmarks.gateway
+	$(VENV)/bin/python -m benchmarks.campaigns
 
 # Trains an NLU-only model from CONFIG into a temporary directory (models/ untouched), prints one markdown table
 # (held-out and hard held-out macro-F1 and accuracy, weakest intents) and appends it to benchmarks/experiments/.
