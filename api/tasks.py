@@ -36,6 +36,8 @@ from bot.campaigns.planner import Job, due_jobs
 from bot.common.settings import exit_if_unsafe, get_settings
 from bot.ledger.db import migrate, session_scope
 from bot.ledger.models import CampaignSend, Message, MessageStatus, utcnow
+from bot.payments.links import PaymentProvider
+from payments import provider_from_settings
 
 log = logging.getLogger(__name__)
 QUEUE = "campaigns"
@@ -55,6 +57,11 @@ def get_broker() -> dramatiq.Broker:
         broker = StubBroker()  # the embedded demo: workers are threads of the process that enqueues
     dramatiq.set_broker(broker)
     return broker
+
+
+@lru_cache(maxsize=1)
+def _provider() -> PaymentProvider:
+    return provider_from_settings()
 
 
 @lru_cache(maxsize=1)
@@ -78,7 +85,7 @@ def deliver_step(campaign: str, step: str, account_id: int, day: str, anchor_id:
     job = Job.from_args(campaign, step, account_id, day, anchor_id)
     with session_scope() as session:
         outcome = deliver(session, get_transport(), job, utcnow(), checkpoint=session.commit,
-                          wait_for_sender=wait_for_sender)
+                          wait_for_sender=wait_for_sender, provider=_provider())
     log.debug("%s: %s", job, outcome.value)
 
 

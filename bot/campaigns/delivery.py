@@ -9,6 +9,7 @@ again). A second worker with the same job stops at the unique key.
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import Callable
 from datetime import date, datetime
 
@@ -27,6 +28,7 @@ from bot.ledger.models import (
     AgreementStatus,
     AuditLog,
     CampaignSend,
+    Conversation,
     Debtor,
     Installment,
     Message,
@@ -36,6 +38,9 @@ from bot.ledger.models import (
 from bot.messaging.contact_rules import ContactVerdict
 from bot.messaging.conversations import get_or_create_conversation
 from bot.messaging.outbox import Transport, hand_over, resume_sending, send_one, store_outbound
+from bot.payments.links import PaymentProvider, PaymentProviderError, issue_link
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(enum.StrEnum):
@@ -54,8 +59,10 @@ def _no_wait(_sender: str) -> None:
 
 
 def deliver(session: Session, transport: Transport, job: Job, now: datetime, *,
-            checkpoint: Callable[[], None], wait_for_sender: SenderGate = _no_wait) -> Outcome:
-    """Run one job. `checkpoint` commits (workers) so each stage survives the worker that wrote it."""
+            checkpoint: Callable[[], None], wait_for_sender: SenderGate = _no_wait,
+            provider: PaymentProvider | None = None) -> Outcome:
+    """Run one job. `checkpoint` commits (workers) so each stage survives the worker that wrote it;
+    `provider` issues the payment link a reminder to a verified number carries."""
     done = session.scalar(select(CampaignSend).where(
         CampaignSend.account_id == job.account_id, CampaignSend.campaign == job.campaign,
         CampaignSend.step == job.step, CampaignSend.day == job.day))
@@ -76,7 +83,7 @@ def deliver(session: Session, transport: Transport, job: Job, now: datetime, *,
         return Outcome.BLOCKED if _committed(session, checkpoint) else Outcome.ALREADY_DONE
     send_now = planned.decision.decision is ContactVerdict.SEND
     # Sent now: stored already claimed, so the one commit below both records it and reserves it for this worker.
-    message = _queue_reminder(session, planned, planned.reach, step, now,
+    message = _queue_reminder(session, planned, planned.reach, step, now, provider,
                               status=MessageStatus.SENDING if send_now else MessageStatus.QUEUED)
     session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
                              message_id=message.id, decision=record))
@@ -139,18 +146,40 @@ def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date,
     return account.due_date, balances(session, [account])[account.id]
 
 
-def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime, *,
-                    status: MessageStatus) -> Message:
-    """The reminder as a queued message in the debtor's conversation, pointed at this account."""
+def _payment_link(session: Session, provider: PaymentProvider | None, planned: Planned, step: Step,
+                  conversation: Conversation, now: datetime) -> str | None:
+    """A link to pay what the reminder is about; None when there is no provider or it cannot issue one now
+    (the reminder still goes, and the debtor can ask for a link in the conversation)."""
+    if provider is None:
+        return None
+    installment = (session.get(Installment, planned.job.anchor_id)
+                   if step.anchor is Anchor.INSTALLMENT and planned.job.anchor_id is not None else None)
+    try:
+        issued = issue_link(session, provider, planned.account, "installment" if installment else "full", now,
+                            installment=installment, conversation=conversation, created_by="campaign")
+    except (PaymentProviderError, ValueError):
+        log.warning("no payment link for account %s (%s)", planned.account.id, planned.job, exc_info=True)
+        return None
+    return issued.url
+
+
+def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime,
+                    provider: PaymentProvider | None, *, status: MessageStatus) -> Message:
+    """The reminder as a queued message in the debtor's conversation, pointed at this account. Only to a
+    number the debtor verified does it say the amount and carry a payment link."""
     account, debtor = planned.account, planned.debtor
     creditor = config.creditors().get(account.creditor.code)
     day, amount = _anchor_facts(session, planned, step)
     locale = debtor_locale(debtor)
-    values = {"first_name": debtor.first_name, "date": format_long_date(day, locale),
-              "amount": format_money(amount, account.currency, locale)}  # type: ignore[arg-type]
-    variant = "detailed" if reach.verified else "discreet"
-    body = app_message(f"{step.message}_{variant}", voseo=config.country(debtor.country).voseo, **values)
     conversation = get_or_create_conversation(session, f"{reach.channel}:{reach.e164}")
+    link = _payment_link(session, provider, planned, step, conversation, now) if reach.verified else None
+    values = {"first_name": debtor.first_name, "date": format_long_date(day, locale),
+              "amount": format_money(amount, account.currency, locale), "link": link or ""}  # type: ignore[arg-type]
+    detailed = reach.verified and link is not None
+    voseo = config.country(debtor.country).voseo
+    body = app_message(f"{step.message}_{'detailed' if detailed else 'discreet'}", voseo=voseo, **values)
+    if detailed:
+        body = f"{body} {app_message('reminder_pay_link', voseo=voseo, link=link)}"
     conversation.focus_account_id = account.id  # an answer to the reminder negotiates this account
     if conversation.debtor_id is None:
         conversation.debtor_id = debtor.id  # whom we wrote to: their contact history counts this message
@@ -158,7 +187,7 @@ def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step
         conversation.our_address = creditor.whatsapp_sender if reach.channel == "whatsapp" else creditor.sms_sender
     template = None
     if reach.channel == "whatsapp" and creditor is not None:
-        approved = creditor.templates[TEMPLATE_DETAILED if reach.verified else TEMPLATE_DISCREET]
+        approved = creditor.templates[TEMPLATE_DETAILED if detailed else TEMPLATE_DISCREET]
         template = {"content_sid": approved.content_sid,
                     "variables": {str(index): values.get(name, "") for index, name in enumerate(approved.variables, 1)}}
     [message] = store_outbound(session, conversation, body, now, status=status, template=template,

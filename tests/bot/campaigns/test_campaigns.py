@@ -6,6 +6,7 @@ BaseException nothing in our code catches, before anything is written down: what
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -29,6 +30,7 @@ from bot.ledger.models import (
     Installment,
     Message,
     MessageStatus,
+    PaymentLink,
     PaymentPlan,
     Phone,
 )
@@ -36,6 +38,7 @@ from bot.messaging.contact import contact_key, opt_out
 from bot.messaging.outbox import OutboundRequest, Transport, send_queued
 from bot.negotiation.agreements import negotiable_account
 from bot.tools.cli import main as cli
+from payments.sandbox import SandboxCheckout
 from scripts import campaign_load
 from tests.fakes.twilio_api import FakeTwilio
 
@@ -221,16 +224,21 @@ def test_a_verified_number_hears_the_amount_an_unverified_one_does_not(
     known = add_account(session, due=due, verified=True, principal="2450.00")
     unknown = add_account(session, due=due, principal="2450.00")
     session.commit()
+    sandbox = SandboxCheckout(Settings())
     for account in (known, unknown):
-        deliver(session, twilio, early_job(account), NOW, checkpoint=session.commit)
+        deliver(session, twilio, early_job(account), NOW, checkpoint=session.commit, provider=sandbox)
     bodies = {account.id: session.scalars(select(Message.body).join(CampaignSend, CampaignSend.message_id == Message.id)
                                           .where(CampaignSend.account_id == account.id)).one()
               for account in (known, unknown)}
     assert "$2,450.00" in bodies[known.id] and "2,450" not in bodies[unknown.id]
     assert "28 de noviembre de 2026" in bodies[unknown.id]
+    [link] = session.scalars(select(PaymentLink).where(PaymentLink.account_id.in_([known.id, unknown.id]))).all()
+    assert link.account_id == known.id and link.amount == Decimal("2450.00")
+    assert bodies[known.id].endswith(f"Puedes pagar aquí: https://pagos.bancoaurora.example/p/{link.token}")
     [detailed] = received(fake_twilio, phone_of(known))
     assert detailed["ContentSid"] == "HX11110000000000000000000000000003"
-    assert '"2": "$2,450.00"' in detailed["ContentVariables"]
+    variables = json.loads(detailed["ContentVariables"])
+    assert (variables["2"], variables["4"]) == ("$2,450.00", f"https://pagos.bancoaurora.example/p/{link.token}")
 
 
 def test_the_day_after_a_missed_installment_it_is_broken_and_the_debtor_is_told(
