@@ -47,8 +47,8 @@ class DemoTransport:
     def send(self, request: OutboundRequest) -> str:
         return f"demo-{uuid.uuid4().hex}"
 
-    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
-        return None  # nothing leaves the machine: a demo message never half-sent
+    def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+        return []  # nothing leaves the machine: a demo message is never half-sent
 
 
 class ChannelTransport:
@@ -64,7 +64,7 @@ class ChannelTransport:
     def send(self, request: OutboundRequest) -> str:
         return self._for(request).send(request)
 
-    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+    def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
         return self._for(request).find_sent(request, since)
 
 

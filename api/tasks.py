@@ -27,12 +27,13 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.rate_limits import WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+from redis import Redis
 from sqlalchemy import func, select
 
-from api.deps import get_transport
+from api.deps import get_redis, get_transport
 from bot.campaigns.cadences import campaigns
 from bot.campaigns.delivery import Outcome, deliver
-from bot.campaigns.planner import Job, due_jobs
+from bot.campaigns.planner import Job, deferred_due, due_jobs
 from bot.common.settings import exit_if_unsafe, get_settings
 from bot.ledger.db import migrate, session_scope
 from bot.ledger.models import CampaignSend, Message, MessageStatus, utcnow
@@ -96,12 +97,35 @@ def deliver_actor() -> dramatiq.Actor[..., Any]:
     return decorate(deliver_step)
 
 
-def enqueue(jobs: Iterable[Job]) -> int:
+ENQUEUED_TTL_SECONDS = 3600  # a job not handled within the hour (dead-lettered, Redis lost) is enqueued again
+_enqueued_here: dict[str, float] = {}  # the in-process mode's memory of what it enqueued
+
+
+def _first_enqueue(job: Job, client: Redis | None, round_: str) -> bool:
+    """True the first time this job is enqueued within the hour for this `round_` (its first run, or a deferred
+    reminder's due moment): a scheduler waking every few minutes over a backlog must not pile copies of the
+    same job on the queue (they would be harmless, but not free)."""
+    key = f"{NAMESPACE}:enqueued:{job.campaign}:{job.step}:{job.account_id}:{job.day.isoformat()}:{round_}"
+    if client is not None:
+        return bool(client.set(key, 1, nx=True, ex=ENQUEUED_TTL_SECONDS))
+    now = time.monotonic()
+    if _enqueued_here.get(key, 0) > now:
+        return False
+    _enqueued_here[key] = now + ENQUEUED_TTL_SECONDS
+    return True
+
+
+def enqueue(jobs: Iterable[Job | tuple[Job, datetime]]) -> int:
+    """Send each job to the workers, unless it is already waiting there. A (job, moment) pair is a deferred
+    reminder due at that moment: a round of its own. Returns how many were sent."""
     actor = deliver_actor()
+    client = get_redis()
     count = 0
-    for job in jobs:
-        actor.send(*job.as_args())
-        count += 1
+    for item in jobs:
+        job, round_ = (item, "first") if isinstance(item, Job) else (item[0], item[1].isoformat())
+        if _first_enqueue(job, client, round_):
+            actor.send(*job.as_args())
+            count += 1
     return count
 
 
@@ -113,6 +137,9 @@ def schedule_due(names: Iterable[str] | None = None, now: datetime | None = None
         with session_scope() as session:
             jobs = due_jobs(session, campaigns()[name], now, pending_only=True)
         counts[name] = enqueue(jobs)
+    with session_scope() as session:
+        deferred = deferred_due(session, now)
+    counts["deferred"] = enqueue(deferred)  # a reminder deferred again is enqueued again at its next moment
     return counts
 
 
@@ -144,8 +171,8 @@ def run_campaign(name: str, now: datetime, *, wait: bool = True, progress: bool 
     with session_scope() as session:
         jobs = due_jobs(session, campaigns()[name], now, pending_only=True)
     worker = None if get_settings().redis_url else InProcessWorker().start()
-    total = enqueue(jobs)
-    print(f"enqueued {total} steps of {name}")
+    total = len(jobs)
+    print(f"{total} steps of {name} to handle ({enqueue(jobs)} enqueued now, the rest already waiting)")
     if not wait and worker is None:
         return 0
     last_change, done = time.monotonic(), 0

@@ -37,17 +37,17 @@ class TwilioTransport:
         except TwilioRestException as exc:
             raise TransportError(str(exc.code or exc.status), exc.msg) from exc
 
-    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
-        """Twilio's newest messages to this number: one from our sender created since `since`. (Not filtered by
-        DateSent: a message Twilio accepted but has not sent yet has none.)"""
+    def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+        """Twilio's newest messages to this number from our sender created since `since`, with the same body when
+        it is free text (a template's body is Twilio's rendering). Not filtered by DateSent: a message Twilio
+        accepted but has not sent yet has none."""
         default_from = (self._settings.twilio_whatsapp_from if request.channel == "whatsapp"
                         else self._settings.twilio_sms_from)
         sender = request.from_ or default_from
         try:
-            for message in self._client.messages.list(to=request.to, limit=20):
-                created = message.date_created
-                if (not sender or message.from_ == sender) and (created is None or created >= since):
-                    return str(message.sid)
+            return [str(message.sid) for message in self._client.messages.list(to=request.to, limit=50)
+                    if (not sender or message.from_ == sender)
+                    and (message.date_created is None or message.date_created >= since)
+                    and (request.body is None or message.body == request.body)]
         except TwilioRestException as exc:
             raise TransportError(str(exc.code or exc.status), exc.msg) from exc
-        return None

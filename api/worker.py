@@ -24,7 +24,7 @@ def run_once() -> None:
 def flush_outbox(transport: Transport) -> None:
     """Send what is queued (replies, receipts); anything that fails stays recorded on its message."""
     with session_scope() as session:
-        send_queued(session, transport, utcnow())
+        send_queued(session, transport, utcnow(), checkpoint=session.commit)
 
 
 class RetryWorker:

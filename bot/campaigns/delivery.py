@@ -1,10 +1,11 @@
 """One campaign step for one account, as a worker runs it: at most once, and never lost.
 
-The CampaignSend row (unique per account, campaign, step and day) and its message, already claimed
-("sending") when it goes now, are committed together before the provider is called. A worker killed
-anywhere leaves either nothing (the queue redelivers the job and it starts again), a queued message (sent
-when due), or a claimed one (on redelivery the provider is asked whether it got it before it is sent
-again). A second worker with the same job stops at the unique key.
+The CampaignSend row (unique per account, campaign, step and day) and its queued message are committed
+together; then the worker waits for its sender's rate, asks the compliance check again, claims the message
+("sending") and commits before the provider is called. A worker killed anywhere leaves either nothing (the
+queue redelivers the job and it starts again), a queued message (sent on redelivery, or by the scheduler
+when a deferred one is due), or a claimed one (the provider is asked whether it got it before it is checked
+again and sent). A second worker with the same job stops at the unique key.
 """
 from __future__ import annotations
 
@@ -21,10 +22,11 @@ from bot.campaigns.cadences import Anchor, Step, campaign
 from bot.campaigns.planner import TEMPLATE_DETAILED, TEMPLATE_DISCREET, Job, Planned, Reach, balances, plan
 from bot.common import config
 from bot.common.copy import app_message
-from bot.common.locale import format_long_date, format_money
+from bot.common.locale import format_long_date, format_money, zone_for
 from bot.ledger.balances import debtor_locale
 from bot.ledger.models import (
     Account,
+    AccountStatus,
     AgreementStatus,
     AuditLog,
     CampaignSend,
@@ -33,11 +35,12 @@ from bot.ledger.models import (
     Installment,
     Message,
     MessageStatus,
+    PaymentPlan,
     PromiseToPay,
 )
-from bot.messaging.contact_rules import ContactVerdict
+from bot.messaging.contact_rules import Block, ContactDecision, ContactVerdict
 from bot.messaging.conversations import get_or_create_conversation
-from bot.messaging.outbox import Transport, hand_over, resume_sending, send_one, store_outbound
+from bot.messaging.outbox import BLOCKED_ERROR, Transport, resume_sending, send_one, store_outbound
 from bot.payments.links import PaymentProvider, PaymentProviderError, issue_link
 
 log = logging.getLogger(__name__)
@@ -76,25 +79,32 @@ def deliver(session: Session, transport: Transport, job: Job, now: datetime, *,
     if step.marks_broken:
         _mark_broken(session, step, job, now)
     planned = next(plan(session, [job], now))
-    record = planned.decision.as_record()
-    if planned.decision.decision is ContactVerdict.NEVER or planned.reach is None:
+    decision = _for_today(planned, now)
+    record = decision.as_record()
+    if decision.decision is ContactVerdict.NEVER or planned.reach is None:
         session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
-                                 decision=record))
+                                 anchor_id=job.anchor_id, decision=record))
         return Outcome.BLOCKED if _committed(session, checkpoint) else Outcome.ALREADY_DONE
-    send_now = planned.decision.decision is ContactVerdict.SEND
-    # Sent now: stored already claimed, so the one commit below both records it and reserves it for this worker.
-    message = _queue_reminder(session, planned, planned.reach, step, now, provider,
-                              status=MessageStatus.SENDING if send_now else MessageStatus.QUEUED)
+    message = _queue_reminder(session, planned, planned.reach, step, now, provider)
     session.add(CampaignSend(campaign=job.campaign, step=job.step, account_id=job.account_id, day=job.day,
-                             message_id=message.id, decision=record))
+                             anchor_id=job.anchor_id, message_id=message.id, decision=record))
     if not _committed(session, checkpoint):
         return Outcome.ALREADY_DONE
-    if not send_now:
-        return Outcome.SCHEDULED
-    wait_for_sender(message.conversation.our_address or message.channel)
-    sent = hand_over(session, transport, message, now)
-    checkpoint()
-    return Outcome.SENT if sent else Outcome.FAILED
+    if decision.decision is ContactVerdict.DEFER:
+        return Outcome.SCHEDULED  # the scheduler enqueues it again when it is due
+    return _send(session, transport, message, now, checkpoint, wait_for_sender)
+
+
+def _for_today(planned: Planned, now: datetime) -> ContactDecision:
+    """A reminder is for its day ("hoy vence…"): deferred past it, it is not sent at all."""
+    decision = planned.decision
+    if decision.decision is not ContactVerdict.DEFER or decision.next_allowed is None:
+        return decision
+    debtor = planned.debtor
+    if decision.next_allowed.astimezone(zone_for(debtor.country, debtor.timezone)).date() <= planned.job.day:
+        return decision
+    return ContactDecision(ContactVerdict.NEVER, None, f"No queda un momento permitido el día del recordatorio: "
+                           f"{decision.reason}", "no_time_today")
 
 
 def _committed(session: Session, checkpoint: Callable[[], None]) -> bool:
@@ -118,7 +128,7 @@ def _send(session: Session, transport: Transport, message: Message, now: datetim
 
 def _finish(session: Session, transport: Transport, done: CampaignSend, now: datetime,
             checkpoint: Callable[[], None], wait_for_sender: SenderGate) -> Outcome:
-    """The job ran before (a redelivery after a crash): finish what it left."""
+    """The job ran before: a redelivery after a crash, or a deferred reminder now due. Finish what it left."""
     message = session.get(Message, done.message_id) if done.message_id is not None else None
     if message is None:
         return Outcome.ALREADY_DONE
@@ -127,9 +137,39 @@ def _finish(session: Session, transport: Transport, done: CampaignSend, now: dat
         sent = resume_sending(session, transport, message, now)
         checkpoint()
         return Outcome.SENT if sent else Outcome.ALREADY_DONE
-    if message.status is MessageStatus.QUEUED and (message.send_after is None or message.send_after <= now):
-        return _send(session, transport, message, now, checkpoint, wait_for_sender)
-    return Outcome.ALREADY_DONE
+    if message.status is not MessageStatus.QUEUED or (message.send_after is not None and message.send_after > now):
+        return Outcome.ALREADY_DONE
+    stale = _no_longer_due(session, done, now)
+    if stale is not None:
+        message.status, message.error_code, message.updated_at = MessageStatus.FAILED, BLOCKED_ERROR, now
+        message.contact_decision = ContactDecision(ContactVerdict.NEVER, None, stale.reason, stale.code).as_record()
+        checkpoint()
+        return Outcome.BLOCKED
+    return _send(session, transport, message, now, checkpoint, wait_for_sender)
+
+
+def _no_longer_due(session: Session, done: CampaignSend, now: datetime) -> Block | None:
+    """Whether a reminder that waited still says something true: its day has not passed, and what it is
+    about (the due balance, an installment, a promise) is still owed."""
+    account = session.get(Account, done.account_id)
+    if account is None or account.status is not AccountStatus.ACTIVE:
+        return Block("no_longer_due", "La cuenta ya no está activa.")
+    if now.astimezone(zone_for(account.debtor.country, account.debtor.timezone)).date() > done.day:
+        return Block("expired", f"El recordatorio era para el {done.day.isoformat()} y ese día ya pasó.")
+    anchor = campaign(done.campaign).step(done.step).anchor
+    owed = {AgreementStatus.PENDING, AgreementStatus.BROKEN}
+    if anchor is Anchor.INSTALLMENT and done.anchor_id is not None:
+        installment = session.get(Installment, done.anchor_id)
+        if installment is None or installment.status not in owed or installment.paid_amount >= installment.amount:
+            return Block("no_longer_due", "La cuota ya se pagó o el plan cambió.")
+    elif anchor is Anchor.PROMISE and done.anchor_id is not None:
+        promise = session.get(PromiseToPay, done.anchor_id)
+        if promise is None or promise.status not in owed:
+            return Block("no_longer_due", "La promesa de pago ya se cumplió o cambió.")
+    elif anchor is Anchor.DUE_DATE and session.scalar(select(PaymentPlan.id).where(
+            PaymentPlan.account_id == account.id, PaymentPlan.status == AgreementStatus.PENDING).limit(1)):
+        return Block("no_longer_due", "La cuenta ya tiene un plan de pagos.")
+    return None
 
 
 def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date, object]:
@@ -164,7 +204,7 @@ def _payment_link(session: Session, provider: PaymentProvider | None, planned: P
 
 
 def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step, now: datetime,
-                    provider: PaymentProvider | None, *, status: MessageStatus) -> Message:
+                    provider: PaymentProvider | None) -> Message:
     """The reminder as a queued message in the debtor's conversation, pointed at this account. Only to a
     number the debtor verified does it say the amount and carry a payment link."""
     account, debtor = planned.account, planned.debtor
@@ -180,9 +220,6 @@ def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step
     body = app_message(f"{step.message}_{'detailed' if detailed else 'discreet'}", voseo=voseo, **values)
     if detailed:
         body = f"{body} {app_message('reminder_pay_link', voseo=voseo, link=link)}"
-    conversation.focus_account_id = account.id  # an answer to the reminder negotiates this account
-    if conversation.debtor_id is None:
-        conversation.debtor_id = debtor.id  # whom we wrote to: their contact history counts this message
     if creditor is not None and conversation.our_address is None:
         conversation.our_address = creditor.whatsapp_sender if reach.channel == "whatsapp" else creditor.sms_sender
     template = None
@@ -190,7 +227,7 @@ def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step
         approved = creditor.templates[TEMPLATE_DETAILED if detailed else TEMPLATE_DISCREET]
         template = {"content_sid": approved.content_sid,
                     "variables": {str(index): values.get(name, "") for index, name in enumerate(approved.variables, 1)}}
-    [message] = store_outbound(session, conversation, body, now, status=status, template=template,
+    [message] = store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED, template=template,
                                contact_decision=planned.decision.as_record(), send_after=planned.decision.next_allowed)
     return message
 

@@ -24,6 +24,8 @@ from bot.ledger.models import (
     CampaignSend,
     Debtor,
     Installment,
+    Message,
+    MessageStatus,
     Payment,
     PaymentPlan,
     Phone,
@@ -31,7 +33,7 @@ from bot.ledger.models import (
 )
 from bot.messaging.compliance import ContactContext, authorised_channels, load_contact_context
 from bot.messaging.contact import DEMO_CHANNEL, contact_key
-from bot.messaging.contact_rules import ContactDecision, ContactVerdict, PastContact, decide, rules_for
+from bot.messaging.contact_rules import Block, ContactDecision, ContactVerdict, PastContact, decide, rules_for
 
 BATCH = 2000
 TEMPLATE_DETAILED, TEMPLATE_DISCREET = "reminder_detailed", "reminder_discreet"
@@ -71,19 +73,23 @@ class Reach:
         return contact_key(self.channel, self.e164)
 
 
-def reach_for(debtor: Debtor, phones: Sequence[Phone], creditor: config.CreditorConfig | None) -> Reach | None:
-    """The number and channel a reminder goes by: a verified number first, WhatsApp when the creditor has an
-    approved reminder template and the debtor did not rule it out, else SMS. None: no usable number."""
+def reach_for(debtor: Debtor, phones: Sequence[Phone], creditor: config.CreditorConfig | None) -> Reach | Block:
+    """The number and channel a reminder goes by: a verified number first; WhatsApp when the creditor has
+    approved reminder templates (free text outside the 24-hour window is refused) and the debtor did not rule
+    it out, else SMS. A Block when no number or channel can carry it."""
     usable = sorted((phone for phone in phones if not phone.wrong_number), key=lambda phone: not phone.verified)
     if not usable:
-        return None
+        return Block("wrong_number", "No hay un número utilizable: todos fueron reportados como equivocados.")
     if debtor.is_demo:  # the demo portfolio is only ever played on the local chat page
         return Reach(usable[0].e164, DEMO_CHANNEL, usable[0].verified)
     allowed = authorised_channels(debtor)
     has_template = creditor is not None and {TEMPLATE_DETAILED, TEMPLATE_DISCREET} <= set(creditor.templates)
-    whatsapp_ok = has_template and (allowed is None or "whatsapp" in allowed)
-    channel = "whatsapp" if whatsapp_ok else "sms" if allowed is None or "sms" in allowed else sorted(allowed)[0]
-    return Reach(usable[0].e164, channel, usable[0].verified)
+    channels = [channel for channel in (["whatsapp"] if has_template else []) + ["sms"]
+                if allowed is None or channel in allowed]
+    if not channels:
+        return Block("channel_not_authorised", "Ningún canal que autorizó el deudor puede llevar un recordatorio "
+                                               "(WhatsApp necesita una plantilla aprobada del acreedor).")
+    return Reach(usable[0].e164, channels[0], usable[0].verified)
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,19 @@ def due_jobs(session: Session, campaign: Campaign, now: datetime, pending_only: 
             for account_id, anchor_id in session.execute(query):
                 jobs.append(Job(campaign.name, step.name, account_id, today, anchor_id))
     return jobs
+
+
+def deferred_due(session: Session, now: datetime, limit: int = 10_000) -> list[tuple[Job, datetime]]:
+    """Steps whose reminder was deferred by the contact rules and is now due: the scheduler hands them to the
+    workers again (they keep the rate per sender and check the reminder is still true)."""
+    rows = session.execute(
+        select(CampaignSend.campaign, CampaignSend.step, CampaignSend.account_id, CampaignSend.day,
+               CampaignSend.anchor_id, Message.send_after)
+        .join(Message, Message.id == CampaignSend.message_id)
+        .where(Message.status == MessageStatus.QUEUED, Message.send_after.is_not(None), Message.send_after <= now)
+        .order_by(Message.send_after, Message.id).limit(limit))
+    return [(Job(campaign, step, account_id, day, anchor_id), send_after)
+            for campaign, step, account_id, day, anchor_id, send_after in rows]
 
 
 def _due_query(step: Step, country: str, anchor_day: date):  # type: ignore[no-untyped-def]
@@ -154,10 +173,11 @@ def plan(session: Session, jobs: Sequence[Job], now: datetime, batch: int = BATC
             account = accounts[job.account_id]
             debtor = account.debtor
             creditor = creditors.get(account.creditor.code)
-            reach = reach_for(debtor, debtor.phones, creditor)
+            found = reach_for(debtor, debtor.phones, creditor)
+            reach = found if isinstance(found, Reach) else None
             if reach is None:
-                decision = ContactDecision(ContactVerdict.NEVER, None, "No hay un número utilizable: todos fueron "
-                                           "reportados como equivocados.", "wrong_number")
+                assert isinstance(found, Block)
+                decision = ContactDecision(ContactVerdict.NEVER, None, found.reason, found.code)
             else:
                 decision = decide(rules_for(debtor.country, creditor), reach.rules_channel, now,
                                   context.facts_for(account, debtor, reach.contact_key))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
 from babel.core import get_global
@@ -57,8 +57,14 @@ def format_weekday_date(day: date, locale: str) -> str:
 
 
 def zone_for(country: str, timezone_name: str | None) -> ZoneInfo:
-    """The debtor's own time zone, else their country's."""
-    return ZoneInfo(timezone_name or country_config(country).timezone)
+    """The debtor's own time zone, else (none, or a name no zone has: imports keep what the file said) their
+    country's."""
+    if timezone_name:
+        try:
+            return ZoneInfo(timezone_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(country_config(country).timezone)
 
 
 def local_today(country: str, timezone_name: str | None, now: datetime) -> date:

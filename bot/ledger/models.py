@@ -223,7 +223,6 @@ class Conversation(Base):
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)  # mode agent
     queued_at: Mapped[datetime | None]  # since when it waits for a person (mode queued)
     reset_dialogue: Mapped[bool] = mapped_column(Boolean, default=False)  # back from an agent: fresh tracker
-    focus_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))  # the last reminder's account
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -247,7 +246,7 @@ class Message(Base):
     template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
     processed_at: Mapped[datetime | None]
     # Automated contacts (reminders): the contact rules' answer, kept so an auditor sees why it went when it did
-    contact_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    contact_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     send_after: Mapped[datetime | None] = mapped_column(index=True)  # deferred by the contact rules
     sent_at: Mapped[datetime | None]  # when the provider accepted it: what contact caps count
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -541,6 +540,7 @@ class CampaignSend(Base):
     step: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     day: Mapped[date] = mapped_column(Date)  # the account's local day the step is for
+    anchor_id: Mapped[int | None]  # the installment or promise the step is about
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # None: blocked, never sent
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

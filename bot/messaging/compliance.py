@@ -23,9 +23,9 @@ from bot.common.phones import InvalidPhone, split_sender_id
 from bot.ledger.models import (
     Account,
     AccountStatus,
+    CampaignSend,
     Conversation,
     Debtor,
-    Direction,
     Message,
     MessageStatus,
     OptOut,
@@ -120,6 +120,8 @@ def load_contact_context(session: Session, debtor_ids: Collection[int], now: dat
         return context
     ids = list(debtor_ids)
     histories: dict[int, list[PastContact]] = defaultdict(list)
+    # Automated contacts are the campaign steps' messages, counted by the debtor whose account they were about
+    # (whoever's conversation the number is): replies, agent messages and receipts never count.
     # A reminder queued and due counts too (it is about to go), but only against the ones queued after it:
     # two reminders racing for one debtor's single daily slot never both wait for each other.
     queued_first = Message.id < exclude_message_id if exclude_message_id is not None else Message.id.is_not(None)
@@ -127,10 +129,10 @@ def load_contact_context(session: Session, debtor_ids: Collection[int], now: dat
                           or_(Message.send_after.is_(None), Message.send_after <= now))
     moment = func.coalesce(Message.sent_at, Message.send_after, Message.created_at)
     contacts = session.execute(
-        select(Conversation.debtor_id, Message.channel, moment)
-        .join(Message, Message.conversation_id == Conversation.id)
-        .where(Conversation.debtor_id.in_(ids), Message.direction == Direction.OUTBOUND,
-               Message.contact_decision.is_not(None), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
+        select(Account.debtor_id, Message.channel, moment)
+        .join(CampaignSend, CampaignSend.account_id == Account.id)
+        .join(Message, Message.id == CampaignSend.message_id)
+        .where(Account.debtor_id.in_(ids), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
                Message.id != (exclude_message_id or -1), moment > now - HISTORY_SPAN))
     for debtor_id, channel, at in contacts:
         histories[debtor_id].append(PastContact(at=at, channel="whatsapp" if channel == DEMO_CHANNEL else channel))

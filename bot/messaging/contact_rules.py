@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from bot.common import config
 from bot.common.business_days import is_public_holiday
+from bot.common.locale import zone_for
 
 _SEARCH_DAYS = 21  # any country with contact hours has an allowed moment within three weeks of the caps
 _WEEK = timedelta(days=7)
@@ -221,7 +222,7 @@ def decide(rules: ContactRules, channel: str, at: datetime,
     if not rules.hours:
         return ContactDecision(ContactVerdict.NEVER, None,
                                f"{rules.country.name}: no hay horario de contacto configurado ({source}).", "no_hours")
-    local = at.astimezone(ZoneInfo(facts.timezone or rules.country.timezone))
+    local = at.astimezone(zone_for(rules.country.code, facts.timezone))
     waits = _cap_waits(rules, channel, local, facts.history)
     binding = max(waits, key=lambda wait: wait.until) if waits else None
     moment = _first_allowed(rules, max(local, binding.until) if binding else local)

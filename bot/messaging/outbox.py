@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.common import config
@@ -58,9 +58,10 @@ class Transport(Protocol):
         """Hand the message over; returns the provider's message id. Raises TransportError."""
         ...
 
-    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
-        """The provider's id of a message to `request.to` accepted since `since`, if any: a sender that died
-        between handing a message over and writing down the answer asks this before sending it again."""
+    def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+        """The provider's ids of messages like `request` (same recipient and sender; same body when it is free
+        text) accepted since `since`, newest first: a sender that died between handing a message over and
+        writing down the answer asks this before sending it again."""
         ...
 
 
@@ -132,13 +133,29 @@ def queue_proactive(session: Session, conversation: Conversation, body: str, now
     return store_outbound(session, conversation, body, now, status=MessageStatus.QUEUED)
 
 
-def send_queued(session: Session, transport: Transport, now: datetime, limit: int = 100) -> int:
-    """Send queued messages that are due, in order, each after the compliance check. Returns how many left."""
+STALE_SENDING = timedelta(minutes=5)  # a message "sending" this long lost its sender (killed, dead-lettered)
+
+
+def send_queued(session: Session, transport: Transport, now: datetime, limit: int = 100,
+                checkpoint: Callable[[], None] | None = None) -> int:
+    """Send queued replies in order, each after the compliance check, and finish what dead senders left
+    "sending". Returns how many left. Reminders (messages with a contact decision) are the campaign workers'
+    (bot.campaigns.delivery), which keep the rate per sender and know whether a reminder is still due.
+    `checkpoint` commits each claim before the provider is called (a crash then never sends twice)."""
     queued = list(session.scalars(
         select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED,
-                              or_(Message.send_after.is_(None), Message.send_after <= now))
+                              Message.contact_decision.is_(None))
         .order_by(Message.id).limit(limit)))
-    return sum(send_one(session, transport, message, now) for message in queued)
+    sent = sum(send_one(session, transport, message, now, checkpoint) for message in queued)
+    stale = list(session.scalars(
+        select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.SENDING,
+                              Message.updated_at < now - STALE_SENDING)
+        .order_by(Message.id).limit(limit)))
+    for message in stale:
+        sent += resume_sending(session, transport, message, now)
+        if checkpoint is not None:
+            checkpoint()
+    return sent
 
 
 def _decision_for(session: Session, message: Message, now: datetime) -> ContactDecision:
@@ -163,14 +180,8 @@ def outbound_request(message: Message) -> OutboundRequest:
         content_variables=(message.template or {}).get("variables", {}))
 
 
-def send_one(session: Session, transport: Transport, message: Message, now: datetime,
-             checkpoint: Callable[[], None] | None = None) -> bool:
-    """Check, claim and hand over one queued message. True when it left now.
-
-    `checkpoint` (a commit, for the campaign workers) runs once the message is claimed, before the provider
-    is called: a sender killed after that finds it "sending" and asks the provider (`resume_sending`)
-    instead of sending it twice.
-    """
+def _may_leave(session: Session, message: Message, now: datetime) -> bool:
+    """Ask the compliance check again and write its answer on the message; True if it may go now."""
     decision = _decision_for(session, message, now)
     if message.contact_decision is not None:
         message.contact_decision = decision.as_record()
@@ -181,8 +192,20 @@ def send_one(session: Session, transport: Transport, message: Message, now: date
         message.updated_at = now
         return False
     if decision.decision is ContactVerdict.DEFER:
-        message.send_after = decision.next_allowed
-        message.updated_at = now
+        message.status, message.send_after, message.updated_at = MessageStatus.QUEUED, decision.next_allowed, now
+        return False
+    return True
+
+
+def send_one(session: Session, transport: Transport, message: Message, now: datetime,
+             checkpoint: Callable[[], None] | None = None) -> bool:
+    """Check, claim and hand over one queued message. True when it left now.
+
+    `checkpoint` (a commit) runs once the message is claimed, before the provider is called: a sender killed
+    after that leaves it "sending", and whoever finds it asks the provider (`resume_sending`) instead of
+    sending it twice.
+    """
+    if not _may_leave(session, message, now):
         return False
     taken = session.execute(update(Message).where(Message.id == message.id, Message.status == MessageStatus.QUEUED)
                             .values(status=MessageStatus.SENDING, updated_at=now)
@@ -196,12 +219,17 @@ def send_one(session: Session, transport: Transport, message: Message, now: date
 
 
 def resume_sending(session: Session, transport: Transport, message: Message, now: datetime) -> bool:
-    """A message a dead sender had claimed: sent if the provider never got it, else only written down."""
-    found = transport.find_sent(outbound_request(message), since=message.updated_at - timedelta(minutes=1))
-    if found is None:
-        return hand_over(session, transport, message, now)
-    message.external_id, message.status, message.sent_at, message.updated_at = found, MessageStatus.SENT, now, now
-    return False
+    """A message a dead sender had claimed: written down if the provider got it; else checked again (the
+    debtor may have opted out, the hour passed) and sent."""
+    candidates = transport.find_sent(outbound_request(message), since=message.updated_at - timedelta(minutes=1))
+    known = set(session.scalars(select(Message.external_id).where(Message.external_id.in_(candidates))))
+    found = next((sid for sid in candidates if sid not in known), None)  # one of ours already recorded is not it
+    if found is not None:
+        message.external_id, message.status, message.sent_at, message.updated_at = found, MessageStatus.SENT, now, now
+        return False
+    if not _may_leave(session, message, now):
+        return False
+    return hand_over(session, transport, message, now)
 
 
 def hand_over(session: Session, transport: Transport, message: Message, now: datetime) -> bool:

@@ -23,12 +23,13 @@ from bot.ledger.models import (
     AccountStatus,
     AgreementStatus,
     AuditLog,
-    Conversation,
+    CampaignSend,
     Debtor,
     Installment,
     Payment,
     PaymentPlan,
     PromiseToPay,
+    utcnow,
 )
 from bot.negotiation.policy import (
     AccountTerms,
@@ -56,13 +57,17 @@ def terms_of(account: Account, today: date) -> AccountTerms:
                         segment=account.segment, country=account.debtor.country)
 
 
+REMINDER_FOCUS = timedelta(days=14)  # a debtor answering within this of a reminder talks about its account
+
+
 def negotiable_account(session: Session, debtor: Debtor) -> Account | None:
     """The account a conversation negotiates: the one the last reminder was about, else the most overdue
     active one; those whose collection is not paused first. A pause (dispute, hardship) stops our reminders,
     never the debtor's own wish to pay."""
-    reminded = (select(Conversation.focus_account_id)
-                .where(Conversation.debtor_id == debtor.id, Conversation.focus_account_id.is_not(None))
-                .order_by(Conversation.updated_at.desc()).limit(1).scalar_subquery())
+    reminded = (select(CampaignSend.account_id).join(Account, Account.id == CampaignSend.account_id)
+                .where(Account.debtor_id == debtor.id, CampaignSend.message_id.is_not(None),
+                       CampaignSend.created_at > utcnow() - REMINDER_FOCUS)
+                .order_by(CampaignSend.id.desc()).limit(1).scalar_subquery())
     return session.scalars(
         select(Account).options(selectinload(Account.creditor))
         .where(Account.debtor_id == debtor.id, Account.status == AccountStatus.ACTIVE)

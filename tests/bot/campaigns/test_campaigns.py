@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from api.twilio_sender import TwilioTransport
 from bot.campaigns.cadences import campaign
 from bot.campaigns.delivery import Outcome, deliver
-from bot.campaigns.planner import Job, due_jobs, preview
+from bot.campaigns.planner import Job, deferred_due, due_jobs, preview
 from bot.common.settings import Settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import (
@@ -35,7 +35,8 @@ from bot.ledger.models import (
     Phone,
 )
 from bot.messaging.contact import contact_key, opt_out
-from bot.messaging.outbox import OutboundRequest, Transport, send_queued
+from bot.messaging.conversations import get_or_create_conversation
+from bot.messaging.outbox import OutboundRequest, Transport, send_queued, store_outbound
 from bot.negotiation.agreements import negotiable_account
 from bot.tools.cli import main as cli
 from payments.sandbox import SandboxCheckout
@@ -58,7 +59,7 @@ class DiesAfterHandingOver:
         self.real.send(request)
         raise WorkerKilled
 
-    def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
+    def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
         return self.real.find_sent(request, since)
 
 
@@ -118,6 +119,24 @@ def account_session(account: Account) -> Session:
     return session
 
 
+def test_a_second_reminder_whose_worker_died_is_not_mistaken_for_the_first(
+        database_url: str, twilio: TwilioTransport, fake_twilio: FakeTwilio) -> None:
+    with session_scope() as session:  # Mexico has no daily cap: two accounts, two reminders the same day
+        first = add_account(session, due=NOW.date() - timedelta(days=3))
+        second = add_account(session, due=NOW.date() - timedelta(days=7), debtor=first.debtor)
+        number, jobs = phone_of(first), (early_job(first), early_job(second, step="day_7"))
+    with session_scope() as session:
+        assert deliver(session, twilio, jobs[0], NOW, checkpoint=session.commit) is Outcome.SENT
+    session = session_scope().__enter__()
+    with pytest.raises(WorkerKilled):
+        deliver(session, DiesBeforeHandingOver(twilio), jobs[1], NOW, checkpoint=session.commit)
+    session.rollback()
+    session.close()
+    with session_scope() as again:
+        assert deliver(again, twilio, jobs[1], NOW + timedelta(minutes=2), checkpoint=again.commit) is Outcome.SENT
+    assert len(received(fake_twilio, number)) == 2
+
+
 def test_preview_counts_every_due_account_and_why_the_blocked_ones_get_nothing(database_url: str) -> None:
     seeded = campaign_load.seed(database_url, 40, NOW)
     with session_scope() as session:
@@ -158,8 +177,8 @@ def test_a_worker_killed_around_the_provider_call_neither_loses_nor_doubles(
     session.close()
     assert len(received(fake_twilio, number)) == (1 if dying is DiesAfterHandingOver else 0)
     with session_scope() as again:  # the queue hands the job to another worker
-        assert deliver(again, twilio, job, NOW + timedelta(minutes=2), checkpoint=again.commit) in (
-            Outcome.SENT, Outcome.ALREADY_DONE)
+        expected = Outcome.ALREADY_DONE if dying is DiesAfterHandingOver else Outcome.SENT
+        assert deliver(again, twilio, job, NOW + timedelta(minutes=2), checkpoint=again.commit) is expected
     [sent] = received(fake_twilio, number)
     with session_scope() as check:
         message = check.scalars(select(Message).join(CampaignSend, CampaignSend.message_id == Message.id)
@@ -167,24 +186,86 @@ def test_a_worker_killed_around_the_provider_call_neither_loses_nor_doubles(
         assert (message.status, message.external_id) == (MessageStatus.SENT, sent["Sid"])
 
 
-def test_a_reminder_outside_hours_waits_and_an_opt_out_a_second_before_stops_it(
+def test_a_reminder_before_hours_waits_and_an_opt_out_a_second_before_stops_it(
         session: Session, twilio: TwilioTransport, fake_twilio: FakeTwilio) -> None:
-    late = datetime.fromisoformat("2026-12-01T22:30:00-06:00")
-    opens = datetime.fromisoformat("2026-12-02T07:00:00-06:00")
-    waits, stops = (add_account(session, due=late.date() - timedelta(days=3)) for _ in range(2))
+    early = datetime.fromisoformat("2026-12-01T06:30:00-06:00")
+    opens = datetime.fromisoformat("2026-12-01T07:00:00-06:00")
+    waits, stops = (add_account(session, due=early.date() - timedelta(days=3)) for _ in range(2))
     session.commit()
     for account in (waits, stops):
-        assert deliver(session, twilio, early_job(account, late), late, checkpoint=session.commit) is Outcome.SCHEDULED
+        outcome = deliver(session, twilio, early_job(account, early), early, checkpoint=session.commit)
+        assert outcome is Outcome.SCHEDULED
+    assert deferred_due(session, opens - timedelta(seconds=1)) == []  # 06:59:59: not yet
     opt_out(session, contact_key("whatsapp", phone_of(stops)), "whatsapp", source="keyword")
     session.commit()
-    assert send_queued(session, twilio, opens - timedelta(seconds=1)) == 0  # 06:59:59: not yet
-    assert send_queued(session, twilio, opens) == 1
-    session.commit()
+    assert send_queued(session, twilio, opens) == 0  # reminders are the campaign workers', never the reply outbox's
+    due = deferred_due(session, opens)
+    assert [job.account_id for job, moment in due] == [waits.id, stops.id] and {m for _, m in due} == {opens}
+    outcomes = [deliver(session, twilio, job, opens, checkpoint=session.commit) for job, _ in due]
+    assert outcomes == [Outcome.SENT, Outcome.FAILED]
     assert len(received(fake_twilio, phone_of(waits))) == 1 and received(fake_twilio, phone_of(stops)) == []
     stopped = session.scalars(select(Message).join(CampaignSend, CampaignSend.message_id == Message.id)
                               .where(CampaignSend.account_id == stops.id)).one()
     assert stopped.status is MessageStatus.FAILED and stopped.contact_decision is not None
     assert (stopped.contact_decision["decision"], stopped.contact_decision["code"]) == ("never", "opted_out")
+
+
+def test_a_reminder_with_no_allowed_moment_left_on_its_day_is_not_sent(session: Session,
+                                                                        twilio: TwilioTransport) -> None:
+    late = datetime.fromisoformat("2026-12-01T22:30:00-06:00")  # "hoy vence" must not arrive tomorrow
+    account = add_account(session, due=late.date() - timedelta(days=3))
+    session.commit()
+    assert deliver(session, twilio, early_job(account, late), late, checkpoint=session.commit) is Outcome.BLOCKED
+    blocked = session.scalars(select(CampaignSend).where(CampaignSend.account_id == account.id)).one()
+    assert (blocked.message_id, blocked.decision["code"]) == (None, "no_time_today")
+    assert "Fuera del horario de contacto de México" in blocked.decision["reason"]
+
+
+def test_an_opt_out_while_waiting_for_the_senders_rate_stops_the_reminder(
+        session: Session, twilio: TwilioTransport, fake_twilio: FakeTwilio) -> None:
+    account = add_account(session, due=NOW.date() - timedelta(days=3))
+    session.commit()
+
+    def opt_out_meanwhile(_sender: str) -> None:  # the debtor writes BAJA while the worker waits its turn
+        with session_scope() as other:
+            opt_out(other, contact_key("whatsapp", phone_of(account)), "whatsapp", source="keyword")
+
+    outcome = deliver(session, twilio, early_job(account), NOW, checkpoint=session.commit,
+                      wait_for_sender=opt_out_meanwhile)
+    assert outcome is Outcome.FAILED and received(fake_twilio, phone_of(account)) == []
+
+
+def test_a_paid_installment_is_not_reminded_after_waiting(session: Session, twilio: TwilioTransport) -> None:
+    early = datetime.fromisoformat("2026-12-01T06:30:00-06:00")
+    account = add_account(session, due=early.date() - timedelta(days=60))
+    plan = PaymentPlan(account_id=account.id, total=Decimal("1500"), down_payment=Decimal("0"), frequency="monthly",
+                       currency="MXN", created_by="bot")
+    session.add(plan)
+    session.flush()
+    tomorrow = Installment(plan_id=plan.id, number=1, due_date=early.date() + timedelta(days=1), amount=Decimal("500"))
+    session.add(tomorrow)
+    session.commit()
+    [job] = [job for job in due_jobs(session, campaign("agreements"), early) if job.account_id == account.id]
+    assert deliver(session, twilio, job, early, checkpoint=session.commit) is Outcome.SCHEDULED
+    tomorrow.paid_amount = Decimal("500")  # paid at 06:45
+    session.commit()
+    [(due, _)] = deferred_due(session, early + timedelta(minutes=30))
+    assert deliver(session, twilio, due, early + timedelta(minutes=30), checkpoint=session.commit) is Outcome.BLOCKED
+    message = session.scalars(select(Message).join(CampaignSend, CampaignSend.message_id == Message.id)
+                              .where(CampaignSend.account_id == account.id)).one()
+    assert message.status is MessageStatus.FAILED and message.contact_decision is not None
+    assert message.contact_decision["code"] == "no_longer_due"
+
+
+def test_replies_in_the_debtors_own_conversation_do_not_count_as_contacts(session: Session) -> None:
+    tuesday = datetime.fromisoformat("2026-12-01T12:00:00-03:00")
+    account = add_account(session, country="CL", due=tuesday.date() - timedelta(days=3))
+    conversation = get_or_create_conversation(session, f"whatsapp:{phone_of(account)}")
+    conversation.debtor_id = account.debtor_id
+    store_outbound(session, conversation, "¡Hola! ¿En qué te ayudo?", tuesday - timedelta(days=1),
+                   status=MessageStatus.SENT)  # the bot answered the debtor yesterday
+    session.commit()
+    assert preview(session, campaign("early"), tuesday).send_now == 1
 
 
 def test_chile_waits_two_days_between_reminders(session: Session, twilio: TwilioTransport) -> None:
@@ -196,9 +277,10 @@ def test_chile_waits_two_days_between_reminders(session: Session, twilio: Twilio
     assert deliver(session, twilio, early_job(first, tuesday), tuesday, checkpoint=session.commit) is Outcome.SENT
     wednesday = tuesday + timedelta(days=1)
     outcome = deliver(session, twilio, early_job(second, wednesday, "day_7"), wednesday, checkpoint=session.commit)
-    assert outcome is Outcome.SCHEDULED
+    assert outcome is Outcome.BLOCKED  # its day passes before Thursday, when Chile would allow it
     waiting = session.scalars(select(CampaignSend).where(CampaignSend.account_id == second.id)).one()
-    assert (waiting.decision["code"], waiting.decision["next_allowed"]) == ("days_apart", "2026-12-03T08:00:00-03:00")
+    assert waiting.decision["code"] == "no_time_today"
+    assert "al menos 2 días" in waiting.decision["reason"] and "Ley 21.320" in waiting.decision["reason"]
 
 
 def test_a_creditor_stricter_than_the_law_is_obeyed(session: Session) -> None:

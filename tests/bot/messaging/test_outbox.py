@@ -75,8 +75,8 @@ def test_two_senders_at_once_send_each_message_exactly_once(database_url: str) -
             sent.append(request.body or "")
             return f"SM{len(sent):032d}"
 
-        def find_sent(self, request: OutboundRequest, since: datetime) -> str | None:
-            return None
+        def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+            return []
 
     barrier = threading.Barrier(2)
 

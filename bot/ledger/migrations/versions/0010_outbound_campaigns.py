@@ -22,9 +22,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('send_after', sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_messages_send_after', ['send_after'], unique=False)
-    with op.batch_alter_table('conversations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('focus_account_id', sa.Integer(), nullable=True))
-        batch_op.create_foreign_key('fk_conversations_focus_account', 'accounts', ['focus_account_id'], ['id'])
     op.create_table(
         'campaign_sends',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -32,6 +29,7 @@ def upgrade() -> None:
         sa.Column('step', sa.String(length=64), nullable=False),
         sa.Column('account_id', sa.Integer(), nullable=False),
         sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('anchor_id', sa.Integer(), nullable=True),
         sa.Column('message_id', sa.Integer(), nullable=True),
         sa.Column('decision', sa.JSON(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
@@ -44,9 +42,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('campaign_sends')
-    with op.batch_alter_table('conversations', schema=None) as batch_op:
-        batch_op.drop_constraint('fk_conversations_focus_account', type_='foreignkey')
-        batch_op.drop_column('focus_account_id')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_send_after')
         batch_op.drop_column('sent_at')
