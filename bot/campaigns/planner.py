@@ -10,13 +10,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, func, literal, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from bot.campaigns.cadences import Anchor, Campaign, Step
 from bot.common import config
+from bot.ledger.db import one_of
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -28,12 +30,19 @@ from bot.ledger.models import (
     MessageStatus,
     Payment,
     PaymentPlan,
-    Phone,
     PromiseToPay,
 )
-from bot.messaging.compliance import ContactContext, authorised_channels, load_contact_context
+from bot.messaging.compliance import ContactContext, PhoneFacts, authorised_channels, load_contact_context
 from bot.messaging.contact import DEMO_CHANNEL, contact_key
-from bot.messaging.contact_rules import Block, ContactDecision, ContactVerdict, PastContact, decide, rules_for
+from bot.messaging.contact_rules import (
+    Block,
+    ContactDecision,
+    ContactRules,
+    ContactVerdict,
+    PastContact,
+    decide,
+    rules_for,
+)
 
 BATCH = 2000
 TEMPLATE_DETAILED, TEMPLATE_DISCREET = "reminder_detailed", "reminder_discreet"
@@ -73,7 +82,7 @@ class Reach:
         return contact_key(self.channel, self.e164)
 
 
-def reach_for(debtor: Debtor, phones: Sequence[Phone], creditor: config.CreditorConfig | None) -> Reach | Block:
+def reach_for(debtor: Debtor, phones: Sequence[PhoneFacts], creditor: config.CreditorConfig | None) -> Reach | Block:
     """The number and channel a reminder goes by: a verified number first; WhatsApp when the creditor has
     approved reminder templates (free text outside the 24-hour window is refused) and the debtor did not rule
     it out, else SMS. A Block when no number or channel can carry it."""
@@ -155,9 +164,16 @@ def _due_query(step: Step, country: str, anchor_day: date):  # type: ignore[no-u
 
 def balances(session: Session, accounts: Sequence[Account]) -> dict[int, Decimal]:
     rows = session.execute(select(Payment.account_id, func.coalesce(func.sum(Payment.amount), 0))
-                           .where(Payment.account_id.in_([a.id for a in accounts])).group_by(Payment.account_id))
+                           .where(one_of(session, Payment.account_id, [a.id for a in accounts]))
+                           .group_by(Payment.account_id))
     paid: dict[int, Decimal] = {account_id: Decimal(total) for account_id, total in rows}
     return {account.id: account.total - Decimal(paid.get(account.id, 0)) for account in accounts}
+
+
+@lru_cache(maxsize=256)
+def _rules(country: str, creditor_code: str) -> ContactRules:
+    """The rules of a country and creditor, built once (config files are read at start-up)."""
+    return rules_for(country, config.creditors().get(creditor_code))
 
 
 def plan(session: Session, jobs: Sequence[Job], now: datetime, batch: int = BATCH) -> Iterator[Planned]:
@@ -166,20 +182,20 @@ def plan(session: Session, jobs: Sequence[Job], now: datetime, batch: int = BATC
     for start in range(0, len(jobs), batch):
         chunk = jobs[start:start + batch]
         accounts = {account.id: account for account in session.scalars(
-            select(Account).where(Account.id.in_({job.account_id for job in chunk}))
-            .options(selectinload(Account.debtor).selectinload(Debtor.phones), selectinload(Account.creditor)))}
+            select(Account).where(one_of(session, Account.id, {job.account_id for job in chunk}))
+            .options(joinedload(Account.debtor), joinedload(Account.creditor)))}
         context: ContactContext = load_contact_context(session, {a.debtor_id for a in accounts.values()}, now)
         for job in chunk:
             account = accounts[job.account_id]
             debtor = account.debtor
             creditor = creditors.get(account.creditor.code)
-            found = reach_for(debtor, debtor.phones, creditor)
+            found = reach_for(debtor, context.phones.get(debtor.id, []), creditor)
             reach = found if isinstance(found, Reach) else None
             if reach is None:
                 assert isinstance(found, Block)
                 decision = ContactDecision(ContactVerdict.NEVER, None, found.reason, found.code)
             else:
-                decision = decide(rules_for(debtor.country, creditor), reach.rules_channel, now,
+                decision = decide(_rules(debtor.country, account.creditor.code), reach.rules_channel, now,
                                   context.facts_for(account, debtor, reach.contact_key))
                 if decision.decision is ContactVerdict.SEND:
                     context.record(debtor.id, PastContact(now, reach.rules_channel))

@@ -1,7 +1,7 @@
 """Engines, sessions and migrations. SQLite by default, PostgreSQL through DATABASE_URL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -9,7 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ColumnElement, Engine, any_, create_engine, event, literal
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.common.settings import get_settings
@@ -83,3 +84,13 @@ def reset_engines() -> None:
     """Forget cached engines (tests switch databases between cases)."""
     _session_factory.cache_clear()
     get_engine.cache_clear()
+
+
+
+def one_of(session: Session, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """`column IN (values)` for thousands of values: on PostgreSQL one array parameter (`= ANY(…)`), which
+    spares building and parsing a query with a parameter per value; elsewhere a plain IN."""
+    listed = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(literal(listed, ARRAY(column.type)))
+    return column.in_(listed)

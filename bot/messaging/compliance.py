@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from bot.common import config
 from bot.common.phones import InvalidPhone, split_sender_id
+from bot.ledger.db import one_of
 from bot.ledger.models import (
     Account,
     AccountStatus,
@@ -90,6 +91,15 @@ def account_blocks(account: Account) -> list[Block]:
     return blocks
 
 
+@dataclass(frozen=True)
+class PhoneFacts:
+    """A debtor's number as the rules and a campaign see it."""
+
+    e164: str
+    verified: bool
+    wrong_number: bool
+
+
 @dataclass
 class ContactContext:
     """Everything the rules need about a set of debtors, read in a few queries (a campaign reads it once)."""
@@ -97,6 +107,7 @@ class ContactContext:
     histories: dict[int, list[PastContact]] = field(default_factory=dict)
     opted_out: set[str] = field(default_factory=set)
     wrong_numbers: set[tuple[int, str]] = field(default_factory=set)
+    phones: dict[int, list[PhoneFacts]] = field(default_factory=dict)
 
     def facts_for(self, account: Account, debtor: Debtor, key: str) -> DebtorContactFacts:
         """`key`: the number's contact key (bot.messaging.contact): the bare E.164, or the demo's own."""
@@ -132,18 +143,20 @@ def load_contact_context(session: Session, debtor_ids: Collection[int], now: dat
         select(Account.debtor_id, Message.channel, moment)
         .join(CampaignSend, CampaignSend.account_id == Account.id)
         .join(Message, Message.id == CampaignSend.message_id)
-        .where(Account.debtor_id.in_(ids), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
+        .where(one_of(session, Account.debtor_id, ids), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
                Message.id != (exclude_message_id or -1), moment > now - HISTORY_SPAN))
     for debtor_id, channel, at in contacts:
         histories[debtor_id].append(PastContact(at=at, channel="whatsapp" if channel == DEMO_CHANNEL else channel))
     context.histories = dict(histories)
-    phones = session.execute(select(Phone.debtor_id, Phone.e164, Phone.wrong_number).where(Phone.debtor_id.in_(ids)))
+    phones = session.execute(select(Phone.debtor_id, Phone.e164, Phone.verified, Phone.wrong_number)
+                             .where(one_of(session, Phone.debtor_id, ids)).order_by(Phone.id))
     numbers = set()
-    for debtor_id, e164, wrong in phones:
+    for debtor_id, e164, verified, wrong in phones:
         numbers.update({e164, contact_key(DEMO_CHANNEL, e164)})
+        context.phones.setdefault(debtor_id, []).append(PhoneFacts(e164, verified, wrong))
         if wrong:
             context.wrong_numbers.add((debtor_id, e164))
-    context.opted_out = set(session.scalars(select(OptOut.e164).where(OptOut.e164.in_(numbers))))
+    context.opted_out = set(session.scalars(select(OptOut.e164).where(one_of(session, OptOut.e164, numbers))))
     return context
 
 

@@ -54,9 +54,10 @@ class FakeTwilio:
                                       "status": 400, "more_info": "https://www.twilio.com/docs/errors/21610"})
                     return
                 sid = f"SM{next(fake._ids):032x}"
-                fake.sent.append({**form, "Sid": sid, "AccountSid": self.path.split("/")[3],
-                                  "DateCreated": format_datetime(fake.clock().astimezone(UTC), usegmt=True)})
-                self.reply(201, fake.resource(fake.sent[-1]))
+                record = {**form, "Sid": sid, "AccountSid": self.path.split("/")[3],
+                          "DateCreated": format_datetime(fake.clock().astimezone(UTC), usegmt=True)}
+                fake.sent.append(record)  # (never fake.sent[-1]: the server answers requests in parallel)
+                self.reply(201, fake.resource(record))
 
         self.server = serve(Handler)
         return self
