@@ -61,6 +61,16 @@ def require_role(principal: Principal, *roles: Role) -> None:
         raise AccessDenied(f"needs role {' or '.join(roles)}")
 
 
+def require_admin_reader(principal: Principal) -> None:
+    """The admin pages' data (training examples, replies, policies, history): supervisors read it too."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+
+
+def require_admin_writer(principal: Principal) -> None:
+    """Changing what the bot knows or says, or how it negotiates: admins only."""
+    require_role(principal, Role.ADMIN)
+
+
 def in_scope(principal: Principal) -> ColumnElement[bool]:
     """SQL: the conversation's debtor has an account with one of the principal's creditors."""
     if principal.creditor_ids is None:

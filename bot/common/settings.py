@@ -33,6 +33,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://…).",
     )
     redis_url: str | None = Field(default=None, description="Unset in the demo: in-process locks.")
+    training_data_dir: Path = Field(default=PROJECT_ROOT / "data" / "nlu", description="The NLU training files "
+                                    "the admin pages edit (what `rasa train` reads).")
+    domain_file: Path = Field(default=PROJECT_ROOT / "domain.yml", description="The Rasa domain the admin pages "
+                              "edit (intents).")
     config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
 
     rasa_url: str = "http://127.0.0.1:5005"

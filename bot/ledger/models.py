@@ -544,3 +544,20 @@ class CampaignSend(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # None: blocked, never sent
     decision: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdminChange(Base):
+    """One admin edit of what the bot knows or says (training examples, intents…), with before and after:
+    the history the admin pages show and revert."""
+
+    __tablename__ = "admin_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the command line
+    kind: Mapped[str] = mapped_column(String(32))  # "nlu_example", "intent"
+    action: Mapped[str] = mapped_column(String(16))  # "add", "edit", "delete"
+    target: Mapped[str] = mapped_column(String(128))  # the intent, or the example's id after the change
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    reverts_id: Mapped[int | None] = mapped_column(ForeignKey("admin_changes.id"))

@@ -190,6 +190,14 @@ def _campaign(args: argparse.Namespace) -> int:
     return int(args.runner(args.name, now, wait=not args.no_wait, progress=not args.quiet))
 
 
+def _export_training_data(args: argparse.Namespace) -> int:
+    from bot.admin.tuning import training_data
+
+    for path in training_data().export(Path(args.out)):
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acuerdo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -231,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     checker.add_argument("--debtor-id", help="a debtor's portfolio id: their history, opt-outs, accounts and caps "
                          "count too (country and time zone are theirs)")
     checker.set_defaults(handler=_contact_check)
+    exporter = commands.add_parser("export-training-data",
+                                   help="write the NLU training files and the domain, as the admin pages keep them")
+    exporter.add_argument("out", help="a folder: data/nlu/*.yml and domain.yml are written under it")
+    exporter.set_defaults(handler=_export_training_data)
     campaign = commands.add_parser("campaign", help="preview or run a reminder campaign (config/campaigns.yml)")
     campaign.add_argument("action", choices=["preview", "run"])
     campaign.add_argument("name")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -58,3 +59,32 @@ def test_dialogue_test_stories_pass(tmp_path: Path) -> None:
     assert result.returncode == 0, output[-4000:]
     failed = yaml.safe_load((tmp_path / "failed_test_stories.yml").read_text()) or {}
     assert not failed.get("stories"), failed
+
+
+def test_admin_edits_keep_the_project_valid_for_rasa(tmp_path: Path) -> None:
+    """Edits made the way the admin pages make them (an annotated example, a new intent with an example, an
+    edit, a delete) leave a project `rasa data validate` accepts with no new warning but the new intent's own
+    (no rule uses it yet). Rasa only warns about most mistakes, so the warnings are compared too."""
+    from bot.admin.training_data import TrainingData
+
+    for name in ("config.yml", "domain.yml"):
+        (tmp_path / name).write_bytes((PROJECT_ROOT / name).read_bytes())
+    shutil.copytree(PROJECT_ROOT / "data", tmp_path / "data")
+
+    def warnings() -> set[str]:
+        result = subprocess.run([str(RASA_BIN), "data", "validate"], cwd=tmp_path, env=ENV, capture_output=True,
+                                text=True, timeout=900)
+        assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+        return {line.split("UserWarning:", 1)[1].strip() for line in (result.stdout + result.stderr).splitlines()
+                if "UserWarning:" in line}
+
+    before = warnings()
+    store = TrainingData(tmp_path / "data" / "nlu", tmp_path / "domain.yml")
+    store.add("promise_to_pay", "le deposito [el jueves](date) sin falta, es que hoy no me alcanza")
+    store.add_intent("ask_branch")
+    store.add("ask_branch", "donde hay una sucursal para pagar en efectivo")
+    first = store.examples("greet")[0]
+    store.edit(first.id, first.text + " buenas")
+    store.delete(store.examples("thank_you")[0].id)
+    new = warnings() - before
+    assert all("'ask_branch'" in warning and "not used in any story or rule" in warning for warning in new), new

@@ -1,0 +1,160 @@
+"""The admin API: training examples and intents, with their history (the admin pages use only this).
+
+Supervisors read, admins write (bot.agents.access). An invalid edit answers 422 with the field and what to fix
+and changes nothing; an edit of an example someone else changed meanwhile answers 409 with what the intent
+holds now, for the merge view.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import CurrentPrincipal
+from api.deps import DbSession
+from bot.admin import tuning
+from bot.admin.training_data import EditConflict, Example, InvalidEdit
+from bot.agents.access import require_admin_reader, require_admin_writer
+from bot.ledger.models import AdminChange, utcnow
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+class ExampleOut(BaseModel):
+    id: str
+    intent: str
+    text: str
+    file: str
+    entities: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, example: Example) -> ExampleOut:
+        return cls(id=example.id, intent=example.intent, text=example.text, file=example.file,
+                   entities=example.entities)
+
+
+class IntentOut(BaseModel):
+    name: str
+    examples: int
+
+
+class ExampleIn(BaseModel):
+    intent: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class ExampleEdit(BaseModel):
+    text: str = Field(min_length=1, max_length=1000)
+    intent: str | None = Field(default=None, max_length=64)  # moves the example to another intent
+
+
+class IntentIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+
+
+class ChangeOut(BaseModel):
+    id: int
+    at: str
+    user_id: int | None
+    kind: str
+    action: str
+    target: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reverts_id: int | None
+
+    @classmethod
+    def of(cls, change: AdminChange) -> ChangeOut:
+        return cls(id=change.id, at=change.at.isoformat(), user_id=change.user_id, kind=change.kind,
+                   action=change.action, target=change.target, before=change.before, after=change.after,
+                   reverts_id=change.reverts_id)
+
+
+def _invalid(exc: InvalidEdit) -> HTTPException:
+    return HTTPException(422, detail={"field": exc.field, "message": str(exc)})
+
+
+def _conflict(exc: EditConflict) -> HTTPException:
+    return HTTPException(409, detail={"message": str(exc), "current": [ExampleOut.of(e).model_dump()
+                                                                        for e in exc.current]})
+
+
+@router.get("/nlu/intents", response_model=list[IntentOut])
+def intents(principal: CurrentPrincipal) -> list[IntentOut]:
+    require_admin_reader(principal)
+    return [IntentOut(name=name, examples=count) for name, count in sorted(tuning.training_data().intents().items())]
+
+
+@router.post("/nlu/intents", response_model=ChangeOut, status_code=201)
+def add_intent(body: IntentIn, principal: CurrentPrincipal, session: DbSession) -> ChangeOut:
+    require_admin_writer(principal)
+    try:
+        return ChangeOut.of(tuning.add_intent(session, principal.user_id, body.name, utcnow()))
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+
+
+@router.get("/nlu/examples", response_model=list[ExampleOut])
+def examples(principal: CurrentPrincipal, intent: str | None = None,
+             q: str | None = Query(default=None, max_length=200)) -> list[ExampleOut]:
+    require_admin_reader(principal)
+    return [ExampleOut.of(example) for example in tuning.training_data().examples(intent, q)]
+
+
+@router.post("/nlu/examples", response_model=ExampleOut, status_code=201)
+def add_example(body: ExampleIn, principal: CurrentPrincipal, session: DbSession) -> ExampleOut:
+    require_admin_writer(principal)
+    try:
+        change = tuning.add_example(session, principal.user_id, body.intent, body.text, utcnow())
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+    assert change.after is not None
+    return ExampleOut.of(Example(change.after["intent"], change.after["text"], change.after["file"]))
+
+
+@router.put("/nlu/examples/{example_id}", response_model=ExampleOut)
+def edit_example(example_id: str, body: ExampleEdit, principal: CurrentPrincipal, session: DbSession,
+                 intent_hint: str | None = Query(default=None, alias="intent")) -> ExampleOut:
+    """`?intent=` (the intent the admin was looking at) fills the 409's merge view."""
+    require_admin_writer(principal)
+    try:
+        change = tuning.edit_example(session, principal.user_id, example_id, body.text, body.intent, utcnow(),
+                                     intent_hint=intent_hint)
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+    except EditConflict as exc:
+        raise _conflict(exc) from exc
+    assert change.after is not None
+    return ExampleOut.of(Example(change.after["intent"], change.after["text"], change.after["file"]))
+
+
+@router.delete("/nlu/examples/{example_id}", response_model=ChangeOut)
+def delete_example(example_id: str, principal: CurrentPrincipal, session: DbSession,
+                   intent_hint: str | None = Query(default=None, alias="intent")) -> ChangeOut:
+    require_admin_writer(principal)
+    try:
+        return ChangeOut.of(tuning.delete_example(session, principal.user_id, example_id, utcnow(),
+                                                  intent_hint=intent_hint))
+    except EditConflict as exc:
+        raise _conflict(exc) from exc
+
+
+@router.get("/history", response_model=list[ChangeOut])
+def history(principal: CurrentPrincipal, session: DbSession, kind: str | None = None,
+            limit: int = Query(default=100, ge=1, le=500)) -> list[ChangeOut]:
+    require_admin_reader(principal)
+    return [ChangeOut.of(change) for change in tuning.history(session, kind, limit)]
+
+
+@router.post("/history/{change_id}/revert", response_model=ChangeOut)
+def revert(change_id: int, principal: CurrentPrincipal, session: DbSession) -> ChangeOut:
+    require_admin_writer(principal)
+    try:
+        return ChangeOut.of(tuning.revert(session, principal.user_id, change_id, utcnow()).change)
+    except LookupError as exc:
+        raise HTTPException(404, detail="not found") from exc
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+    except EditConflict as exc:
+        raise _conflict(exc) from exc
