@@ -69,6 +69,13 @@ class ChannelTransport:
 
 
 @lru_cache(maxsize=1)
+def rasa_parser() -> RasaDialogue:
+    """The model's own reading of a text (Rasa's /model/parse), for the NLU inbox."""
+    settings = get_settings()
+    return RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds, token=settings.rasa_token)
+
+
+@lru_cache(maxsize=1)
 def get_transport() -> Transport:
     return ChannelTransport(TwilioTransport(get_settings()))
 
@@ -77,6 +84,7 @@ def reset() -> None:
     """Forget built collaborators (tests change settings between apps)."""
     get_gateway.cache_clear()
     get_transport.cache_clear()
+    rasa_parser.cache_clear()
     get_redis.cache_clear()
 
 

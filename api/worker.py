@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import timedelta
 
-from api.deps import get_gateway, get_transport
+from api.deps import get_gateway, get_transport, rasa_parser
+from bot.admin import inbox
 from bot.common.settings import get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import utcnow
@@ -19,6 +21,12 @@ def run_once() -> None:
     settings = get_settings()
     get_gateway().resume_waiting(handoff_after=timedelta(seconds=settings.bot_handoff_after_seconds))
     flush_outbox(get_transport())
+
+
+def refresh_inbox() -> None:
+    """Real messages the model was unsure of, into the admins' NLU inbox (bot.admin.inbox)."""
+    with session_scope() as session:
+        inbox.refresh(session, rasa_parser(), utcnow(), max_chars=get_settings().max_text_chars)
 
 
 def flush_outbox(transport: Transport) -> None:
@@ -41,8 +49,16 @@ class RetryWorker:
         self._thread.join(timeout=30)
 
     def _loop(self) -> None:
+        inbox_every = get_settings().nlu_inbox_refresh_minutes * 60
+        inbox_due = time.monotonic() + inbox_every
         while not self._stop.wait(self._interval):
             try:
                 run_once()
             except Exception:  # keep retrying: a failed pass leaves everything stored for the next one
                 log.exception("retry pass failed")
+            if inbox_every and time.monotonic() >= inbox_due:
+                inbox_due = time.monotonic() + inbox_every
+                try:
+                    refresh_inbox()
+                except Exception:  # Rasa down: the messages wait for the next look
+                    log.exception("NLU inbox refresh failed")

@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
-from bot.admin import tuning
+from bot.admin import inbox, tuning
 from bot.admin.training_data import EditConflict, Example, InvalidEdit
 from bot.agents.access import require_admin_reader, require_admin_writer
-from bot.ledger.models import AdminChange, utcnow
+from bot.ledger.models import AdminChange, InboxItem, utcnow
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
@@ -138,6 +138,62 @@ def delete_example(example_id: str, principal: CurrentPrincipal, session: DbSess
                                                   intent_hint=intent_hint))
     except EditConflict as exc:
         raise _conflict(exc) from exc
+
+
+class InboxItemOut(BaseModel):
+    id: int
+    text: str
+    predicted_intent: str
+    confidence: float
+    reason: str
+    status: str
+    created_at: str
+
+    @classmethod
+    def of(cls, item: InboxItem) -> InboxItemOut:
+        return cls(id=item.id, text=item.text, predicted_intent=item.predicted_intent,
+                   confidence=round(item.confidence, 3), reason=item.reason, status=item.status,
+                   created_at=item.created_at.isoformat())
+
+
+class InboxOut(BaseModel):
+    items: list[InboxItemOut]
+    waiting_by_intent: dict[str, int]
+
+
+class InboxAccept(BaseModel):
+    intent: str | None = Field(default=None, max_length=64)  # another intent: a relabel
+    text: str | None = Field(default=None, max_length=1000)  # with entity annotations
+
+
+@router.get("/nlu/inbox", response_model=InboxOut)
+def inbox_items(principal: CurrentPrincipal, session: DbSession, intent: str | None = None) -> InboxOut:
+    require_admin_reader(principal)
+    return InboxOut(items=[InboxItemOut.of(item) for item in inbox.waiting(session, intent)],
+                    waiting_by_intent=inbox.waiting_counts(session))
+
+
+@router.post("/nlu/inbox/{item_id}/accept", response_model=InboxItemOut)
+def inbox_accept(item_id: int, body: InboxAccept, principal: CurrentPrincipal, session: DbSession) -> InboxItemOut:
+    require_admin_writer(principal)
+    try:
+        return InboxItemOut.of(inbox.accept(session, principal.user_id, item_id, utcnow(), intent=body.intent,
+                                            text=body.text).item)
+    except LookupError as exc:
+        raise HTTPException(404, detail="not found") from exc
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+
+
+@router.post("/nlu/inbox/{item_id}/dismiss", response_model=InboxItemOut)
+def inbox_dismiss(item_id: int, principal: CurrentPrincipal, session: DbSession) -> InboxItemOut:
+    require_admin_writer(principal)
+    try:
+        return InboxItemOut.of(inbox.dismiss(session, principal.user_id, item_id, utcnow()).item)
+    except LookupError as exc:
+        raise HTTPException(404, detail="not found") from exc
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
 
 
 @router.get("/history", response_model=list[ChangeOut])

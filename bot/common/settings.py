@@ -78,6 +78,8 @@ class Settings(BaseSettings):
                                            "bot sends its conversation to a human (reason bot_error).")
     campaign_rate_per_sender: float = Field(default=10.0, gt=0, description="Reminders per second each sender "
                                             "number may send, across all campaign workers (Twilio queues beyond it).")
+    nlu_inbox_refresh_minutes: int = Field(default=10, ge=0, description="How often the app asks the model about "
+                                           "new inbound messages for the admins' NLU inbox; 0: never.")
     campaigns_in_app_minutes: int = Field(default=0, ge=0, description="The app itself schedules and sends "
                                           "campaign reminders every this many minutes, with an in-process worker "
                                           "(`make demo` sets 5); 0: the separate worker and scheduler services do.")

@@ -245,6 +245,7 @@ class Message(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
     template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
     processed_at: Mapped[datetime | None]
+    inbox_checked_at: Mapped[datetime | None]  # looked at for the NLU inbox (bot.admin.inbox)
     # Automated contacts (reminders): the contact rules' answer, kept so an auditor sees why it went when it did
     contact_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     send_after: Mapped[datetime | None] = mapped_column(index=True)  # deferred by the contact rules
@@ -561,3 +562,22 @@ class AdminChange(Base):
     before: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     reverts_id: Mapped[int | None] = mapped_column(ForeignKey("admin_changes.id"))
+
+
+class InboxItem(Base):
+    """A real inbound message the model was unsure of (fell to fallback, scored low, or a hand-off followed),
+    waiting for an admin to accept, relabel or dismiss it. The text is stored redacted: digits that could be
+    a document, a card or a phone never reach the admin pages; identity answers are never taken at all."""
+
+    __tablename__ = "nlu_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    text: Mapped[str] = mapped_column(Text)  # redacted
+    predicted_intent: Mapped[str] = mapped_column(String(64), index=True)
+    confidence: Mapped[float]  # the model's own score, for ranking only (never money)
+    reason: Mapped[str] = mapped_column(String(16))  # "fallback", "low_confidence", "handoff"
+    status: Mapped[str] = mapped_column(String(16), default="waiting", index=True)  # accepted, relabelled, dismissed
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -43,6 +43,17 @@ class RasaDialogue:
         except httpx.HTTPError as exc:
             raise DialogueUnavailable(f"Rasa did not reset {sender_id}: {exc!r}") from exc
 
+    def parse(self, text: str) -> tuple[str, float]:
+        """The model's intent and confidence for `text` (Rasa's /model/parse): no dialogue, no tracker."""
+        try:
+            response = self._client.post(f"{self._base}/model/parse", params={"token": self._token},
+                                         json={"text": text})
+            response.raise_for_status()
+            intent = response.json().get("intent") or {}
+        except (httpx.HTTPError, ValueError) as exc:
+            raise DialogueUnavailable(f"Rasa did not parse: {exc!r}") from exc
+        return str(intent.get("name") or "nlu_fallback"), float(intent.get("confidence") or 0.0)
+
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         try:
             response = self._client.post(self._url, json={"sender": sender_id, "message": text,

@@ -6,62 +6,16 @@ files when nothing changed.
 """
 from __future__ import annotations
 
-import hashlib
-import shutil
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from api.main import create_app
 from bot.admin import tuning
-from bot.agents.users import create_user, issue_token
-from bot.common.settings import PROJECT_ROOT, get_settings
-from bot.ledger.models import Role
+from bot.common.settings import PROJECT_ROOT
+from tests.api.admin.conftest import auth, fingerprint
 
-PASSWORD = "una clave larga de prueba"
-ROLES = {"agent": Role.AGENT, "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN}
 EXAMPLE = "oigan y si les pago la mitad en diciembre y la otra mitad en [enero](date) se puede"
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
-    shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
-    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "nlu"))
-    monkeypatch.setenv("DOMAIN_FILE", str(tmp_path / "domain.yml"))
-    get_settings.cache_clear()
-    return tmp_path
-
-
-def fingerprint(folder: Path) -> dict[str, str]:
-    return {path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(folder.rglob("*.yml"))}
-
-
-@pytest.fixture
-def tokens(session: Session) -> dict[str, str]:
-    now = datetime.now(UTC)
-    issued = {}
-    for name, role in ROLES.items():
-        user = create_user(session, f"{name}@acuerdo.example", PASSWORD, role, [], all_creditors=role is not Role.ADMIN,
-                           now=now)
-        issued[name], _ = issue_token(session, user, address="127.0.0.1", now=now)
-    session.commit()
-    return issued
-
-
-@pytest.fixture
-def api(stripe_env: pytest.MonkeyPatch, project: Path) -> Iterator[TestClient]:
-    with TestClient(create_app()) as client:
-        yield client
-
-
-def auth(tokens: dict[str, str], who: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {tokens[who]}"}
 
 
 def test_agents_may_not_look_supervisors_may_not_touch(api: TestClient, tokens: dict[str, str], project: Path) -> None:
