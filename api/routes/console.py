@@ -41,3 +41,13 @@ def supervision_page(request: Request, principal: ConsolePrincipal) -> HTMLRespo
     if not principal.oversees_others:
         return render_page("console/not_found.html", 404, **_frame(request, principal, "missing", "No encontrada"))
     return render_page("console/supervision.html", **_frame(request, principal, "supervision", "Supervisión"))
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, principal: ConsolePrincipal) -> HTMLResponse:
+    """The bot's training: the NLU inbox, examples per intent, and the history of changes (admins edit;
+    supervisors read). Everything on it goes through the admin API, which checks the role again."""
+    if not principal.oversees_others:
+        return render_page("console/not_found.html", 404, **_frame(request, principal, "missing", "No encontrada"))
+    return render_page("console/admin.html", **_frame(request, principal, "admin", "Ajustes del bot",
+                                                      can_edit=principal.role == "admin"))

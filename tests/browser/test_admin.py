@@ -1,0 +1,93 @@
+"""An admin at work in a real headless Chromium: relabels a message from the NLU inbox, edits the example it
+became, and sees both changes, before and after, in the history; the training file changed accordingly.
+A supervisor sees the same page with nothing to change."""
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from bot.agents.users import create_user
+from bot.common.settings import PROJECT_ROOT
+from bot.ledger.db import session_scope
+from bot.ledger.models import Direction, InboxItem, Message, MessageStatus, Role, utcnow
+from bot.messaging.conversations import get_or_create_conversation
+from tests.browser.test_console import PASSWORD, RESULTS, signed_in
+
+pytestmark = pytest.mark.e2e
+TEXT = "oiga ese cobro de la tarjeta yo no lo hice, alguien mas lo uso"
+
+
+@pytest.fixture
+def training_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app edits a copy of the training files, never the project's."""
+    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
+    shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
+    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "nlu"))
+    monkeypatch.setenv("DOMAIN_FILE", str(tmp_path / "domain.yml"))
+    return tmp_path
+
+
+def someone(role: Role) -> str:
+    email = f"{role.value}-{uuid.uuid4().hex[:8]}@acuerdo.example"
+    with session_scope() as session:
+        create_user(session, email, PASSWORD, role, [], all_creditors=role is not Role.ADMIN, now=utcnow())
+    return email
+
+
+def an_unsure_message() -> None:
+    with session_scope() as session:
+        conversation = get_or_create_conversation(session, f"whatsapp:+5255{uuid.uuid4().int % 10**8:08d}")
+        message = Message(conversation_id=conversation.id, direction=Direction.INBOUND, channel="whatsapp",
+                          body=TEXT, status=MessageStatus.PROCESSED, inbox_checked_at=utcnow())
+        session.add(message)
+        session.flush()
+        session.add(InboxItem(message_id=message.id, text=TEXT, predicted_intent="ask_debt_details",
+                              confidence=0.41, reason="low_confidence"))
+
+
+def test_an_admin_relabels_an_inbox_message_edits_it_and_sees_the_history(
+        training_copy: Path, live_app: str, browser: Browser) -> None:
+    an_unsure_message()
+    context, page = signed_in(browser, live_app, someone(Role.ADMIN))
+    page.get_by_role("link", name="Ajustes del bot").click()
+    row = page.locator(".inbox-item").filter(has_text=TEXT)
+    expect(row).to_be_visible()
+    row.get_by_label("Intent correcto").select_option("dispute_debt")
+    row.get_by_role("button", name="Aceptar").click()
+    expect(page.locator("#status")).to_have_text("Guardado con otro intent.")
+    expect(row).to_have_count(0)
+
+    page.get_by_role("tab", name="Ejemplos").click()
+    page.locator("#intent-select").select_option("dispute_debt")
+    page.get_by_label("Buscar").fill("alguien mas lo uso")
+    example = page.locator("#example-list li")
+    expect(example).to_have_count(1)
+    example.get_by_label("Ejemplo").fill(TEXT + " sin mi permiso")
+    example.get_by_role("button", name="Guardar").click()
+    expect(page.locator("#status")).to_have_text("Guardado.")
+
+    page.get_by_role("tab", name="Historial").click()
+    changes = page.locator("#history-list .change")
+    expect(changes.first.locator("del")).to_have_text(f"dispute_debt: {TEXT}")
+    expect(changes.first.locator("ins")).to_have_text(f"dispute_debt: {TEXT} sin mi permiso")
+    expect(changes.nth(1).locator("ins")).to_have_text(f"dispute_debt: {TEXT}")
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "admin_history.png"), full_page=True)
+    written = "".join(path.read_text(encoding="utf-8") for path in (training_copy / "nlu").glob("*.yml"))
+    assert f"    - {TEXT} sin mi permiso\n" in written and f"    - {TEXT}\n" not in written
+    context.close()
+
+
+def test_a_supervisor_reads_the_page_and_changes_nothing(training_copy: Path, live_app: str,
+                                                         browser: Browser) -> None:
+    an_unsure_message()
+    context, page = signed_in(browser, live_app, someone(Role.SUPERVISOR))
+    page.goto(f"{live_app}/console/admin")
+    expect(page.get_by_text("Solo lectura")).to_be_visible()
+    expect(page.locator(".inbox-item").first).to_be_visible()
+    expect(page.get_by_role("button", name="Aceptar")).to_have_count(0)
+    context.close()
