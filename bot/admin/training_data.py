@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
+import tempfile
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,8 +198,10 @@ class TrainingData:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """One writer at a time across processes (the app's workers) on this checkout."""
-        with open(self.nlu_dir / ".admin.lock", "a+") as handle:
+        """One writer at a time across processes (the app's workers) on this checkout. The lock file lives in
+        the temporary folder, never among the training files (which name the model)."""
+        key = hashlib.sha256(str(self.nlu_dir.resolve()).encode()).hexdigest()[:16]
+        with open(Path(tempfile.gettempdir()) / f"acuerdo-training-{key}.lock", "a+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
