@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
-from bot.admin import inbox, tuning
+from bot.admin import config_files, inbox, tuning
 from bot.admin.training_data import EditConflict, Example, InvalidEdit
 from bot.agents.access import require_admin_reader, require_admin_writer
 from bot.ledger.models import AdminChange, InboxItem, utcnow
@@ -196,6 +196,52 @@ def inbox_dismiss(item_id: int, principal: CurrentPrincipal, session: DbSession)
         raise _invalid(exc) from exc
 
 
+class ConfigFileOut(BaseModel):
+    name: str
+    file: str
+    text: str
+    version: str
+
+
+class ConfigFileIn(BaseModel):
+    text: str = Field(min_length=1, max_length=200_000)
+    version: str = Field(min_length=1, max_length=64)  # what the admin read: a stale edit is a 409
+
+
+def _config_out(name: str) -> ConfigFileOut:
+    text, version = config_files.read(name)
+    return ConfigFileOut(name=name, file=config_files.FILES[name].file, text=text, version=version)
+
+
+@router.get("/config", response_model=list[str])
+def config_names(principal: CurrentPrincipal) -> list[str]:
+    require_admin_reader(principal)
+    return sorted(config_files.FILES)
+
+
+@router.get("/config/{name}", response_model=ConfigFileOut)
+def config_file(name: str, principal: CurrentPrincipal) -> ConfigFileOut:
+    require_admin_reader(principal)
+    if name not in config_files.FILES:
+        raise HTTPException(404, detail="not found")
+    return _config_out(name)
+
+
+@router.put("/config/{name}", response_model=ConfigFileOut)
+def edit_config_file(name: str, body: ConfigFileIn, principal: CurrentPrincipal, session: DbSession) -> ConfigFileOut:
+    """The whole file; 422 names the problem and changes nothing; 409 carries the current text and version."""
+    require_admin_writer(principal)
+    if name not in config_files.FILES:
+        raise HTTPException(404, detail="not found")
+    try:
+        config_files.write(session, principal.user_id, name, body.text, body.version, utcnow())
+    except config_files.StaleFile as exc:
+        raise HTTPException(409, detail={"message": str(exc), "text": exc.text, "version": exc.version}) from exc
+    except InvalidEdit as exc:
+        raise _invalid(exc) from exc
+    return _config_out(name)
+
+
 @router.get("/history", response_model=list[ChangeOut])
 def history(principal: CurrentPrincipal, session: DbSession, kind: str | None = None,
             limit: int = Query(default=100, ge=1, le=500)) -> list[ChangeOut]:
@@ -212,5 +258,7 @@ def revert(change_id: int, principal: CurrentPrincipal, session: DbSession) -> C
         raise HTTPException(404, detail="not found") from exc
     except InvalidEdit as exc:
         raise _invalid(exc) from exc
+    except config_files.StaleFile as exc:
+        raise HTTPException(409, detail={"message": str(exc), "text": exc.text, "version": exc.version}) from exc
     except EditConflict as exc:
         raise _conflict(exc) from exc

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.admin import config_files
 from bot.admin.training_data import EditConflict, Example, InvalidEdit, TrainingData
 from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.ledger.models import AdminChange, AuditLog
@@ -82,6 +83,8 @@ def revert(session: Session, user_id: int | None, change_id: int, now: datetime)
     original = session.get(AdminChange, change_id)
     if original is None:
         raise LookupError(change_id)
+    if original.kind.startswith("config:"):
+        return Reverted(original, config_files.revert(session, user_id, original, now))
     if original.kind != EXAMPLE:
         raise InvalidEdit("change", "Este tipo de cambio no se puede deshacer desde aquí.")
     before, after = original.before, original.after

@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.common.config import ConfigError
-from bot.common.settings import PROJECT_ROOT
+from bot.common.settings import PROJECT_ROOT, get_settings
 
 CAMPAIGNS_FILE = PROJECT_ROOT / "config" / "campaigns.yml"
 
@@ -56,7 +56,9 @@ def _load(path: Path, mtime: float) -> dict[str, Campaign]:  # mtime in the key:
     return campaigns
 
 
-def campaigns(path: Path = CAMPAIGNS_FILE) -> dict[str, Campaign]:
+def campaigns(path: Path | None = None) -> dict[str, Campaign]:
+    """config/campaigns.yml (in CONFIG_DIR), read again when it changes: admins edit it."""
+    path = path or get_settings().config_dir / CAMPAIGNS_FILE.name
     return _load(path, path.stat().st_mtime)
 
 
