@@ -41,8 +41,9 @@ async function loadIntents() {
   const result = await adminApi("GET", "/nlu/intents");
   intents = result.ok ? result.data : [];
   const select = $("intent-select");
-  const current = select.value;
-  select.replaceChildren(...intentSelect(current || (intents[0] && intents[0].name), "Intent").children);
+  const current = select.value || (intents[0] && intents[0].name);
+  select.replaceChildren(...Array.from(intentSelect(current, "Intent").options));
+  select.value = current;
 }
 
 // --- inbox -----------------------------------------------------------------------------------------------
@@ -78,11 +79,11 @@ function inboxItem(item) {
 async function decide(row, action, body) {
   const result = await adminApi("POST", `/nlu/inbox/${row.dataset.id}/${action}`, body);
   if (!result.ok) { say(adminProblem(result)); return; }
-  say(action === "dismiss" ? "Descartado." : result.data.status === "relabelled" ? "Guardado con otro intent." : "Guardado.");
   const next = row.nextElementSibling;
   row.remove();
   if (next) next.focus();
-  loadIntents();
+  await loadIntents(); // the counts changed; done before saying so, so nothing redraws the lists afterwards
+  say(action === "dismiss" ? "Descartado." : result.data.status === "relabelled" ? "Guardado con otro intent." : "Guardado.");
 }
 
 document.addEventListener("keydown", (event) => {
@@ -100,7 +101,9 @@ async function loadExamples() {
   const query = $("example-search").value.trim();
   const params = new URLSearchParams({ intent });
   if (query) params.set("q", query);
+  const asked = (loadExamples.asked = (loadExamples.asked || 0) + 1);
   const result = await adminApi("GET", `/nlu/examples?${params}`);
+  if (asked !== loadExamples.asked) return; // a newer question (another intent, more letters) is on its way
   if (!result.ok) { say(adminProblem(result)); return; }
   $("example-list").replaceChildren(...result.data.map(exampleItem));
 }
