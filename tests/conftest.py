@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import api.deps
 from api.main import create_app
-from bot.common.settings import get_settings
+from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.ledger.db import migrate, reset_engines, session_scope
 from bot.ledger.portfolio import import_portfolio_text
 from bot.tools.demo import mark_demo
@@ -98,6 +99,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
 def session(database_url: str) -> Iterator[Session]:
     with session_scope(database_url) as session:
         yield session
+
+
+@pytest.fixture
+def training_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the training files (data/nlu, domain.yml) for the admin pages to edit, never the project's."""
+    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
+    shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
+    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "nlu"))
+    monkeypatch.setenv("DOMAIN_FILE", str(tmp_path / "domain.yml"))
+    get_settings.cache_clear()
+    return tmp_path
 
 
 # --- the real bot -------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The admin API: training examples and intents, with their history (the admin pages use only this).
 
 Supervisors read, admins write (bot.agents.access). An invalid edit answers 422 with the field and what to fix
-and changes nothing; an edit of an example someone else changed meanwhile answers 409 with what the intent
-holds now, for the merge view.
+and changes nothing; an edit of something someone else changed meanwhile answers 409 with what is there now,
+for the merge view (both answers are made in api/errors.py).
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
 from bot.admin import config_files, inbox, tuning
-from bot.admin.training_data import EditConflict, Example, InvalidEdit
+from bot.admin.training_data import Example
 from bot.agents.access import require_admin_reader, require_admin_writer
 from bot.ledger.models import AdminChange, InboxItem, utcnow
 
@@ -71,15 +71,6 @@ class ChangeOut(BaseModel):
                    reverts_id=change.reverts_id)
 
 
-def _invalid(exc: InvalidEdit) -> HTTPException:
-    return HTTPException(422, detail={"field": exc.field, "message": str(exc)})
-
-
-def _conflict(exc: EditConflict) -> HTTPException:
-    return HTTPException(409, detail={"message": str(exc), "current": [ExampleOut.of(e).model_dump()
-                                                                        for e in exc.current]})
-
-
 @router.get("/nlu/intents", response_model=list[IntentOut])
 def intents(principal: CurrentPrincipal) -> list[IntentOut]:
     require_admin_reader(principal)
@@ -89,10 +80,7 @@ def intents(principal: CurrentPrincipal) -> list[IntentOut]:
 @router.post("/nlu/intents", response_model=ChangeOut, status_code=201)
 def add_intent(body: IntentIn, principal: CurrentPrincipal, session: DbSession) -> ChangeOut:
     require_admin_writer(principal)
-    try:
-        return ChangeOut.of(tuning.add_intent(session, principal.user_id, body.name, utcnow()))
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
+    return ChangeOut.of(tuning.add_intent(session, principal.user_id, body.name, utcnow()))
 
 
 @router.get("/nlu/examples", response_model=list[ExampleOut])
@@ -105,10 +93,7 @@ def examples(principal: CurrentPrincipal, intent: str | None = None,
 @router.post("/nlu/examples", response_model=ExampleOut, status_code=201)
 def add_example(body: ExampleIn, principal: CurrentPrincipal, session: DbSession) -> ExampleOut:
     require_admin_writer(principal)
-    try:
-        change = tuning.add_example(session, principal.user_id, body.intent, body.text, utcnow())
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
+    change = tuning.add_example(session, principal.user_id, body.intent, body.text, utcnow())
     assert change.after is not None
     return ExampleOut.of(Example(change.after["intent"], change.after["text"], change.after["file"]))
 
@@ -118,13 +103,8 @@ def edit_example(example_id: str, body: ExampleEdit, principal: CurrentPrincipal
                  intent_hint: str | None = Query(default=None, alias="intent")) -> ExampleOut:
     """`?intent=` (the intent the admin was looking at) fills the 409's merge view."""
     require_admin_writer(principal)
-    try:
-        change = tuning.edit_example(session, principal.user_id, example_id, body.text, body.intent, utcnow(),
-                                     intent_hint=intent_hint)
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
-    except EditConflict as exc:
-        raise _conflict(exc) from exc
+    change = tuning.edit_example(session, principal.user_id, example_id, body.text, body.intent, utcnow(),
+                                 intent_hint=intent_hint)
     assert change.after is not None
     return ExampleOut.of(Example(change.after["intent"], change.after["text"], change.after["file"]))
 
@@ -133,11 +113,8 @@ def edit_example(example_id: str, body: ExampleEdit, principal: CurrentPrincipal
 def delete_example(example_id: str, principal: CurrentPrincipal, session: DbSession,
                    intent_hint: str | None = Query(default=None, alias="intent")) -> ChangeOut:
     require_admin_writer(principal)
-    try:
-        return ChangeOut.of(tuning.delete_example(session, principal.user_id, example_id, utcnow(),
-                                                  intent_hint=intent_hint))
-    except EditConflict as exc:
-        raise _conflict(exc) from exc
+    return ChangeOut.of(tuning.delete_example(session, principal.user_id, example_id, utcnow(),
+                                              intent_hint=intent_hint))
 
 
 class InboxItemOut(BaseModel):
@@ -181,8 +158,6 @@ def inbox_accept(item_id: int, body: InboxAccept, principal: CurrentPrincipal, s
                                             text=body.text).item)
     except LookupError as exc:
         raise HTTPException(404, detail="not found") from exc
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
 
 
 @router.post("/nlu/inbox/{item_id}/dismiss", response_model=InboxItemOut)
@@ -192,8 +167,6 @@ def inbox_dismiss(item_id: int, principal: CurrentPrincipal, session: DbSession)
         return InboxItemOut.of(inbox.dismiss(session, principal.user_id, item_id, utcnow()).item)
     except LookupError as exc:
         raise HTTPException(404, detail="not found") from exc
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
 
 
 class ConfigFileOut(BaseModel):
@@ -233,12 +206,7 @@ def edit_config_file(name: str, body: ConfigFileIn, principal: CurrentPrincipal,
     require_admin_writer(principal)
     if name not in config_files.FILES:
         raise HTTPException(404, detail="not found")
-    try:
-        config_files.write(session, principal.user_id, name, body.text, body.version, utcnow())
-    except config_files.StaleFile as exc:
-        raise HTTPException(409, detail={"message": str(exc), "text": exc.text, "version": exc.version}) from exc
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
+    config_files.write(session, principal.user_id, name, body.text, body.version, utcnow())
     return _config_out(name)
 
 
@@ -256,9 +224,3 @@ def revert(change_id: int, principal: CurrentPrincipal, session: DbSession) -> C
         return ChangeOut.of(tuning.revert(session, principal.user_id, change_id, utcnow()).change)
     except LookupError as exc:
         raise HTTPException(404, detail="not found") from exc
-    except InvalidEdit as exc:
-        raise _invalid(exc) from exc
-    except config_files.StaleFile as exc:
-        raise HTTPException(409, detail={"message": str(exc), "text": exc.text, "version": exc.version}) from exc
-    except EditConflict as exc:
-        raise _conflict(exc) from exc

@@ -3,7 +3,6 @@ became, and sees both changes, before and after, in the history; the training fi
 A supervisor sees the same page with nothing to change."""
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from bot.agents.users import create_user
-from bot.common.settings import PROJECT_ROOT
 from bot.ledger.db import session_scope
 from bot.ledger.models import Direction, InboxItem, Message, MessageStatus, Role, utcnow
 from bot.messaging.conversations import get_or_create_conversation
@@ -19,16 +17,6 @@ from tests.browser.test_console import PASSWORD, RESULTS, signed_in
 
 pytestmark = pytest.mark.e2e
 TEXT = "oiga ese cobro de la tarjeta yo no lo hice, alguien mas lo uso"
-
-
-@pytest.fixture
-def training_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The app edits a copy of the training files, never the project's."""
-    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
-    shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
-    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "nlu"))
-    monkeypatch.setenv("DOMAIN_FILE", str(tmp_path / "domain.yml"))
-    return tmp_path
 
 
 def someone(role: Role) -> str:

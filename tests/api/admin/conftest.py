@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from api.main import create_app
 from bot.agents.users import create_user, issue_token
-from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.ledger.models import Role
 
 PASSWORD = "una clave larga de prueba"
@@ -21,13 +19,8 @@ ROLES = {"agent": Role.AGENT, "supervisor": Role.SUPERVISOR, "admin": Role.ADMIN
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
-    shutil.copy(PROJECT_ROOT / "domain.yml", tmp_path / "domain.yml")
-    monkeypatch.setenv("TRAINING_DATA_DIR", str(tmp_path / "nlu"))
-    monkeypatch.setenv("DOMAIN_FILE", str(tmp_path / "domain.yml"))
-    get_settings.cache_clear()
-    return tmp_path
+def project(training_copy: Path) -> Path:
+    return training_copy
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
