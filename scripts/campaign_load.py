@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -160,6 +160,3 @@ def wait_until_handled(url: str, expected: int, timeout: float) -> Progress:
         current = progress(url)
     return current
 
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()

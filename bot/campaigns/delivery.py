@@ -13,6 +13,7 @@ import enum
 import logging
 from collections.abc import Callable
 from datetime import date, datetime
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -172,7 +173,7 @@ def _no_longer_due(session: Session, done: CampaignSend, now: datetime) -> Block
     return None
 
 
-def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date, object]:
+def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date, Decimal]:
     """The date and amount the reminder is about."""
     account = planned.account
     if step.anchor is Anchor.INSTALLMENT and planned.job.anchor_id is not None:
@@ -214,7 +215,7 @@ def _queue_reminder(session: Session, planned: Planned, reach: Reach, step: Step
     conversation = get_or_create_conversation(session, f"{reach.channel}:{reach.e164}")
     link = _payment_link(session, provider, planned, step, conversation, now) if reach.verified else None
     values = {"first_name": debtor.first_name, "date": format_long_date(day, locale),
-              "amount": format_money(amount, account.currency, locale), "link": link or ""}  # type: ignore[arg-type]
+              "amount": format_money(amount, account.currency, locale), "link": link or ""}
     detailed = reach.verified and link is not None
     voseo = config.country(debtor.country).voseo
     body = app_message(f"{step.message}_{'detailed' if detailed else 'discreet'}", voseo=voseo, **values)

@@ -33,7 +33,7 @@ from bot.ledger.models import (
     PromiseToPay,
 )
 from bot.messaging.compliance import ContactContext, PhoneFacts, authorised_channels, load_contact_context
-from bot.messaging.contact import DEMO_CHANNEL, contact_key
+from bot.messaging.contact import DEMO_CHANNEL, contact_key, rules_channel
 from bot.messaging.contact_rules import (
     Block,
     ContactDecision,
@@ -74,8 +74,7 @@ class Reach:
 
     @property
     def rules_channel(self) -> str:
-        """The channel the contact rules count: the demo stands in for WhatsApp."""
-        return "whatsapp" if self.channel == DEMO_CHANNEL else self.channel
+        return rules_channel(self.channel)
 
     @property
     def contact_key(self) -> str:

@@ -32,7 +32,7 @@ from bot.ledger.models import (
     OptOut,
     Phone,
 )
-from bot.messaging.contact import DEMO_CHANNEL, contact_key, is_opted_out, split_contact_key
+from bot.messaging.contact import DEMO_CHANNEL, contact_key, is_opted_out, rules_channel, split_contact_key
 from bot.messaging.contact_rules import (
     Block,
     ContactDecision,
@@ -146,7 +146,7 @@ def load_contact_context(session: Session, debtor_ids: Collection[int], now: dat
         .where(one_of(session, Account.debtor_id, ids), or_(Message.status.in_(COUNTED_STATUSES), due_and_queued),
                Message.id != (exclude_message_id or -1), moment > now - HISTORY_SPAN))
     for debtor_id, channel, at in contacts:
-        histories[debtor_id].append(PastContact(at=at, channel="whatsapp" if channel == DEMO_CHANNEL else channel))
+        histories[debtor_id].append(PastContact(at=at, channel=rules_channel(channel)))
     context.histories = dict(histories)
     phones = session.execute(select(Phone.debtor_id, Phone.e164, Phone.verified, Phone.wrong_number)
                              .where(one_of(session, Phone.debtor_id, ids)).order_by(Phone.id))
@@ -166,5 +166,4 @@ def outreach_decision(session: Session, account: Account, e164: str, channel: st
     debtor = account.debtor
     context = load_contact_context(session, [debtor.id], now, exclude_message_id)
     rules = rules_for(debtor.country, config.creditors().get(account.creditor.code))
-    counted = "whatsapp" if channel == DEMO_CHANNEL else channel  # the demo stands in for WhatsApp
-    return decide(rules, counted, now, context.facts_for(account, debtor, contact_key(channel, e164)))
+    return decide(rules, rules_channel(channel), now, context.facts_for(account, debtor, contact_key(channel, e164)))

@@ -21,6 +21,11 @@ DEMO_CHANNEL = "demo"
 _DEMO_PREFIX = f"{DEMO_CHANNEL}:"
 
 
+def rules_channel(channel: str) -> str:
+    """The channel contact rules count a message on: the demo chat page stands in for WhatsApp."""
+    return "whatsapp" if channel == DEMO_CHANNEL else channel
+
+
 def contact_key(channel: str, e164: str) -> str:
     """The bare E.164 for WhatsApp and SMS (they share it), "demo:<E.164>" for the demo."""
     return f"{_DEMO_PREFIX}{e164}" if channel == DEMO_CHANNEL else e164
