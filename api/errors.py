@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from bot.admin.config_files import StaleFile
+from bot.admin.replies import StaleReply
 from bot.admin.training_data import EditConflict, InvalidEdit
 from bot.agents.access import AccessDenied, Conflict, NotVisible
 
@@ -29,10 +30,13 @@ def _invalid_edit(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _stale_edit(request: Request, exc: Exception) -> JSONResponse:
-    """The merge view: the file's current text and version, or the examples the intent holds now."""
+    """The merge view: the file's current text and version, the reply's current variations, or the examples the
+    intent holds now."""
     if isinstance(exc, StaleFile):
         return JSONResponse(status_code=409, content={"detail": {"message": str(exc), "text": exc.text,
                                                                  "version": exc.version}})
+    if isinstance(exc, StaleReply):
+        return JSONResponse(status_code=409, content={"detail": {"message": str(exc), "reply": exc.reply.as_dict()}})
     assert isinstance(exc, EditConflict)
     current = [{"id": e.id, "intent": e.intent, "text": e.text, "file": e.file, "entities": e.entities}
                for e in exc.current]

@@ -1,4 +1,5 @@
-"""The admin API: training examples and intents, with their history (the admin pages use only this).
+"""The admin API: training examples and intents, replies, configuration files, the NLU inbox, and the history
+of every change (the admin pages use only this).
 
 Supervisors read, admins write (bot.agents.access). An invalid edit answers 422 with the field and what to fix
 and changes nothing; an edit of something someone else changed meanwhile answers 409 with what is there now,
@@ -13,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
-from bot.admin import config_files, inbox, tuning
-from bot.admin.training_data import Example
+from bot.admin import config_files, inbox, replies, tuning
+from bot.admin.training_data import Example, InvalidEdit
 from bot.agents.access import require_admin_reader, require_admin_writer
 from bot.ledger.models import AdminChange, InboxItem, utcnow
 
@@ -208,6 +209,106 @@ def edit_config_file(name: str, body: ConfigFileIn, principal: CurrentPrincipal,
         raise HTTPException(404, detail="not found")
     config_files.write(session, principal.user_id, name, body.text, body.version, utcnow())
     return _config_out(name)
+
+
+class ConditionIO(BaseModel):
+    type: str = Field(max_length=32)
+    name: str = Field(max_length=64)
+    value: bool | int | str | None
+
+
+class VariationIO(BaseModel):
+    text: str = Field(max_length=2000)
+    condition: list[ConditionIO] = Field(default_factory=list, max_length=5)
+
+
+class PreviewOut(BaseModel):
+    country: str
+    locale: str
+    variation: int
+    text: str
+    encoding: str
+    units: int
+    segments: int
+
+
+class ReplyOut(BaseModel):
+    name: str
+    version: str
+    variables: list[str]
+    variations: list[VariationIO]
+    previews: list[PreviewOut] = []
+
+    @classmethod
+    def of(cls, reply: replies.Reply, with_previews: bool = False) -> ReplyOut:
+        shown = reply.as_dict()
+        return cls(**shown, previews=_previews(reply.variations) if with_previews else [])
+
+
+class ReplyIn(BaseModel):
+    variations: list[VariationIO] = Field(min_length=1, max_length=replies.MAX_VARIATIONS)
+    version: str = Field(min_length=1, max_length=64)  # what the admin read: a stale edit is a 409
+
+
+class PreviewIn(BaseModel):
+    variations: list[VariationIO] = Field(min_length=1, max_length=replies.MAX_VARIATIONS)
+
+
+class PreviewResult(BaseModel):
+    previews: list[PreviewOut]
+    problem: dict[str, str] | None  # what saving would answer with 422 ({field, message}), shown as one types
+
+
+def _previews(variations: tuple[replies.Variation, ...]) -> list[PreviewOut]:
+    return [PreviewOut(country=p.country, locale=p.locale, variation=p.variation, text=p.text,
+                       encoding=p.size.encoding, units=p.size.units, segments=p.size.segments)
+            for p in replies.previews(variations)]
+
+
+def _variations(body: list[VariationIO]) -> tuple[replies.Variation, ...]:
+    return tuple(replies.variation_of(variation.model_dump()) for variation in body)
+
+
+def _reply(name: str) -> replies.Reply:
+    try:
+        return tuning.replies().get(name)
+    except LookupError as exc:
+        raise HTTPException(404, detail="not found") from exc
+
+
+@router.get("/replies", response_model=list[ReplyOut])
+def reply_list(principal: CurrentPrincipal, q: str | None = Query(default=None, max_length=200)) -> list[ReplyOut]:
+    require_admin_reader(principal)
+    return [ReplyOut.of(reply) for reply in tuning.replies().all(q)]
+
+
+@router.get("/replies/{name}", response_model=ReplyOut)
+def reply_detail(name: str, principal: CurrentPrincipal) -> ReplyOut:
+    require_admin_reader(principal)
+    return ReplyOut.of(_reply(name), with_previews=True)
+
+
+@router.post("/replies/{name}/preview", response_model=PreviewResult)
+def reply_preview(name: str, body: PreviewIn, principal: CurrentPrincipal) -> PreviewResult:
+    """The variations filled in for a sample debtor of each country, and what saving them would say: nothing
+    is written."""
+    require_admin_reader(principal)
+    current, variations = _reply(name), _variations(body.variations)
+    try:
+        tuning.replies().check(current, variations)
+        problem = None
+    except InvalidEdit as exc:
+        problem = {"field": exc.field, "message": str(exc)}
+    return PreviewResult(previews=_previews(variations), problem=problem)
+
+
+@router.put("/replies/{name}", response_model=ReplyOut)
+def edit_reply(name: str, body: ReplyIn, principal: CurrentPrincipal, session: DbSession) -> ReplyOut:
+    """All the variations at once; 422 names the variation and the problem, 409 carries the current ones."""
+    require_admin_writer(principal)
+    _reply(name)
+    tuning.edit_reply(session, principal.user_id, name, _variations(body.variations), body.version, utcnow())
+    return ReplyOut.of(_reply(name), with_previews=True)
 
 
 @router.get("/history", response_model=list[ChangeOut])

@@ -1,4 +1,5 @@
-// The bot's training page (/console/admin): the NLU inbox, examples per intent, and the history of changes.
+// The bot's tuning page (/console/admin): the NLU inbox, examples per intent, the replies (with a live preview
+// per country), the limits and rules files, and the history of changes.
 // Works only through the admin API (/api/admin), with the session cookie and its CSRF token; console.js
 // (loaded first) gives $, el, say and CSRF. Supervisors see everything and change nothing.
 "use strict";
@@ -148,6 +149,176 @@ $("example-add").hidden = !CAN_EDIT;
 $("intent-select").addEventListener("change", loadExamples);
 $("example-search").addEventListener("input", () => { clearTimeout(loadExamples.timer); loadExamples.timer = setTimeout(loadExamples, 250); });
 
+// --- replies ---------------------------------------------------------------------------------------------
+let reply = null; // { name, version, variables } of the reply being edited
+
+async function loadReplies() {
+  const query = $("reply-search").value.trim();
+  const asked = (loadReplies.asked = (loadReplies.asked || 0) + 1);
+  const result = await adminApi("GET", `/replies${query ? `?q=${encodeURIComponent(query)}` : ""}`);
+  if (asked !== loadReplies.asked) return;
+  if (!result.ok) { say(adminProblem(result)); return; }
+  $("reply-list").replaceChildren(...result.data.map((found) => {
+    const open = el("button", found.name);
+    open.type = "button";
+    open.addEventListener("click", () => openReply(found.name));
+    const item = el("li");
+    item.append(open);
+    return item;
+  }));
+}
+
+async function openReply(name) {
+  const result = await adminApi("GET", `/replies/${encodeURIComponent(name)}`);
+  if (!result.ok) { say(adminProblem(result)); return; }
+  showReply(result.data);
+  $("reply-conflict").hidden = true;
+}
+
+function showReply(data) {
+  reply = { name: data.name, version: data.version, variables: data.variables };
+  $("reply-editor").hidden = false;
+  $("reply-name").textContent = data.name;
+  $("reply-variables").textContent = data.variables.length
+    ? `Variables que recibe: ${data.variables.map((v) => `{${v}}`).join(" ")}` : "Esta respuesta no recibe variables.";
+  $("variation-list").replaceChildren(...data.variations.map(variationItem));
+  numberVariations();
+  showPreview(data.previews, null);
+}
+
+function conditionLabel(condition) {
+  if (!condition.length) return "Sin condición";
+  return `Si ${condition.map((c) => `${c.name} = ${JSON.stringify(c.value)}`).join(" y ")}`;
+}
+
+function variationItem(variation) {
+  const row = el("li", null, "variation");
+  row.dataset.condition = JSON.stringify(variation.condition || []);
+  const text = el("textarea");
+  text.rows = 3;
+  text.value = variation.text;
+  text.readOnly = !CAN_EDIT;
+  text.addEventListener("input", schedulePreview);
+  row.append(el("span", conditionLabel(variation.condition || []), "note"), text, el("p", null, "field-error"));
+  if (CAN_EDIT) {
+    const remove = el("button", "Quitar");
+    remove.type = "button";
+    remove.addEventListener("click", () => { row.remove(); numberVariations(); schedulePreview(); });
+    row.append(remove);
+  }
+  return row;
+}
+
+function numberVariations() {
+  document.querySelectorAll("#variation-list .variation").forEach((row, index) => {
+    row.querySelector("textarea").setAttribute("aria-label", `Variación ${index + 1}`);
+  });
+}
+
+function variationsInEditor() {
+  return Array.from(document.querySelectorAll("#variation-list .variation")).map((row) => ({
+    text: row.querySelector("textarea").value, condition: JSON.parse(row.dataset.condition),
+  }));
+}
+
+function schedulePreview() { clearTimeout(schedulePreview.timer); schedulePreview.timer = setTimeout(refreshPreview, 200); }
+
+async function refreshPreview() {
+  const variations = variationsInEditor();
+  if (!reply || !variations.length) return;
+  const asked = (refreshPreview.asked = (refreshPreview.asked || 0) + 1);
+  const result = await adminApi("POST", `/replies/${encodeURIComponent(reply.name)}/preview`, { variations });
+  if (asked !== refreshPreview.asked || !result.ok) return;
+  showPreview(result.data.previews, result.data.problem);
+}
+
+function showPreview(previews, problem) {
+  $("reply-preview").replaceChildren(...previews.map((p) => {
+    const size = el("td", `${p.segments} SMS · ${p.units} caracteres ${p.encoding}`, p.segments > 2 ? "over" : null);
+    const line = el("tr");
+    line.append(el("td", `${p.country} (${p.locale})`), el("td", p.text), size);
+    return line;
+  }));
+  showProblem(problem);
+}
+
+function showProblem(problem) {
+  const rows = document.querySelectorAll("#variation-list .variation");
+  rows.forEach((row) => { row.querySelector(".field-error").textContent = ""; });
+  if (!problem) return;
+  const index = Number((problem.field.split(".")[1]));
+  const where = Number.isInteger(index) && rows[index] ? rows[index] : rows[rows.length - 1];
+  if (where) where.querySelector(".field-error").textContent = problem.message;
+}
+
+$("reply-search").addEventListener("input", () => { clearTimeout(loadReplies.timer); loadReplies.timer = setTimeout(loadReplies, 250); });
+$("variation-add").hidden = !CAN_EDIT;
+$("reply-save").hidden = !CAN_EDIT;
+$("variation-add").addEventListener("click", () => {
+  $("variation-list").append(variationItem({ text: "", condition: [] }));
+  numberVariations();
+});
+$("reply-editor").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await adminApi("PUT", `/replies/${encodeURIComponent(reply.name)}`, { variations: variationsInEditor(), version: reply.version });
+  if (result.status === 422) { showProblem(result.data.detail); say("No se guardó: revisa el aviso junto al texto."); return; }
+  if (result.status === 409) {
+    // The merge view: what the reply says now; the admin's text stays in the boxes, saving again replaces it.
+    const now = result.data.detail.reply;
+    $("reply-conflict").textContent = `${adminProblem(result)}\nAsí está ahora:\n${now.variations.map((v) => `• ${v.text}`).join("\n")}`;
+    $("reply-conflict").hidden = false;
+    reply.version = now.version;
+    return;
+  }
+  if (!result.ok) { say(adminProblem(result)); return; }
+  showReply(result.data);
+  $("reply-conflict").hidden = true;
+  say("Guardado.");
+});
+
+// --- limits and rules (config files) ---------------------------------------------------------------------
+const FILE_NAMES = { policy: "Límites de negociación", canned_replies: "Respuestas rápidas", handoff: "Palabras de traspaso", campaigns: "Recordatorios (campañas)" };
+let file = null; // { name, version }
+
+async function loadFiles() {
+  const select = $("file-select");
+  if (!select.options.length) {
+    const result = await adminApi("GET", "/config");
+    if (!result.ok) { say(adminProblem(result)); return; }
+    result.data.forEach((name) => {
+      const option = el("option", FILE_NAMES[name] || name);
+      option.value = name;
+      select.append(option);
+    });
+  }
+  const result = await adminApi("GET", `/config/${select.value}`);
+  if (!result.ok) { say(adminProblem(result)); return; }
+  file = { name: result.data.name, version: result.data.version };
+  $("file-text").value = result.data.text;
+  $("file-problem").hidden = true;
+  $("file-conflict").hidden = true;
+}
+
+$("file-text").readOnly = !CAN_EDIT;
+$("file-save").hidden = !CAN_EDIT;
+$("file-select").addEventListener("change", loadFiles);
+$("file-editor").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await adminApi("PUT", `/config/${file.name}`, { text: $("file-text").value, version: file.version });
+  $("file-problem").hidden = result.status !== 422;
+  if (result.status === 422) { $("file-problem").textContent = result.data.detail.message; say("No se guardó."); return; }
+  if (result.status === 409) {
+    $("file-conflict").textContent = `${adminProblem(result)}\nAsí está ahora:\n${result.data.detail.text}`;
+    $("file-conflict").hidden = false;
+    file.version = result.data.detail.version;
+    return;
+  }
+  if (!result.ok) { say(adminProblem(result)); return; }
+  file.version = result.data.version;
+  $("file-conflict").hidden = true;
+  say("Guardado.");
+});
+
 // --- history ---------------------------------------------------------------------------------------------
 async function loadHistory() {
   const result = await adminApi("GET", "/history");
@@ -159,11 +330,8 @@ function historyItem(change) {
   const row = el("li", null, "change");
   const when = new Date(change.at).toLocaleString("es");
   row.append(el("span", `${when} · persona ${change.user_id ?? "consola"} ${ACTIONS[change.action] || change.action} (${change.kind})`, "note"));
-  const diff = el("div", null, "diff");
-  if (change.before) diff.append(el("del", `${change.before.intent || ""}: ${change.before.text || change.before.name || ""}`));
-  if (change.after) diff.append(el("ins", `${change.after.intent || ""}: ${change.after.text || change.after.name || ""}`));
-  row.append(diff);
-  if (CAN_EDIT && change.kind === "nlu_example") {
+  row.append(changeDiff(change));
+  if (CAN_EDIT && change.kind !== "intent") {
     const revert = el("button", "Deshacer");
     revert.addEventListener("click", async () => {
       const result = await adminApi("POST", `/history/${change.id}/revert`);
@@ -175,8 +343,27 @@ function historyItem(change) {
   return row;
 }
 
+function changeDiff(change) {
+  const diff = el("div", null, "diff");
+  if (change.kind === "reply") { // one line per variation that differs
+    const before = (change.before.variations || []).map((v) => v.text);
+    const after = (change.after.variations || []).map((v) => v.text);
+    before.filter((text) => !after.includes(text)).forEach((text) => diff.append(el("del", `${change.target}: ${text}`)));
+    after.filter((text) => !before.includes(text)).forEach((text) => diff.append(el("ins", `${change.target}: ${text}`)));
+  } else if (change.kind.startsWith("config:")) { // the lines of the file that differ
+    const before = (change.before.text || "").split("\n");
+    const after = (change.after.text || "").split("\n");
+    before.filter((line) => !after.includes(line)).forEach((line) => diff.append(el("del", line)));
+    after.filter((line) => !before.includes(line)).forEach((line) => diff.append(el("ins", line)));
+  } else {
+    if (change.before) diff.append(el("del", `${change.before.intent || ""}: ${change.before.text || change.before.name || ""}`));
+    if (change.after) diff.append(el("ins", `${change.after.intent || ""}: ${change.after.text || change.after.name || ""}`));
+  }
+  return diff;
+}
+
 // --- tabs ------------------------------------------------------------------------------------------------
-const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-history": loadHistory };
+const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-replies": loadReplies, "tab-files": loadFiles, "tab-history": loadHistory };
 document.querySelectorAll('[role="tab"]').forEach((tab) => {
   tab.addEventListener("click", () => {
     document.querySelectorAll('[role="tab"]').forEach((other) => {

@@ -61,6 +61,20 @@ def example_id(intent: str, text: str) -> str:
     return hashlib.sha256(f"{intent}\n{text}".encode()).hexdigest()[:16]
 
 
+@contextmanager
+def locked(domain_file: Path) -> Iterator[None]:
+    """One writer at a time across processes (the app's workers) for the training files of one domain.yml
+    (examples, intents and replies all end up there). The lock file lives in the temporary folder, never
+    among the training files (which name the model)."""
+    key = hashlib.sha256(str(domain_file.resolve()).encode()).hexdigest()[:16]
+    with open(Path(tempfile.gettempdir()) / f"acuerdo-training-{key}.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @dataclass(frozen=True)
 class Example:
     intent: str
@@ -196,18 +210,6 @@ class TrainingData:
 
     # --- writing ---------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """One writer at a time across processes (the app's workers) on this checkout. The lock file lives in
-        the temporary folder, never among the training files (which name the model)."""
-        key = hashlib.sha256(str(self.nlu_dir.resolve()).encode()).hexdigest()[:16]
-        with open(Path(tempfile.gettempdir()) / f"acuerdo-training-{key}.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def find(self, example_id_: str) -> Example | None:
         return next((example for example in self.examples() if example.id == example_id_), None)
 
@@ -219,13 +221,13 @@ class TrainingData:
         return found
 
     def add(self, intent: str, text: str) -> Example:
-        with self._locked():
+        with locked(self.domain_file):
             text = self.check(intent, text)
             self._insert(intent, text)
             return Example(intent, text, self._file_of(intent, text))
 
     def edit(self, example_id_: str, text: str, intent: str | None = None, intent_hint: str | None = None) -> Example:
-        with self._locked():
+        with locked(self.domain_file):
             old = self._require(example_id_, intent_hint)
             new_intent = intent or old.intent
             text = self.check(new_intent, text, replacing=old)
@@ -237,13 +239,13 @@ class TrainingData:
             return Example(new_intent, text, self._file_of(new_intent, text))
 
     def delete(self, example_id_: str, intent_hint: str | None = None) -> Example:
-        with self._locked():
+        with locked(self.domain_file):
             old = self._require(example_id_, intent_hint)
             self._replace(old, None)
             return old
 
     def add_intent(self, name: str) -> None:
-        with self._locked():
+        with locked(self.domain_file):
             if not _INTENT_NAME.match(name):
                 raise InvalidEdit("name", "Un intent se nombra en minúsculas, con letras, números y guiones bajos.")
             if name in self._domain()["intents"]:

@@ -12,11 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin import config_files
+from bot.admin.replies import Replies, StaleReply, Variation, variation_of
 from bot.admin.training_data import EditConflict, Example, InvalidEdit, TrainingData
 from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.ledger.models import AdminChange, AuditLog
 
-EXAMPLE, INTENT = "nlu_example", "intent"
+EXAMPLE, INTENT, REPLY = "nlu_example", "intent", "reply"
 
 
 @lru_cache(maxsize=4)
@@ -29,6 +30,33 @@ def training_data() -> TrainingData:
     """The project's files (TRAINING_DATA_DIR, DOMAIN_FILE): what `rasa train` reads."""
     settings = get_settings()
     return _training_data(settings.training_data_dir, settings.domain_file)
+
+
+def replies() -> Replies:
+    """The responses of the project's domain.yml (DOMAIN_FILE)."""
+    return Replies(get_settings().domain_file)
+
+
+def _reply_dict(variations: tuple[Variation, ...]) -> dict[str, Any]:
+    return {"variations": [variation.as_dict() for variation in variations]}
+
+
+def edit_reply(session: Session, user_id: int | None, name: str, variations: tuple[Variation, ...], version: str,
+               now: datetime) -> AdminChange:
+    before, after = replies().edit(name, variations, version)
+    return _record(session, user_id, REPLY, "edit", name, _reply_dict(before.variations),
+                   _reply_dict(after.variations), now)
+
+
+def _revert_reply(session: Session, user_id: int | None, original: AdminChange, now: datetime) -> AdminChange:
+    assert original.before is not None and original.after is not None
+    current = replies().get(original.target)
+    if [variation.as_dict() for variation in current.variations] != original.after["variations"]:
+        raise StaleReply(current)
+    wanted = tuple(variation_of(raw) for raw in original.before["variations"])
+    before, after = replies().edit(original.target, wanted, current.version)
+    return _record(session, user_id, REPLY, "edit", original.target, _reply_dict(before.variations),
+                   _reply_dict(after.variations), now, original)
 
 
 def _as_dict(example: Example | None) -> dict[str, Any] | None:
@@ -85,6 +113,8 @@ def revert(session: Session, user_id: int | None, change_id: int, now: datetime)
         raise LookupError(change_id)
     if original.kind.startswith("config:"):
         return Reverted(original, config_files.revert(session, user_id, original, now))
+    if original.kind == REPLY:
+        return Reverted(original, _revert_reply(session, user_id, original, now))
     if original.kind != EXAMPLE:
         raise InvalidEdit("change", "Este tipo de cambio no se puede deshacer desde aquí.")
     before, after = original.before, original.after
@@ -112,5 +142,5 @@ def history(session: Session, kind: str | None = None, limit: int = 100) -> list
     return list(session.scalars(query))
 
 
-__all__ = ["EditConflict", "InvalidEdit", "add_example", "add_intent", "delete_example", "edit_example", "history",
-           "revert", "training_data"]
+__all__ = ["EditConflict", "InvalidEdit", "add_example", "add_intent", "delete_example", "edit_example", "edit_reply",
+           "history", "replies", "revert", "training_data"]

@@ -51,7 +51,7 @@ def test_an_admin_relabels_an_inbox_message_edits_it_and_sees_the_history(
 
     page.get_by_role("tab", name="Ejemplos").click()
     page.locator("#intent-select").select_option("dispute_debt")
-    page.get_by_label("Buscar").fill("alguien mas lo uso")
+    page.get_by_label("Buscar ejemplo").fill("alguien mas lo uso")
     example = page.locator("#example-list li")
     expect(example).to_have_count(1)
     example.get_by_label("Ejemplo").fill(TEXT + " sin mi permiso")
@@ -78,4 +78,42 @@ def test_a_supervisor_reads_the_page_and_changes_nothing(training_copy: Path, li
     expect(page.get_by_text("Solo lectura")).to_be_visible()
     expect(page.locator(".inbox-item").first).to_be_visible()
     expect(page.get_by_role("button", name="Aceptar")).to_have_count(0)
+    context.close()
+
+
+def test_an_admin_edits_a_reply_with_its_live_preview_and_sees_the_diff_in_history(
+        training_copy: Path, live_app: str, browser: Browser) -> None:
+    context, page = signed_in(browser, live_app, someone(Role.ADMIN))
+    page.goto(f"{live_app}/console/admin")
+    page.get_by_role("tab", name="Respuestas").click()
+    page.get_by_label("Buscar respuesta").fill("no coincide con nuestros registros. Te quedan")
+    page.get_by_role("button", name="utter_identity_retry", exact=True).click()
+    expect(page.locator("#reply-variables")).to_have_text("Variables que recibe: {attempts_left}")
+    preview = page.locator("#reply-preview tr")
+    expect(preview.filter(has_text="AR (es_AR)")).to_contain_text("Te quedan 2 intentos: ¿me lo escribís de nuevo?")
+
+    second = page.get_by_label("Variación 2")
+    second.fill("Ese dato no coincide. Te quedan {intentos} intentos.")
+    expect(page.locator("#variation-list .variation").nth(1).locator(".field-error")).to_contain_text(
+        "{intentos} no existe")
+    second.fill("Ese dato no coincide. Te quedan {attempts_left} intentos: ¿lo intentas otra vez?")
+    expect(preview.filter(has_text="MX (es_MX)")).to_contain_text(
+        "Ese dato no coincide. Te quedan 2 intentos: ¿lo intentas otra vez?")
+    expect(preview.filter(has_text="MX (es_MX)")).to_contain_text("1 SMS")
+    expect(page.locator("#variation-list .field-error").nth(1)).to_have_text("")
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "admin_reply_editor.png"), full_page=True)
+    page.get_by_role("button", name="Guardar respuesta").click()
+    expect(page.locator("#status")).to_have_text("Guardado.")
+
+    page.get_by_role("tab", name="Historial").click()
+    change = page.locator("#history-list .change").first
+    expect(change.locator("del")).to_have_text("utter_identity_retry: Ese dato no coincide con nuestros registros. "
+                                               "Te quedan {attempts_left} intentos: ¿me lo escribes de nuevo?")
+    expect(change.locator("ins")).to_have_text("utter_identity_retry: Ese dato no coincide. Te quedan "
+                                               "{attempts_left} intentos: ¿lo intentas otra vez?")
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "admin_reply_history.png"), full_page=True)
+    written = (training_copy / "domain.yml").read_text(encoding="utf-8")
+    assert '    - text: "Ese dato no coincide. Te quedan {attempts_left} intentos: ¿lo intentas otra vez?"\n' in written
     context.close()

@@ -63,8 +63,10 @@ def test_dialogue_test_stories_pass(tmp_path: Path) -> None:
 
 def test_admin_edits_keep_the_project_valid_for_rasa(tmp_path: Path) -> None:
     """Edits made the way the admin pages make them (an annotated example, a new intent with an example, an
-    edit, a delete) leave a project `rasa data validate` accepts with no new warning but the new intent's own
-    (no rule uses it yet). Rasa only warns about most mistakes, so the warnings are compared too."""
+    edit, a delete, a reply rewritten with a new conditioned variation) leave a project `rasa data validate`
+    accepts with no new warning but the new intent's own (no rule uses it yet). Rasa only warns about most
+    mistakes, so the warnings are compared too."""
+    from bot.admin.replies import Replies, Variation
     from bot.admin.training_data import TrainingData
 
     for name in ("config.yml", "domain.yml"):
@@ -86,5 +88,9 @@ def test_admin_edits_keep_the_project_valid_for_rasa(tmp_path: Path) -> None:
     first = store.examples("greet")[0]
     store.edit(first.id, first.text + " buenas")
     store.delete(store.examples("thank_you")[0].id)
+    replies = Replies(tmp_path / "domain.yml")
+    retry = replies.get("utter_identity_retry")
+    replies.edit(retry.name, (*retry.variations, Variation('Dale, probá de nuevo: "{attempts_left}" intentos.',
+                                                           (("slot", "voseo", True),))), retry.version)
     new = warnings() - before
     assert all("'ask_branch'" in warning and "not used in any story or rule" in warning for warning in new), new
