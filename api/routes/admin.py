@@ -78,6 +78,12 @@ def intents(principal: CurrentPrincipal) -> list[IntentOut]:
     return [IntentOut(name=name, examples=count) for name, count in sorted(tuning.training_data().intents().items())]
 
 
+@router.get("/nlu/entities", response_model=list[str])
+def entities(principal: CurrentPrincipal) -> list[str]:
+    require_admin_reader(principal)
+    return tuning.training_data().entities()
+
+
 @router.post("/nlu/intents", response_model=ChangeOut, status_code=201)
 def add_intent(body: IntentIn, principal: CurrentPrincipal, session: DbSession) -> ChangeOut:
     require_admin_writer(principal)

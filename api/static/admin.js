@@ -8,6 +8,7 @@ const CAN_EDIT = document.body.dataset.canEdit === "true";
 const REASONS_INBOX = { fallback: "no lo entendió", low_confidence: "dudó", handoff: "siguió un traspaso" };
 const ACTIONS = { add: "agregó", edit: "cambió", delete: "borró" };
 let intents = [];
+let entities = [];
 
 async function adminApi(method, path, body) {
   const response = await fetch(`/api/admin${path}`, {
@@ -36,6 +37,31 @@ function intentSelect(selected, label) {
     select.append(option);
   });
   return select;
+}
+
+// Select words in an example's box, pick the entity, and they are written the Rasa way: [el viernes](date).
+function entityMarker(input) {
+  const marker = el("span", null, "marker");
+  const which = el("select");
+  which.setAttribute("aria-label", "Entidad");
+  entities.forEach((name) => { const option = el("option", name); option.value = name; which.append(option); });
+  const mark = el("button", "Marcar entidad");
+  mark.type = "button";
+  mark.addEventListener("click", () => {
+    const start = input.selectionStart, end = input.selectionEnd;
+    const chosen = input.value.slice(start, end);
+    if (start === end || !chosen.trim() || /[\[\]()]/.test(chosen)) { say("Selecciona en el texto las palabras de la entidad."); return; }
+    input.value = `${input.value.slice(0, start)}[${chosen}](${which.value})${input.value.slice(end)}`;
+    input.focus();
+    say(`Marcado: ${chosen} → ${which.value}.`);
+  });
+  marker.append(which, " ", mark);
+  return marker;
+}
+
+async function loadEntities() {
+  const result = await adminApi("GET", "/nlu/entities");
+  entities = result.ok ? result.data : [];
 }
 
 async function loadIntents() {
@@ -68,6 +94,7 @@ function inboxItem(item) {
   const label = intentSelect(item.predicted_intent === "nlu_fallback" ? "" : item.predicted_intent, "Intent correcto");
   row.append(el("q", item.text, "said"), " ", text, " ", guess, " ", label);
   if (CAN_EDIT) {
+    row.append(" ", entityMarker(text));
     const accept = el("button", "Aceptar");
     accept.addEventListener("click", () => decide(row, "accept", { intent: label.value, text: text.value }));
     const dismiss = el("button", "Descartar");
@@ -117,6 +144,7 @@ function exampleItem(example) {
   text.setAttribute("aria-label", "Ejemplo");
   row.append(text, " ", el("span", example.file, "note"));
   if (CAN_EDIT) {
+    row.append(" ", entityMarker(text));
     const save = el("button", "Guardar");
     save.addEventListener("click", async () => {
       const result = await adminApi("PUT", `/nlu/examples/${example.id}?intent=${encodeURIComponent(example.intent)}`, { text: text.value });
@@ -146,6 +174,18 @@ $("example-add").addEventListener("submit", async (event) => {
   if (result.ok) { $("example-new").value = ""; loadExamples(); loadIntents(); }
 });
 $("example-add").hidden = !CAN_EDIT;
+$("intent-add").hidden = !CAN_EDIT;
+$("intent-add").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = $("intent-new").value.trim();
+  const result = await adminApi("POST", "/nlu/intents", { name });
+  if (!result.ok) { say(adminProblem(result)); return; }
+  $("intent-new").value = "";
+  await loadIntents();
+  $("intent-select").value = name;
+  loadExamples();
+  say(`Intent ${name} creado: agrégale ejemplos.`);
+});
 $("intent-select").addEventListener("change", loadExamples);
 $("example-search").addEventListener("input", () => { clearTimeout(loadExamples.timer); loadExamples.timer = setTimeout(loadExamples, 250); });
 
@@ -374,4 +414,4 @@ document.querySelectorAll('[role="tab"]').forEach((tab) => {
   });
 });
 
-loadIntents().then(loadInbox);
+Promise.all([loadIntents(), loadEntities()]).then(loadInbox);

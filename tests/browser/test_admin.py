@@ -26,14 +26,14 @@ def someone(role: Role) -> str:
     return email
 
 
-def an_unsure_message() -> None:
+def an_unsure_message(text: str = TEXT, predicted: str = "ask_debt_details") -> None:
     with session_scope() as session:
         conversation = get_or_create_conversation(session, f"whatsapp:+5255{uuid.uuid4().int % 10**8:08d}")
         message = Message(conversation_id=conversation.id, direction=Direction.INBOUND, channel="whatsapp",
-                          body=TEXT, status=MessageStatus.PROCESSED, inbox_checked_at=utcnow())
+                          body=text, status=MessageStatus.PROCESSED, inbox_checked_at=utcnow())
         session.add(message)
         session.flush()
-        session.add(InboxItem(message_id=message.id, text=TEXT, predicted_intent="ask_debt_details",
+        session.add(InboxItem(message_id=message.id, text=text, predicted_intent=predicted,
                               confidence=0.41, reason="low_confidence"))
 
 
@@ -67,6 +67,26 @@ def test_an_admin_relabels_an_inbox_message_edits_it_and_sees_the_history(
     page.screenshot(path=str(RESULTS / "admin_history.png"), full_page=True)
     written = "".join(path.read_text(encoding="utf-8") for path in (training_copy / "nlu").glob("*.yml"))
     assert f"    - {TEXT} sin mi permiso\n" in written and f"    - {TEXT}\n" not in written
+    context.close()
+
+
+def test_an_admin_marks_an_entity_by_selecting_its_words(training_copy: Path, live_app: str,
+                                                          browser: Browser) -> None:
+    said = f"mire le deposito 500 pesos el viernes sin falta {uuid.uuid4().hex[:6]}"
+    an_unsure_message(said, "promise_to_pay")
+    context, page = signed_in(browser, live_app, someone(Role.ADMIN))
+    page.goto(f"{live_app}/console/admin")
+    row = page.locator(".inbox-item").filter(has_text=said)
+    box = row.get_by_label("Texto del ejemplo")
+    start = said.index("el viernes")
+    box.evaluate("(input, [start, end]) => input.setSelectionRange(start, end)", [start, start + len("el viernes")])
+    row.get_by_label("Entidad").select_option("date")
+    row.get_by_role("button", name="Marcar entidad").click()
+    expect(box).to_have_value(said.replace("el viernes", "[el viernes](date)"))
+    row.get_by_role("button", name="Aceptar").click()
+    expect(page.locator("#status")).to_have_text("Guardado.")
+    written = "".join(path.read_text(encoding="utf-8") for path in (training_copy / "nlu").glob("*.yml"))
+    assert f"    - {said.replace('el viernes', '[el viernes](date)')}\n" in written
     context.close()
 
 
