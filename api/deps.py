@@ -69,8 +69,8 @@ class ChannelTransport:
 
 
 @lru_cache(maxsize=1)
-def rasa_parser() -> RasaDialogue:
-    """The model's own reading of a text (Rasa's /model/parse), for the NLU inbox."""
+def rasa_api() -> RasaDialogue:
+    """Rasa's HTTP API for the admin area: the model's reading of a text (NLU inbox), a tracker's events (review)."""
     settings = get_settings()
     return RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds, token=settings.rasa_token)
 
@@ -84,7 +84,7 @@ def reset() -> None:
     """Forget built collaborators (tests change settings between apps)."""
     get_gateway.cache_clear()
     get_transport.cache_clear()
-    rasa_parser.cache_clear()
+    rasa_api.cache_clear()
     get_redis.cache_clear()
 
 

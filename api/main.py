@@ -13,7 +13,7 @@ from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
 from api.pages import STATIC_DIR
-from api.routes import admin, agent, console, demo, health, payments, sandbox, twilio
+from api.routes import admin, admin_review, agent, console, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
@@ -49,6 +49,7 @@ def create_app() -> FastAPI:
     app.include_router(auth.console_router)  # /console/login and /console/logout
     app.include_router(agent.router)
     app.include_router(admin.router)
+    app.include_router(admin_review.router)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)

@@ -6,7 +6,7 @@ import threading
 import time
 from datetime import timedelta
 
-from api.deps import get_gateway, get_transport, rasa_parser
+from api.deps import get_gateway, get_transport, rasa_api
 from bot.admin import inbox
 from bot.common.settings import get_settings
 from bot.ledger.db import session_scope
@@ -26,7 +26,7 @@ def run_once() -> None:
 def refresh_inbox() -> None:
     """Real messages the model was unsure of, into the admins' NLU inbox (bot.admin.inbox)."""
     with session_scope() as session:
-        inbox.refresh(session, rasa_parser(), utcnow(), max_chars=get_settings().max_text_chars)
+        inbox.refresh(session, rasa_api(), utcnow(), max_chars=get_settings().max_text_chars)
 
 
 def flush_outbox(transport: Transport) -> None:

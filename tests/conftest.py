@@ -168,6 +168,8 @@ E2E_PORTFOLIO = portfolio(
         "telco-andina", "Plan móvil", "PEN", "600.00", "40.00", "10.00", 20),
     row("E-CO-3", "Juliana Restrepo", "302 333 4444", "1033445566", "1994-04-14", "CO", "AUR-CO-333",
         "banco-aurora", "Tarjeta de crédito", "COP", "1650000.00", "150000.00", "0.00", 50),
+    row("E-PE-4", "Jorge Huamán", "987 444 555", "43334444", "1988-08-08", "PE", "TAN-PE-444",  # conversation review
+        "telco-andina", "Plan móvil", "PEN", "380.00", "20.00", "5.00", 30),
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

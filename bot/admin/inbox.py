@@ -7,7 +7,6 @@ before it is stored. Accepting (or relabelling) goes through the same checks as 
 """
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,15 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin import tuning
+from bot.admin.redaction import REDACTED, asks_for_identity, redact
 from bot.admin.training_data import InvalidEdit
 from bot.ledger.models import AdminChange, Direction, Handoff, InboxItem, Message
 
 FALLBACK_INTENT = "nlu_fallback"
 LOW_CONFIDENCE = 0.6
 HANDOFF_WITHIN = timedelta(minutes=3)
-REDACTED = "▮▮▮▮"
-_DIGIT_RUN = re.compile(r"\d(?:[\s.\-/]?\d){3,}")
-_ASKS_FOR_DIGITS = re.compile(r"d[ií]gitos|documento|c[eé]dula|\bRUT\b|\bDNI\b|\bINE\b|CURP", re.IGNORECASE)
 
 
 class Parser(Protocol):
@@ -34,15 +31,11 @@ class Parser(Protocol):
         ...
 
 
-def redact(text: str) -> str:
-    return _DIGIT_RUN.sub(REDACTED, text)
-
-
 def _answers_identity_question(session: Session, message: Message) -> bool:
     asked = session.scalars(select(Message.body).where(
         Message.conversation_id == message.conversation_id, Message.direction == Direction.OUTBOUND,
         Message.id < message.id).order_by(Message.id.desc()).limit(1)).first()
-    return bool(asked and _ASKS_FOR_DIGITS.search(asked))
+    return bool(asked and asks_for_identity(asked))
 
 
 def refresh(session: Session, parser: Parser, now: datetime, limit: int = 100,
@@ -59,6 +52,7 @@ def refresh(session: Session, parser: Parser, now: datetime, limit: int = 100,
         if not text or _answers_identity_question(session, message):
             continue
         intent, confidence = parser.parse(text[:max_chars])
+        message.intent, message.intent_confidence = intent, confidence  # conversation review searches by it
         handed_off = session.scalar(select(Handoff.id).where(
             Handoff.conversation_id == message.conversation_id, Handoff.requested_at >= message.created_at,
             Handoff.requested_at <= message.created_at + HANDOFF_WITHIN).limit(1)) is not None

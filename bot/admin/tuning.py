@@ -11,13 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.admin import config_files
+from bot.admin import config_files, review
 from bot.admin.replies import Replies, StaleReply, Variation, variation_of
 from bot.admin.training_data import EditConflict, Example, InvalidEdit, TrainingData
 from bot.common.settings import PROJECT_ROOT, get_settings
-from bot.ledger.models import AdminChange, AuditLog
+from bot.ledger.models import AdminChange, AuditLog, Conversation
 
-EXAMPLE, INTENT, REPLY = "nlu_example", "intent", "reply"
+EXAMPLE, INTENT, REPLY, STORY = "nlu_example", "intent", "reply", "test_story"
 
 
 @lru_cache(maxsize=4)
@@ -57,6 +57,26 @@ def _revert_reply(session: Session, user_id: int | None, original: AdminChange, 
     before, after = replies().edit(original.target, wanted, current.version)
     return _record(session, user_id, REPLY, "edit", original.target, _reply_dict(before.variations),
                    _reply_dict(after.variations), now, original)
+
+
+def mark_wrong(session: Session, user_id: int | None, tracker: review.TrackerSource, conversation: Conversation,
+               message_id: int, intended: str, now: datetime) -> tuple[review.ReviewStory, AdminChange]:
+    """A bot turn marked wrong becomes a test story (REVIEW_STORIES_FILE), kept in the history."""
+    settings = get_settings()
+    story = review.mark_wrong(session, tracker, conversation, message_id, intended, settings.review_stories_file,
+                              settings.domain_file)
+    change = _record(session, user_id, STORY, "add", story.name[:128], None,
+                     {"story": story.name, "intended": intended, "conversation_id": conversation.id,
+                      "message_id": message_id}, now)
+    return story, change
+
+
+def _revert_story(session: Session, user_id: int | None, original: AdminChange, now: datetime) -> AdminChange:
+    assert original.after is not None
+    settings = get_settings()
+    steps = review.remove_story(settings.review_stories_file, settings.domain_file, original.after["story"])
+    return _record(session, user_id, STORY, "delete", original.target, {**original.after, "steps": steps}, None,
+                   now, original)
 
 
 def _as_dict(example: Example | None) -> dict[str, Any] | None:
@@ -115,6 +135,8 @@ def revert(session: Session, user_id: int | None, change_id: int, now: datetime)
         return Reverted(original, config_files.revert(session, user_id, original, now))
     if original.kind == REPLY:
         return Reverted(original, _revert_reply(session, user_id, original, now))
+    if original.kind == STORY and original.action == "add":
+        return Reverted(original, _revert_story(session, user_id, original, now))
     if original.kind != EXAMPLE:
         raise InvalidEdit("change", "Este tipo de cambio no se puede deshacer desde aquí.")
     before, after = original.before, original.after
@@ -143,4 +165,4 @@ def history(session: Session, kind: str | None = None, limit: int = 100) -> list
 
 
 __all__ = ["EditConflict", "InvalidEdit", "add_example", "add_intent", "delete_example", "edit_example", "edit_reply",
-           "history", "replies", "revert", "training_data"]
+           "history", "mark_wrong", "replies", "revert", "training_data"]

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     training_data_dir: Path = Field(default=PROJECT_ROOT / "data" / "nlu", description="The NLU training files "
                                     "the admin pages edit (what `rasa train` reads).")
     domain_file: Path = Field(default=PROJECT_ROOT / "domain.yml", description="The Rasa domain the admin pages "
-                              "edit (intents).")
+                              "edit (intents, replies).")
+    review_stories_file: Path = Field(default=PROJECT_ROOT / "tests" / "rasa" / "review" / "test_review_stories.yml",
+                                      description="Where conversation review writes its test stories (for `rasa "
+                                      "test`); never read by training.")
     config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
 
     rasa_url: str = "http://127.0.0.1:5005"

@@ -246,6 +246,8 @@ class Message(Base):
     template: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # WhatsApp ContentSid + ContentVariables
     processed_at: Mapped[datetime | None]
     inbox_checked_at: Mapped[datetime | None]  # looked at for the NLU inbox (bot.admin.inbox)
+    intent: Mapped[str | None] = mapped_column(String(64), index=True)  # the model's reading, from that same pass
+    intent_confidence: Mapped[float | None]
     # Automated contacts (reminders): the contact rules' answer, kept so an auditor sees why it went when it did
     contact_decision: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     send_after: Mapped[datetime | None] = mapped_column(index=True)  # deferred by the contact rules

@@ -54,6 +54,18 @@ class RasaDialogue:
             raise DialogueUnavailable(f"Rasa did not parse: {exc!r}") from exc
         return str(intent.get("name") or "nlu_fallback"), float(intent.get("confidence") or 0.0)
 
+    def events(self, sender_id: str) -> list[dict[str, Any]]:
+        """The tracker's events since its last restart (Rasa's HTTP API): what conversation review turns into a
+        test story."""
+        try:
+            response = self._client.get(f"{self._base}/conversations/{quote(sender_id, safe=':+')}/tracker",
+                                        params={"token": self._token, "include_events": "AFTER_RESTART"})
+            response.raise_for_status()
+            events = response.json().get("events") or []
+        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            raise DialogueUnavailable(f"Rasa did not give the tracker of {sender_id}: {exc!r}") from exc
+        return [event for event in events if isinstance(event, dict)]
+
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         try:
             response = self._client.post(self._url, json={"sender": sender_id, "message": text,
