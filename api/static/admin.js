@@ -1,5 +1,6 @@
 // The bot's tuning page (/console/admin): the NLU inbox, examples per intent, the replies (with a live preview
-// per country), the limits and rules files, and the history of changes.
+// per country), the limits and rules files, conversation review (a wrong bot turn → a test story), and the
+// history of changes.
 // Works only through the admin API (/api/admin), with the session cookie and its CSRF token; console.js
 // (loaded first) gives $, el, say and CSRF. Supervisors see everything and change nothing.
 "use strict";
@@ -359,6 +360,77 @@ $("file-editor").addEventListener("submit", async (event) => {
   say("Guardado.");
 });
 
+// --- conversation review -------------------------------------------------------------------------------
+const OUTCOMES = { plan: "plan de pagos", promise: "promesa", payment_link: "enlace de pago", handoff: "traspaso" };
+let answers = null;
+
+async function loadReview() {
+  const intentFilter = $("review-intent");
+  if (intentFilter.options.length === 1) {
+    intents.forEach((intent) => { const option = el("option", intent.name); option.value = intent.name; intentFilter.append(option); });
+  }
+  const params = new URLSearchParams();
+  [["outcome", "review-outcome"], ["intent", "review-intent"], ["handoff_reason", "review-reason"], ["country", "review-country"]]
+    .forEach(([name, id]) => { if ($(id).value.trim()) params.set(name, $(id).value.trim()); });
+  const result = await adminApi("GET", `/review/conversations?${params}`);
+  if (!result.ok) { say(adminProblem(result)); return; }
+  $("review-list").replaceChildren(...result.data.map((found) => {
+    const outcomes = found.outcomes.map((o) => OUTCOMES[o] || o).join(", ") || "sin resultado";
+    const open = el("button", `#${found.id} · ${found.country || "?"} · ${found.channel} · ${outcomes}`);
+    open.type = "button";
+    open.addEventListener("click", () => openTranscript(found.id));
+    const item = el("li");
+    item.append(open);
+    return item;
+  }));
+  if (!result.data.length) say("Ninguna conversación con esos filtros.");
+}
+
+async function openTranscript(conversationId) {
+  const result = await adminApi("GET", `/review/conversations/${conversationId}`);
+  if (!result.ok) { say(adminProblem(result)); return; }
+  if (answers === null) {
+    const listed = await adminApi("GET", "/review/answers");
+    answers = listed.ok ? listed.data : [];
+  }
+  const summary = result.data.conversation;
+  $("review-title").textContent = `Conversación #${summary.id} · ${summary.country || "?"} · traspasos: ${summary.handoff_reasons.join(", ") || "ninguno"}`;
+  $("review-turns").replaceChildren(...result.data.turns.map((turn) => turnItem(conversationId, turn)));
+  $("review-story").hidden = true;
+  $("review-transcript").hidden = false;
+}
+
+function turnItem(conversationId, turn) {
+  const row = el("li", null, turn.direction);
+  row.append(el("span", turn.text));
+  if (turn.intent) row.append(" ", el("span", `${turn.intent} · ${Math.round(turn.confidence * 100)}%`, "note"));
+  if (CAN_EDIT && turn.direction === "outbound") {
+    const wrong = el("button", "Marcar como error");
+    wrong.type = "button";
+    wrong.addEventListener("click", () => {
+      wrong.hidden = true;
+      const intended = el("select");
+      intended.setAttribute("aria-label", "Respuesta correcta");
+      answers.forEach((name) => { const option = el("option", name); option.value = name; intended.append(option); });
+      const save = el("button", "Guardar historia de prueba");
+      save.type = "button";
+      save.addEventListener("click", async () => {
+        const result = await adminApi("POST", `/review/conversations/${conversationId}/messages/${turn.message_id}/wrong`, { intended: intended.value });
+        if (!result.ok) { say(adminProblem(result)); return; }
+        $("review-story").textContent = `${result.data.file}\n${result.data.text}`;
+        $("review-story").hidden = false;
+        save.disabled = true;
+        say("Historia de prueba guardada.");
+      });
+      row.append(" ", intended, " ", save);
+    });
+    row.append(" ", wrong);
+  }
+  return row;
+}
+
+$("review-filters").addEventListener("submit", (event) => { event.preventDefault(); loadReview(); });
+
 // --- history ---------------------------------------------------------------------------------------------
 async function loadHistory() {
   const result = await adminApi("GET", "/history");
@@ -390,6 +462,9 @@ function changeDiff(change) {
     const after = (change.after.variations || []).map((v) => v.text);
     before.filter((text) => !after.includes(text)).forEach((text) => diff.append(el("del", `${change.target}: ${text}`)));
     after.filter((text) => !before.includes(text)).forEach((text) => diff.append(el("ins", `${change.target}: ${text}`)));
+  } else if (change.kind === "test_story") {
+    const story = (change.after || change.before).story;
+    diff.append(el(change.after ? "ins" : "del", `historia de prueba: ${story}`));
   } else if (change.kind.startsWith("config:")) { // the lines of the file that differ
     const before = (change.before.text || "").split("\n");
     const after = (change.after.text || "").split("\n");
@@ -403,7 +478,7 @@ function changeDiff(change) {
 }
 
 // --- tabs ------------------------------------------------------------------------------------------------
-const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-replies": loadReplies, "tab-files": loadFiles, "tab-history": loadHistory };
+const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-replies": loadReplies, "tab-files": loadFiles, "tab-review": loadReview, "tab-history": loadHistory };
 document.querySelectorAll('[role="tab"]').forEach((tab) => {
   tab.addEventListener("click", () => {
     document.querySelectorAll('[role="tab"]').forEach((other) => {

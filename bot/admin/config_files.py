@@ -40,7 +40,7 @@ def sms_length(text: str) -> int:
 
 def _check_policy(path: Path) -> None:
     try:
-        PolicyEngine(path)._raw()
+        PolicyEngine(path).check()
     except PolicyError as exc:
         raise InvalidEdit("text", str(exc).replace(str(path), "policy.yml")) from exc
     roles = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("roles", {})
@@ -58,7 +58,7 @@ def _check_policy(path: Path) -> None:
 
 def _check_canned(path: Path) -> None:
     try:
-        replies = config._parse_entries(path, config.CannedReplyConfig)
+        replies = config.parse_canned_replies(path)
     except config.ConfigError as exc:
         raise InvalidEdit("text", str(exc).replace(str(path), "canned_replies.yml")) from exc
     for code, reply in replies.items():
@@ -73,7 +73,7 @@ def _check_canned(path: Path) -> None:
 
 def _check_handoff(path: Path) -> None:
     try:
-        config._handoff_keywords(path, 1.0)
+        config.parse_handoff_keywords(path)
     except config.ConfigError as exc:
         raise InvalidEdit("text", str(exc).replace(str(path), "handoff.yml")) from exc
 

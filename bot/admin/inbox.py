@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.admin import tuning
-from bot.admin.redaction import REDACTED, asks_for_identity, redact
+from bot.admin.redaction import REDACTED, is_identity_answer, redact
 from bot.admin.training_data import InvalidEdit
 from bot.ledger.models import AdminChange, Direction, Handoff, InboxItem, Message
 
@@ -35,7 +35,7 @@ def _answers_identity_question(session: Session, message: Message) -> bool:
     asked = session.scalars(select(Message.body).where(
         Message.conversation_id == message.conversation_id, Message.direction == Direction.OUTBOUND,
         Message.id < message.id).order_by(Message.id.desc()).limit(1)).first()
-    return bool(asked and asks_for_identity(asked))
+    return is_identity_answer(asked or "", message.body)
 
 
 def refresh(session: Session, parser: Parser, now: datetime, limit: int = 100,

@@ -1,5 +1,5 @@
 """What the admin area never shows: an answer to an identity question, and any run of four or more digits (a
-document, a card, a phone). One place, used by the NLU inbox and conversation review alike."""
+document, a card, a phone), wherever it appears. One place, used by the NLU inbox and conversation review alike."""
 from __future__ import annotations
 
 import re
@@ -11,6 +11,15 @@ ASKS_FOR_DIGITS = re.compile(r"d[ií]gitos|documento|c[eé]dula|\bRUT\b|\bDNI\b|
 
 def redact(text: str, replacement: str = REDACTED) -> str:
     return DIGIT_RUN.sub(replacement, text)
+
+
+_MONTHS = re.compile(r"\b(ene|feb|mar|abr|may|jun|jul|ago|sep|set|oct|nov|dic)[a-z]*\b", re.IGNORECASE)
+
+
+def is_identity_answer(previous_bot_text: str, text: str) -> bool:
+    """After a question for document digits, a message with digits or a month (a birth date) is an answer and is
+    never shown; "quiero hablar con una persona" is not one, and stays useful for review and training."""
+    return asks_for_identity(previous_bot_text) and (any(ch.isdigit() for ch in text) or bool(_MONTHS.search(text)))
 
 
 def asks_for_identity(bot_text: str) -> bool:

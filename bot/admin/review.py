@@ -19,7 +19,7 @@ import yaml
 from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from bot.admin.redaction import asks_for_identity, redact
+from bot.admin.redaction import is_identity_answer, redact
 from bot.admin.training_data import InvalidEdit, locked
 from bot.ledger.models import (
     Account,
@@ -130,7 +130,7 @@ def transcript(session: Session, conversation: Conversation) -> list[Turn]:
         if message.direction is Direction.OUTBOUND:
             last_asked = message.body
             text = redact(message.body)
-        elif asks_for_identity(last_asked or ""):
+        elif is_identity_answer(last_asked, message.body):
             text = REDACTED_ANSWER
         else:
             text = redact(message.body) or ("[adjunto]" if message.media else "")
@@ -187,7 +187,7 @@ def story_steps(events: list[dict[str, Any]], marked_text: str, marked_before: f
         if kind == "bot":
             last_bot = str(event.get("text") or "")
         elif kind == "user":
-            steps.append(_user_step(event, asks_for_identity(last_bot)))
+            steps.append(_user_step(event, is_identity_answer(last_bot, str(event.get("text") or ""))))
         elif kind == "action" and event.get("name") not in SKIPPED_ACTIONS:
             steps.append({"action": event["name"]})
         elif kind == "slot":

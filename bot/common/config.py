@@ -166,7 +166,12 @@ def canned_replies() -> dict[str, CannedReplyConfig]:
 
 @lru_cache(maxsize=4)
 def _canned_replies(path: Path, mtime: float) -> dict[str, CannedReplyConfig]:
-    return _parse_entries(path, CannedReplyConfig) if mtime else {}
+    return parse_canned_replies(path) if mtime else {}
+
+
+def parse_canned_replies(path: Path) -> dict[str, CannedReplyConfig]:
+    """A canned_replies.yml read and checked (ConfigError names what is wrong)."""
+    return _parse_entries(path, CannedReplyConfig)
 
 
 def handoff_keywords() -> tuple[str, ...]:
@@ -177,8 +182,11 @@ def handoff_keywords() -> tuple[str, ...]:
 
 @lru_cache(maxsize=4)
 def _handoff_keywords(path: Path, mtime: float) -> tuple[str, ...]:  # mtime in the key: an edit is read again
-    if not mtime:
-        return ()
+    return parse_handoff_keywords(path) if mtime else ()
+
+
+def parse_handoff_keywords(path: Path) -> tuple[str, ...]:
+    """A handoff.yml read and checked (ConfigError names what is wrong): what the admin area checks an edit with."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     keywords = data.get("keywords") or []
     if not isinstance(keywords, list) or not all(isinstance(word, str) and word.strip() for word in keywords):

@@ -168,6 +168,10 @@ class PolicyEngine:
         self._data: dict[str, Any] = {}
 
     # --- limits ------------------------------------------------------------------------------------
+    def check(self) -> None:
+        """PolicyError unless the file is a policy this engine applies (the admin area checks edits with it)."""
+        self._raw()
+
     def _raw(self) -> dict[str, Any]:
         mtime = self._path.stat().st_mtime
         if mtime != self._loaded_mtime:  # edited limits apply without a restart

@@ -1,18 +1,24 @@
 """An admin at work in a real headless Chromium: relabels a message from the NLU inbox, edits the example it
-became, and sees both changes, before and after, in the history; the training file changed accordingly.
+became, and sees both changes, before and after, in the history; marks an entity by selecting its words; edits
+a reply with its live preview; reviews a conversation and marks a bot turn wrong. The files change accordingly.
 A supervisor sees the same page with nothing to change."""
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+import yaml
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
 
 from bot.agents.users import create_user
+from bot.common.settings import get_settings
 from bot.ledger.db import session_scope
-from bot.ledger.models import Direction, InboxItem, Message, MessageStatus, Role, utcnow
+from bot.ledger.models import Conversation, Direction, InboxItem, Message, MessageStatus, Role, utcnow
 from bot.messaging.conversations import get_or_create_conversation
+from tests.api.conftest import signed_post, whatsapp_form
 from tests.browser.test_console import PASSWORD, RESULTS, signed_in
 
 pytestmark = pytest.mark.e2e
@@ -87,6 +93,42 @@ def test_an_admin_marks_an_entity_by_selecting_its_words(training_copy: Path, li
     expect(page.locator("#status")).to_have_text("Guardado.")
     written = "".join(path.read_text(encoding="utf-8") for path in (training_copy / "nlu").glob("*.yml"))
     assert f"    - {said.replace('el viernes', '[el viernes](date)')}\n" in written
+    context.close()
+
+
+def test_an_admin_reviews_a_conversation_and_marks_a_bot_turn_wrong(
+        training_copy: Path, live_app: str, browser: Browser, app_env: pytest.MonkeyPatch) -> None:
+    stories = training_copy / "review" / "test_review_stories.yml"
+    app_env.setenv("REVIEW_STORIES_FILE", str(stories))
+    get_settings.cache_clear()
+    number = f"+5199{uuid.uuid4().int % 10**7:07d}"
+    with httpx.Client(base_url=live_app, timeout=60) as webhook:
+        for said in ("hola buenas tardes", "quiero hablar con una persona"):
+            assert signed_post(webhook, "/webhooks/twilio/whatsapp", whatsapp_form(number, said)).status_code == 200
+    with session_scope() as session:
+        conversation_id = session.scalars(select(Conversation.id).where(
+            Conversation.sender_id == f"whatsapp:{number}")).one()
+
+    context, page = signed_in(browser, live_app, someone(Role.ADMIN))
+    page.goto(f"{live_app}/console/admin")
+    page.get_by_role("tab", name="Conversaciones").click()
+    page.get_by_label("Resultado").select_option("handoff")
+    page.get_by_label("Motivo de traspaso").fill("debtor_request")
+    page.get_by_role("button", name="Buscar", exact=True).click()
+    page.get_by_role("button", name=f"#{conversation_id} ").click()
+    turns = page.locator("#review-turns li")
+    expect(turns.first).to_contain_text("hola buenas tardes")
+    greeting = page.locator("#review-turns li.outbound").first
+    greeting.get_by_role("button", name="Marcar como error").click()
+    greeting.get_by_label("Respuesta correcta").select_option("utter_take_your_time")
+    greeting.get_by_role("button", name="Guardar historia de prueba").click()
+    expect(page.locator("#status")).to_have_text("Historia de prueba guardada.")
+    expect(page.locator("#review-story")).to_contain_text("- user: hola buenas tardes")
+    expect(page.locator("#review-story")).to_contain_text("- action: utter_take_your_time")
+    RESULTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(RESULTS / "admin_review.png"), full_page=True)
+    story = yaml.safe_load(stories.read_text(encoding="utf-8"))["stories"][-1]
+    assert story["steps"][0] == {"user": "hola buenas tardes", "intent": "greet"}
     context.close()
 
 

@@ -88,7 +88,8 @@ def test_an_admin_finds_a_conversation_and_turns_a_wrong_bot_turn_into_a_test_st
 
     transcript = client.get(f"/api/admin/review/conversations/{conversation_id}", headers=supervisor).json()
     turns = transcript["turns"]
-    assert review.REDACTED_ANSWER in [turn["text"] for turn in turns]  # the identity answer is never shown
+    question = next(i for i, turn in enumerate(turns) if "dígitos" in turn["text"])
+    assert not any(ch.isdigit() for ch in turns[question + 1]["text"])  # the identity answer is never shown
     assert "4444" not in str(transcript) and "43334444" not in str(transcript)
     asked = next(turn for turn in turns if turn["text"] == "cuanto debo en total?")
     assert asked["intent"] == "ask_balance" and asked["confidence"] > 0.5
