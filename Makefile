@@ -10,7 +10,7 @@ RASA_VENV := .venv-rasa
 export RASA_TELEMETRY_ENABLED := false
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup model lint unit test demo bench nlu-experiment lock clean
+.PHONY: help setup model lint unit test demo bench bench-training nlu-experiment lock clean
 
 help:
 	@echo "make demo   - set up and run the product (SQLite, demo portfolio, terminal chat)"
@@ -19,6 +19,7 @@ help:
 	@echo "make unit   - the tests that need no Rasa server, on SQLite only (the inner loop)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - run the benchmarks (they print their numbers)"
+	@echo "make bench-training - train the whole model from scratch aside; seconds per component and per epoch"
 	@echo "make nlu-experiment CONFIG=path/to/config.yml [FOLDS=5] - train a pipeline aside, score it on the held-out sets"
 	@echo "make lock   - refresh constraints*.txt from the current venvs"
 
@@ -62,6 +63,10 @@ bench: model
 	$(VENV)/bin/python -m benchmarks.nlu
 	$(VENV)/bin/python -m benchmarks.gateway
 	$(VENV)/bin/python -m benchmarks.campaigns
+
+# Trains the whole model from scratch aside (models/ untouched) and prints where the minutes go.
+bench-training: setup
+	$(VENV)/bin/python -m benchmarks.training
 
 # Trains an NLU-only model from CONFIG into a temporary directory (models/ untouched), prints one markdown table
 # (held-out and hard held-out macro-F1 and accuracy, weakest intents) and appends it to benchmarks/experiments/.
