@@ -198,6 +198,20 @@ def _export_training_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> int:
+    from bot.tools.rasa_model import list_models
+
+    models = list_models()
+    if not models:
+        print("no models yet: `make model` trains one")
+        return 1
+    for info in models:
+        seconds = f"{info.training_seconds:.0f} s" if info.training_seconds is not None else "trained elsewhere"
+        print(f"{'*' if info.active else ' '} {info.name}  {info.trained_at:%Y-%m-%d %H:%M} UTC  "
+              f"{info.size_bytes / 1e6:.0f} MB  {seconds}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="acuerdo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -250,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--no-wait", action="store_true", help="run: enqueue for the workers and return")
     campaign.add_argument("--quiet", action="store_true", help="run: no progress bar")
     campaign.set_defaults(handler=_campaign)
+    model = commands.add_parser("model", help="the trained models kept in models/ (* marks the active one)")
+    model.add_argument("action", choices=["list"])
+    model.set_defaults(handler=_model)
     return parser
 
 

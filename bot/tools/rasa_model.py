@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.common.settings import PROJECT_ROOT
@@ -70,6 +72,29 @@ def active_model(root: Path = PROJECT_ROOT) -> Path | None:
         return None
     path = root / "models" / active.read_text(encoding="utf-8").strip()
     return path if path.exists() else None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    size_bytes: int
+    trained_at: datetime  # when the file was written
+    training_seconds: float | None  # measured when trained here
+    active: bool
+
+
+def list_models(root: Path = PROJECT_ROOT) -> list[ModelInfo]:
+    """Every model kept in models/, newest first; previous models stay so an admin can go back to one."""
+    active = active_model(root)
+    found = []
+    for path in (root / "models").glob("acuerdo-*.tar.gz"):
+        record = training_record(path) or {}
+        seconds = record.get("training_seconds")
+        found.append(ModelInfo(path.name.removesuffix(".tar.gz"), path, path.stat().st_size,
+                               datetime.fromtimestamp(path.stat().st_mtime, UTC),
+                               float(seconds) if isinstance(seconds, int | float) else None, path == active))
+    return sorted(found, key=lambda info: (info.trained_at, info.name), reverse=True)
 
 
 def main(argv: list[str]) -> int:
