@@ -279,7 +279,7 @@ def _reply(name: str) -> replies.Reply:
     try:
         return tuning.replies().get(name)
     except LookupError as exc:
-        raise HTTPException(404, detail="not found") from exc
+        raise HTTPException(404, detail=f"No hay ninguna respuesta {name} en domain.yml.") from exc
 
 
 @router.get("/replies", response_model=list[ReplyOut])

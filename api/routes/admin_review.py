@@ -96,7 +96,7 @@ def mark_wrong(conversation_id: int, message_id: int, body: MarkIn, principal: C
         story, change = tuning.mark_wrong(session, principal.user_id, rasa_api(), found, message_id, body.intended,
                                           utcnow())
     except LookupError as exc:
-        raise HTTPException(404, detail="not found") from exc
+        raise HTTPException(404, detail="Ese mensaje no es de esta conversación.") from exc
     except DialogueUnavailable as exc:
         raise HTTPException(503, detail="El bot no respondió: inténtalo en un momento.") from exc
     return StoryOut(name=story.name, file=story.file.name, text=story.text, change_id=change.id)

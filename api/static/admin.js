@@ -287,6 +287,7 @@ function showProblem(problem) {
   const rows = document.querySelectorAll("#variation-list .variation");
   rows.forEach((row) => { row.querySelector(".field-error").textContent = ""; });
   if (!problem) return;
+  if (typeof problem.field !== "string") { say("Revisa los textos: alguno está vacío o es demasiado largo."); return; }
   const index = Number((problem.field.split(".")[1]));
   const where = Number.isInteger(index) && rows[index] ? rows[index] : rows[rows.length - 1];
   if (where) where.querySelector(".field-error").textContent = problem.message;
@@ -302,7 +303,12 @@ $("variation-add").addEventListener("click", () => {
 $("reply-editor").addEventListener("submit", async (event) => {
   event.preventDefault();
   const result = await adminApi("PUT", `/replies/${encodeURIComponent(reply.name)}`, { variations: variationsInEditor(), version: reply.version });
-  if (result.status === 422) { showProblem(result.data.detail); say("No se guardó: revisa el aviso junto al texto."); return; }
+  if (result.status === 422) {
+    const detail = result.data && result.data.detail;
+    if (detail && typeof detail.field === "string") { showProblem(detail); say("No se guardó: revisa el aviso junto al texto."); }
+    else say("No se guardó: alguna variación está vacía o es demasiado larga.");
+    return;
+  }
   if (result.status === 409) {
     // The merge view: what the reply says now; the admin's text stays in the boxes, saving again replaces it.
     const now = result.data.detail.reply;
@@ -443,7 +449,8 @@ function historyItem(change) {
   const when = new Date(change.at).toLocaleString("es");
   row.append(el("span", `${when} · persona ${change.user_id ?? "consola"} ${ACTIONS[change.action] || change.action} (${change.kind})`, "note"));
   row.append(changeDiff(change));
-  if (CAN_EDIT && change.kind !== "intent") {
+  const undoable = change.kind !== "intent" && !(change.kind === "test_story" && change.action !== "add");
+  if (CAN_EDIT && undoable) {
     const revert = el("button", "Deshacer");
     revert.addEventListener("click", async () => {
       const result = await adminApi("POST", `/history/${change.id}/revert`);

@@ -195,7 +195,7 @@ class Replies:
                                             "ninguna condición se cumple.")
         slots = self.slots()
         given = set(current.variables) | set(slots)
-        limit = max(MAX_SEGMENTS, *(p.size.segments for p in previews(current.variations)))
+        limit = max([MAX_SEGMENTS, *(p.size.segments for p in previews(current.variations, every=True))])
         seen: set[tuple[str, tuple[tuple[str, str, Any], ...]]] = set()
         for index, variation in enumerate(variations):
             field_name = f"variations.{index}"
@@ -218,7 +218,7 @@ class Replies:
                 if kind != "slot" or slot not in slots:
                     raise InvalidEdit(field_name, f"La condición usa «{kind}: {slot}», que no es un slot del "
                                                   "dominio.")
-        for preview in previews(variations):
+        for preview in previews(variations, every=True):  # conditions the sample debtor does not meet count too
             if preview.size.segments > limit:
                 raise InvalidEdit(f"variations.{preview.variation}",
                                   f"Para {preview.country} ocupa {preview.size.segments} SMS "
@@ -240,9 +240,11 @@ class Replies:
             updated = lines[:first] + _emit(name, variations) + lines[end:]
             try:
                 parsed = yaml.safe_load("".join(updated))
-                assert [variation_of(raw) for raw in parsed["responses"][name]] == list(variations)
-            except (yaml.YAMLError, AssertionError, KeyError, TypeError) as exc:  # never write a broken domain
+                reads_back = [variation_of(raw) for raw in parsed["responses"][name]] == list(variations)
+            except (yaml.YAMLError, KeyError, TypeError) as exc:
                 raise InvalidEdit("variations", "Ese texto no se puede guardar tal cual en domain.yml.") from exc
+            if not reads_back:  # never write a domain that says something else than what was checked
+                raise InvalidEdit("variations", "Ese texto no se puede guardar tal cual en domain.yml.")
             self.domain_file.write_text("".join(updated), encoding="utf-8")
             return before, self.get(name)
 
@@ -278,13 +280,14 @@ def fill(text: str, values: dict[str, str]) -> str:
     return _VARIABLE.sub(lambda match: values.get(match.group(1), match.group(0)), text)
 
 
-def previews(variations: tuple[Variation, ...]) -> list[Preview]:
-    """Each variation filled in for a sample debtor of every country it would be said in."""
+def previews(variations: tuple[Variation, ...], every: bool = False) -> list[Preview]:
+    """Each variation filled in for a sample debtor of every country it would be said in (`every`: in every
+    country, whatever its conditions)."""
     shown = []
     for code, country in sorted(config.countries().items()):
         values, slots = sample_values(code), sample_slots(code)
         for index, variation in enumerate(variations):
-            if _applies(variation, slots, variations):
+            if every or _applies(variation, slots, variations):
                 text = fill(variation.text, values)
                 shown.append(Preview(code, country.locale, index, text, sms_size(text)))
     return shown

@@ -80,9 +80,11 @@ class Turn:
 def _outcome_condition(outcome: str) -> ColumnElement[bool]:
     by_bot_since_start = {
         "plan": exists(select(PaymentPlan.id).join(Account, Account.id == PaymentPlan.account_id).where(
-            Account.debtor_id == Conversation.debtor_id, PaymentPlan.created_at >= Conversation.created_at)),
+            Account.debtor_id == Conversation.debtor_id, PaymentPlan.created_by == "bot",
+            PaymentPlan.created_at >= Conversation.created_at)),
         "promise": exists(select(PromiseToPay.id).join(Account, Account.id == PromiseToPay.account_id).where(
-            Account.debtor_id == Conversation.debtor_id, PromiseToPay.created_at >= Conversation.created_at)),
+            Account.debtor_id == Conversation.debtor_id, PromiseToPay.created_by == "bot",
+            PromiseToPay.created_at >= Conversation.created_at)),
         "payment_link": exists(select(PaymentLink.id).where(PaymentLink.conversation_id == Conversation.id)),
         "handoff": exists(select(Handoff.id).where(Handoff.conversation_id == Conversation.id)),
     }
@@ -149,10 +151,8 @@ def _user_step(event: dict[str, Any], answers_identity: bool) -> dict[str, Any]:
     parse = event.get("parse_data") or {}
     intent = str((parse.get("intent") or {}).get("name") or "nlu_fallback")
     text = str(event.get("text") or "")
-    if text.startswith("/"):  # the gateway's own intents (/cancel_request): no words to read
+    if text.startswith("/") or answers_identity:  # the gateway's own intents, or words that must not be kept
         return {"intent": intent}
-    if answers_identity:
-        return {"user": STORY_DIGITS, "intent": intent}
     annotated, cursor = [], 0
     for entity in sorted(parse.get("entities") or [], key=lambda e: e.get("start", 0)):
         start, end = entity.get("start"), entity.get("end")
@@ -164,10 +164,22 @@ def _user_step(event: dict[str, Any], answers_identity: bool) -> dict[str, Any]:
     return {"user": "".join(annotated), "intent": intent}
 
 
+def _slot_value(name: str, value: Any) -> Any:
+    """A slot as a test file may keep it: the debtor's answer and name replaced, digits blacked out."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if name in SAMPLE_SLOTS:
+        return SAMPLE_SLOTS[name]
+    if isinstance(value, str):
+        return redact(value, STORY_DIGITS)
+    return yaml.safe_load(redact(yaml.safe_dump(value, allow_unicode=True), STORY_DIGITS))
+
+
 def story_steps(events: list[dict[str, Any]], marked_text: str, marked_before: float,
                 intended: str) -> list[dict[str, Any]]:
-    """The tracker's story up to the action that said `marked_text` (the last time it said it before
-    `marked_before`), with `intended` in its place."""
+    """The tracker's story of the session up to the action that said `marked_text` (the last time it said it
+    before `marked_before`), with `intended` in its place. Slots the session started with (a returning debtor
+    already verified) are set right after the first message, before anything is predicted."""
     bot_index = max((index for index, event in enumerate(events)
                      if event.get("event") == "bot" and str(event.get("text") or "").strip() == marked_text.strip()
                      and float(event.get("timestamp") or 0) <= marked_before), default=None)
@@ -177,24 +189,36 @@ def story_steps(events: list[dict[str, Any]], marked_text: str, marked_before: f
     action_index = max((index for index, event in enumerate(events[:bot_index])
                         if event.get("event") == "action" and event.get("name") not in SKIPPED_ACTIONS),
                        default=None)
-    first_user = next((index for index, event in enumerate(events) if event.get("event") == "user"), None)
+    session = max((index for index, event in enumerate(events[:action_index])
+                   if event.get("event") == "session_started"), default=-1) + 1
+    first_user = next((index for index in range(session, len(events)) if events[index].get("event") == "user"), None)
     if action_index is None or first_user is None or first_user > action_index:
         raise InvalidEdit("message", "Este turno no responde a un mensaje del deudor.")
+    started_with = {str(event["name"]): event.get("value") for event in events[session:first_user]
+                    if event.get("event") == "slot"}
     steps: list[dict[str, Any]] = []
-    last_bot = ""
+    last_bot, asking_identity = "", False
     for event in events[first_user:action_index]:
         kind = event.get("event")
         if kind == "bot":
             last_bot = str(event.get("text") or "")
         elif kind == "user":
-            steps.append(_user_step(event, is_identity_answer(last_bot, str(event.get("text") or ""))))
+            answers = asking_identity or is_identity_answer(last_bot, str(event.get("text") or ""))
+            steps.append(_user_step(event, answers))
+            if started_with:
+                steps += [{"slot_was_set": [{name: _slot_value(name, value)}]} for name, value in started_with.items()]
+                started_with = {}
         elif kind == "action" and event.get("name") not in SKIPPED_ACTIONS:
             steps.append({"action": event["name"]})
         elif kind == "slot":
             name = str(event["name"])
-            steps.append({"slot_was_set": [{name: SAMPLE_SLOTS.get(name, event.get("value"))}]})
+            if name == "requested_slot":
+                asking_identity = event.get("value") == "identity_answer"
+            steps.append({"slot_was_set": [{name: _slot_value(name, event.get("value"))}]})
         elif kind == "active_loop":
             steps.append({"active_loop": event.get("name")})
+            if event.get("name") is None:
+                asking_identity = False
     steps.append({"action": intended})
     return steps
 
@@ -261,8 +285,8 @@ def mark_wrong(session: Session, tracker: TrackerSource, conversation: Conversat
     message = session.get(Message, message_id)
     if message is None or message.conversation_id != conversation.id:
         raise LookupError(message_id)
-    if message.direction is not Direction.OUTBOUND:
-        raise InvalidEdit("message", "Solo se marcan turnos del bot.")
+    if message.direction is not Direction.OUTBOUND or message.in_reply_to_id is None or message.contact_decision:
+        raise InvalidEdit("message", "Solo se marcan respuestas del bot a un mensaje del deudor (no recordatorios).")
     if intended not in answers(domain_file):
         raise InvalidEdit("intended", f"«{intended}» no es una respuesta ni una acción del dominio.")
     steps = story_steps(tracker.events(conversation.sender_id), message.body, message.created_at.timestamp() + 2,

@@ -113,9 +113,10 @@ def test_an_admin_finds_a_conversation_and_turns_a_wrong_bot_turn_into_a_test_st
     written = yaml.safe_load(stories_file.read_text(encoding="utf-8"))
     wrong, control = written["stories"]
     assert wrong["steps"][-1] == {"action": INTENDED} and control["steps"][-1] == {"action": actual}
-    users = [step for step in wrong["steps"] if "user" in step]
-    assert users[0] == {"user": "hola buenas", "intent": "greet"} and users[1]["user"] == "1234"
-    assert users[2] == {"user": "cuanto debo en total?", "intent": "ask_balance"}
+    said = [step for step in wrong["steps"] if "intent" in step]
+    assert said[0] == {"user": "hola buenas", "intent": "greet"}
+    assert set(said[1]) == {"intent"}  # the identity answer: its intent, never its words
+    assert said[2] == {"user": "cuanto debo en total?", "intent": "ask_balance"}
     assert "43334444" not in stories_file.read_text(encoding="utf-8")
     assert "Jorge" not in stories_file.read_text(encoding="utf-8")
 

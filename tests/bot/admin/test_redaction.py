@@ -13,6 +13,8 @@ ASKED = "¿Me compartes los últimos 4 dígitos de tu DNI?"
     ("mi rut es 12.345.678-5", f"mi rut es {REDACTED}"),
     ("te pago 500 el 15", "te pago 500 el 15"),  # amounts and days stay readable
     ("llamame al 55-1234-5678", f"llamame al {REDACTED}"),
+    ("mi cedula 1,033,445,566", f"mi cedula {REDACTED}"),
+    ("son 4 - 4 - 3 - 3", f"son {REDACTED}"),
 ])
 def test_runs_of_four_or_more_digits_are_blacked_out(text: str, shown: str) -> None:
     assert redact(text) == shown
@@ -23,6 +25,8 @@ def test_runs_of_four_or_more_digits_are_blacked_out(text: str, shown: str) -> N
     (ASKED, "son 4 4 4 4", True),
     (ASKED, "12 de marzo del 85", True),
     (ASKED, "doce de marzo", True),  # a birth date in words
+    (ASKED, "cuatro cuatro tres tres", True),
+    ("Ese dato no coincide con nuestros registros. ¿Me lo escribes de nuevo?", "15 de marzo de 1985", True),
     (ASKED, "quiero hablar con una persona", False),
     (ASKED, "no se cual es", False),
     ("¿En qué te puedo ayudar?", "4444", False),  # not asked: an amount, maybe; redact() still covers it
