@@ -5,8 +5,6 @@ Transcripts come redacted (bot.admin.review); a refusal is a 422 with the field,
 """
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
@@ -21,30 +19,9 @@ from bot.messaging.dialogue import DialogueUnavailable
 router = APIRouter(prefix="/api/admin/review", tags=["admin"])
 
 
-class SummaryOut(BaseModel):
-    id: int
-    channel: str
-    country: str | None
-    started_at: datetime
-    last_at: datetime | None
-    messages: int
-    outcomes: list[str]
-    handoff_reasons: list[str]
-    intents: list[str]
-
-
-class TurnOut(BaseModel):
-    message_id: int
-    direction: str
-    text: str
-    at: datetime
-    intent: str | None
-    confidence: float | None
-
-
 class TranscriptOut(BaseModel):
-    conversation: SummaryOut
-    turns: list[TurnOut]
+    conversation: review.Summary
+    turns: list[review.Turn]
 
 
 class MarkIn(BaseModel):
@@ -64,16 +41,16 @@ def answers(principal: CurrentPrincipal) -> list[str]:
     return review.answers(get_settings().domain_file)
 
 
-@router.get("/conversations", response_model=list[SummaryOut])
+@router.get("/conversations", response_model=list[review.Summary])
 def conversations(principal: CurrentPrincipal, session: DbSession,
                   outcome: str | None = Query(default=None, max_length=32),
                   intent: str | None = Query(default=None, max_length=64),
                   handoff_reason: str | None = Query(default=None, max_length=64),
                   country: str | None = Query(default=None, max_length=2),
-                  limit: int = Query(default=50, ge=1, le=200)) -> list[SummaryOut]:
+                  limit: int = Query(default=50, ge=1, le=200)) -> list[review.Summary]:
     require_admin_reader(principal)
     filters = review.Filters(outcome or None, intent or None, handoff_reason or None, country or None)
-    return [SummaryOut(**vars(found)) for found in review.search(session, filters, in_scope(principal), limit)]
+    return review.search(session, filters, in_scope(principal), limit)
 
 
 @router.get("/conversations/{conversation_id}", response_model=TranscriptOut)
@@ -81,8 +58,7 @@ def conversation(conversation_id: int, principal: CurrentPrincipal, session: DbS
     require_admin_reader(principal)
     found = conversation_in_scope(session, principal, conversation_id)
     summary = review.search(session, review.Filters(), Conversation.id == found.id, 1)[0]
-    return TranscriptOut(conversation=SummaryOut(**vars(summary)),
-                         turns=[TurnOut(**vars(turn)) for turn in review.transcript(session, found)])
+    return TranscriptOut(conversation=summary, turns=review.transcript(session, found))
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/wrong", response_model=StoryOut,
