@@ -42,7 +42,7 @@ setup: $(VENV)/.installed $(RASA_VENV)/.installed
 
 # Trains only when no model exists for the current inputs (models are named by their hash).
 model: setup
-	$(VENV)/bin/python -m bot.tools.rasa_model train
+	$(VENV)/bin/python -m bot.admin.rasa_model train
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

@@ -16,6 +16,7 @@ from api.twilio_sender import TwilioTransport
 from bot.common.settings import get_settings
 from bot.ledger.db import get_engine, session_scope
 from bot.messaging.dialogue import RasaDialogue
+from bot.messaging.dialogue_route import LiveRasaUrl
 from bot.messaging.gateway import Gateway
 from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
 from bot.messaging.outbox import OutboundRequest, Transport
@@ -35,9 +36,15 @@ def _locks() -> ConversationLocks:
 
 
 @lru_cache(maxsize=1)
+def live_rasa_url() -> LiveRasaUrl:
+    """The Rasa server that is live now (the dialogue route in the database; RASA_URL before any switch)."""
+    return LiveRasaUrl(get_settings().rasa_url)
+
+
+@lru_cache(maxsize=1)
 def get_gateway() -> Gateway:
     settings = get_settings()
-    return Gateway(RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds, token=settings.rasa_token), _locks(),
+    return Gateway(RasaDialogue(live_rasa_url(), settings.rasa_timeout_seconds, token=settings.rasa_token), _locks(),
                    max_text_chars=settings.max_text_chars, seen=SeenMessages(get_redis()))
 
 
@@ -72,7 +79,7 @@ class ChannelTransport:
 def rasa_api() -> RasaDialogue:
     """Rasa's HTTP API for the admin area: the model's reading of a text (NLU inbox), a tracker's events (review)."""
     settings = get_settings()
-    return RasaDialogue(settings.rasa_url, settings.rasa_timeout_seconds, token=settings.rasa_token)
+    return RasaDialogue(live_rasa_url(), settings.rasa_timeout_seconds, token=settings.rasa_token)
 
 
 @lru_cache(maxsize=1)
@@ -85,6 +92,7 @@ def reset() -> None:
     get_gateway.cache_clear()
     get_transport.cache_clear()
     rasa_api.cache_clear()
+    live_rasa_url.cache_clear()
     get_redis.cache_clear()
 
 

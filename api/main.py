@@ -13,8 +13,9 @@ from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
 from api.pages import STATIC_DIR
-from api.routes import admin, admin_review, agent, console, demo, health, payments, sandbox, twilio
+from api.routes import admin, admin_models, admin_review, agent, console, demo, health, payments, sandbox, twilio
 from api.worker import RetryWorker
+from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
 from bot.ledger.changes import change_feed
@@ -31,7 +32,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from api.tasks import EmbeddedCampaigns
 
         campaigns = EmbeddedCampaigns(get_settings().campaigns_in_app_minutes * 60).start()
+    models = ModelWorker() if get_settings().model_jobs_in_app else None  # else `python -m api.model_worker`
+    if models is not None:
+        models.start()
     yield
+    if models is not None:
+        models.stop()
     if campaigns is not None:
         campaigns.stop()
     worker.stop()
@@ -50,6 +56,7 @@ def create_app() -> FastAPI:
     app.include_router(agent.router)
     app.include_router(admin.router)
     app.include_router(admin_review.router)
+    app.include_router(admin_models.router)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)

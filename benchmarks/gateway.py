@@ -22,9 +22,9 @@ import uvicorn
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
+from bot.admin.rasa_model import active_model, model_path
 from bot.common.settings import get_settings
 from bot.ledger.db import migrate, reset_engines
-from bot.tools.rasa_model import active_model, model_path
 from scripts import servers
 from scripts.services import free_port, start_postgres, start_redis
 

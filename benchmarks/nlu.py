@@ -12,10 +12,10 @@ from pathlib import Path
 
 import httpx
 
+from bot.admin.nlu_scores import evaluate, load_examples
+from bot.admin.rasa_model import active_model, model_path, training_record
 from bot.common.settings import PROJECT_ROOT
-from bot.tools.rasa_model import active_model, model_path, training_record
 from scripts import servers
-from scripts.nlu_eval import evaluate, load_examples
 from scripts.services import free_port
 
 HELDOUT = PROJECT_ROOT / "tests" / "nlu" / "heldout.yml"

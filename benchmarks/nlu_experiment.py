@@ -2,7 +2,7 @@
 
 Trains an NLU-only model from CONFIG and data/nlu into a temporary directory (models/, models/ACTIVE and the
 project's .rasa cache are never touched), scores it on both held-out sets with the evaluation the suite and
-`make bench` use (scripts/nlu_eval: an utterance the FallbackClassifier sends to nlu_fallback is wrong) and,
+`make bench` use (bot/admin/nlu_scores: an utterance the FallbackClassifier sends to nlu_fallback is wrong) and,
 with --folds N, runs Rasa's N-fold cross-validation on data/nlu. Prints one markdown table and appends it to
 benchmarks/experiments/README.md, so that pipelines can be compared run after run.
 
@@ -31,10 +31,10 @@ import httpx
 import yaml
 
 from benchmarks.nlu import HELDOUT, HELDOUT_HARD
+from bot.admin.nlu_scores import Example, Report, evaluate, load_examples
+from bot.admin.rasa_model import RASA_BIN
 from bot.common.settings import PROJECT_ROOT
-from bot.tools.rasa_model import RASA_BIN
 from scripts import servers
-from scripts.nlu_eval import Example, Report, evaluate, load_examples
 from scripts.services import free_port
 
 NLU_DATA = PROJECT_ROOT / "data" / "nlu"
@@ -71,7 +71,7 @@ class Scores:
 
     @classmethod
     def from_report(cls, report: Report) -> Scores:
-        """The held-out columns, from scripts/nlu_eval's report."""
+        """The held-out columns, from bot/admin/nlu_scores's report."""
         return cls(report.macro_f1, report.accuracy, {intent: s.f1 for intent, s in report.per_intent.items()})
 
     def weakest(self, count: int = WEAKEST) -> list[tuple[str, float]]:
@@ -133,7 +133,7 @@ def check_inputs(inputs: Inputs) -> None:
 
 def scores_from_intent_report(report: Mapping[str, Any]) -> Scores:
     """Rasa's intent_report.json → Scores, with macro-F1 over the intents the test data has (support > 0), as
-    scripts/nlu_eval computes it: a label that is only ever predicted (nlu_fallback) never enters the average."""
+    bot/admin/nlu_scores computes it: a label that is only ever predicted (nlu_fallback) never enters the average."""
     per_intent = {label: float(entry["f1-score"]) for label, entry in report.items()
                   if isinstance(entry, Mapping) and "f1-score" in entry and not label.endswith(" avg")
                   and int(entry.get("support", 0)) > 0}

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from bot.admin.rasa_model import RASA_BIN
 from bot.common.settings import PROJECT_ROOT
-from bot.tools.rasa_model import RASA_BIN
 
 _STAMP = r"^(\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})"
 _STARTED = re.compile(_STAMP + r".*Starting to train component '(\w+)'")

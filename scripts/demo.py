@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 
 import httpx
 
+from bot.admin.model_jobs import restarted
+from bot.admin.rasa_model import active_model
 from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.identity.verification import document_digits
 from bot.ledger.db import migrate, session_scope
 from bot.tools.demo import DEMO_AGENT, DEMO_STRANGER, demo_agent, demo_debtors, seed_demo
-from bot.tools.rasa_model import active_model
 from scripts import servers
 
 
@@ -53,6 +54,7 @@ def main() -> int:
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--action-port", type=int, default=5055)
     parser.add_argument("--app-port", type=int, default=8000)
+    parser.add_argument("--standby-port", type=int, default=5006, help="the second Rasa server (model switches)")
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal instead of the web page")
     args = parser.parse_args()
     # The servers run in process groups of their own: stopping the demo (Ctrl-C or a plain kill) stops them too.
@@ -77,8 +79,13 @@ def main() -> int:
     os.environ.update(links)
     get_settings.cache_clear()
     running = servers.start(model, args.rasa_port, args.action_port, env=links, log_dir=PROJECT_ROOT / "var" / "logs",
-                            token=get_settings().rasa_token)
+                            token=get_settings().rasa_token, tracker_db=PROJECT_ROOT / "var" / "rasa-trackers.db")
     try:
+        if not args.terminal:  # a standby for the admins' model switches (blue/green, README "Models")
+            os.environ["RASA_STANDBY_URL"] = running.add_rasa(model, args.standby_port)
+            get_settings.cache_clear()
+        with session_scope() as session:
+            restarted(session, get_settings(), running.rasa_url, model.name.removesuffix(".tar.gz"))
         if args.terminal:
             print(f"Chateando como {name} por la demo (demo:{phone}).")
             chat(running.rasa_url, f"demo:{phone}")

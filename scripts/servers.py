@@ -30,6 +30,20 @@ class Servers:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)  # [action server, Rasa]
     logs: list[Path] = field(default_factory=list)
     restart_commands: dict[str, object] = field(default_factory=dict)
+    endpoints: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def add_rasa(self, model: Path, port: int, timeout: float = 240) -> str:
+        """A second Rasa server on the same action server and tracker store (the standby of a blue/green pair);
+        its URL. Stopped with the others."""
+        assert self.endpoints is not None and self.logs
+        log = self.logs[0].with_name(f"rasa-{port}.log")
+        self.logs.append(log)
+        process = start_rasa(model, port, self.endpoints, self.token, self.env, log)
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        _wait_until(f"{url}/status?token={self.token}", process, timeout)
+        return url
 
     def kill(self, which: str) -> None:
         """Kill the action server ("actions") or Rasa ("rasa") at once, as a crash would."""
@@ -85,12 +99,16 @@ def _wait_until(url: str, process: subprocess.Popen[bytes], timeout: float, head
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
-def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int = 7) -> str:
-    """Rasa's endpoints: our action server, and with Redis the tracker and lock stores several replicas share.
+def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int = 7,
+                   tracker_db: Path | None = None) -> str:
+    """Rasa's endpoints: our action server, and the tracker store every Rasa server shares — Redis (with its lock
+    store), or without Redis a SQLite file — so a conversation continues on whichever server is live.
 
     Trackers hold what debtors wrote: in Redis they expire `retention_days` after a conversation's last turn.
     """
     text = f'action_endpoint:\n  url: "{action_url}/webhook"\n'
+    if not redis_url and tracker_db is not None:
+        text += f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{tracker_db}"\n'
     if redis_url:
         location = urlsplit(redis_url)
         for store, db in (("tracker_store", 0), ("lock_store", 1)):
@@ -119,7 +137,7 @@ def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: di
 
 
 def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], log_dir: Path,
-          token: str, redis_url: str | None = None) -> Servers:
+          token: str, redis_url: str | None = None, tracker_db: Path | None = None) -> Servers:
     """Start both servers and wait until they answer; `env` reaches the action server (DATABASE_URL…)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = Servers(rasa_url=f"http://127.0.0.1:{rasa_port}", action_url=f"http://127.0.0.1:{action_port}",
@@ -132,8 +150,9 @@ def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], lo
         actions = start_action_server(action_port, base_env, action_log)
         servers.processes.append(actions)
         endpoints = Path(tempfile.mkdtemp(dir=log_dir)) / "endpoints.yml"
-        endpoints.write_text(endpoints_yaml(servers.action_url, redis_url, get_settings().tracker_retention_days),
-                             encoding="utf-8")
+        endpoints.write_text(endpoints_yaml(servers.action_url, redis_url, get_settings().tracker_retention_days,
+                                            tracker_db or log_dir / "trackers.db"), encoding="utf-8")
+        servers.endpoints, servers.env = endpoints, base_env
         rasa_log = log_dir / "rasa.log"
         servers.logs.append(rasa_log)
         rasa = start_rasa(model, rasa_port, endpoints, token, base_env, rasa_log)

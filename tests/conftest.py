@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 
 import api.deps
 from api.main import create_app
+from bot.admin.rasa_model import active_model, model_path
 from bot.common.settings import PROJECT_ROOT, get_settings
 from bot.ledger.db import migrate, reset_engines, session_scope
 from bot.ledger.portfolio import import_portfolio_text
 from bot.tools.demo import mark_demo
-from bot.tools.rasa_model import active_model, model_path
 from scripts import servers
 from scripts.services import Postgres, Redis, free_port, start_postgres, start_redis
 from tests.factories import portfolio, row

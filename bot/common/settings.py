@@ -42,7 +42,22 @@ class Settings(BaseSettings):
                                       "test`); never read by training.")
     config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
 
-    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_url: str = Field(default="http://127.0.0.1:5005", description="The Rasa server debtors talk to until an "
+                          "admin first activates a model; from then on the dialogue route in the database says which.")
+    rasa_standby_url: str | None = Field(default=None, description="A second Rasa server (same tracker store) that "
+                                         "loads a new model while the live one keeps answering; unset: models can be "
+                                         "trained and evaluated here but not activated without a restart.")
+    models_dir: Path = Field(default=PROJECT_ROOT / "models", description="Trained models (acuerdo-<inputs hash>"
+                             ".tar.gz) and ACTIVE, the one a restart runs.")
+    rasa_models_dir: str | None = Field(default=None, description="models_dir as the Rasa servers see it (compose: "
+                                        "/app/models); unset: the same path.")
+    rasa_command: str = Field(default=str(PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"),
+                              description="How the model worker runs Rasa's CLI (`rasa train`, `rasa test core`).")
+    model_gate_margin: float = Field(default=0.02, ge=0, le=1, description="A new model may be at most this much "
+                                     "worse than the live one on macro-F1, any intent's F1 or story accuracy, "
+                                     "or activation needs an admin's recorded override.")
+    model_jobs_in_app: bool = Field(default=True, description="The app runs model jobs (train, evaluate, activate) "
+                                    "on a thread of its own; false: `python -m api.model_worker` does.")
     rasa_token: str = Field(default="acuerdo-dev-token", description="Rasa HTTP API --auth-token.")
     action_server_url: str = "http://127.0.0.1:5055/webhook"
     public_base_url: str = "http://127.0.0.1:8000"

@@ -583,3 +583,38 @@ class InboxItem(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ModelJob(Base):
+    """One piece of model work an admin asked for (train, evaluate, activate, roll back), run by the model worker
+    one at a time; the page polls it for progress. A train job is also the record of who trained a model and why."""
+
+    __tablename__ = "model_jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "train", "evaluate", "activate", "rollback"
+    model: Mapped[str | None] = mapped_column(String(64), index=True)  # acuerdo-<inputs hash>; train: once known
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # running, done, failed
+    requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the command line
+    reason: Mapped[str] = mapped_column(Text, default="")
+    override_reason: Mapped[str | None] = mapped_column(Text)  # activation past a failed evaluation
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"stage", "epoch", "epochs"}
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class DialogueRoute(Base):
+    """The one row every app process reads to know which Rasa server debtors talk to: switching models is an
+    update of this row (blue/green), never a reload of the live server."""
+
+    __tablename__ = "dialogue_routes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    live_url: Mapped[str] = mapped_column(String(255))
+    live_model: Mapped[str] = mapped_column(String(64))
+    previous_model: Mapped[str | None] = mapped_column(String(64))  # what a rollback goes back to
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_by_job: Mapped[int | None] = mapped_column(ForeignKey("model_jobs.id"))

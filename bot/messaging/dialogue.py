@@ -1,6 +1,7 @@
 """The brain behind the gateway: Rasa's REST channel, reached over HTTP like every other service."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -19,17 +20,24 @@ class Dialogue(Protocol):
         ...
 
 
+def _fixed(url: str) -> Callable[[], str]:
+    base = url.rstrip("/")
+    return lambda: base
+
+
 class RasaDialogue:
     """POSTs to `/webhooks/rest/webhook`; an empty answer counts as a failure.
+
+    `rasa_url` may be a function (bot.messaging.dialogue_route.LiveRasaUrl): each request goes to the server that
+    is live at that moment, so a model switch needs no restart.
 
     Rasa answers 200 with no messages when the action server is down, so "nothing to say" is never
     trusted as a reply: every message the bot handles makes it say something.
     """
 
-    def __init__(self, rasa_url: str, timeout_seconds: float, client: httpx.Client | None = None,
+    def __init__(self, rasa_url: str | Callable[[], str], timeout_seconds: float, client: httpx.Client | None = None,
                  token: str = "") -> None:
-        self._base = rasa_url.rstrip("/")
-        self._url = self._base + "/webhooks/rest/webhook"
+        self._base_url = _fixed(rasa_url) if isinstance(rasa_url, str) else rasa_url
         self._token = token
         self._client = client or httpx.Client(timeout=timeout_seconds)
 
@@ -37,8 +45,8 @@ class RasaDialogue:
         """Append a `restart` to the tracker (Rasa's HTTP API, --enable-api): the next message starts a new
         session, with no form, offer or hand-off left over. What matters lives in our database."""
         try:
-            response = self._client.post(f"{self._base}/conversations/{quote(sender_id, safe=':+')}/tracker/events",
-                                         params={"token": self._token}, json={"event": "restart"})
+            url = f"{self._base_url()}/conversations/{quote(sender_id, safe=':+')}/tracker/events"
+            response = self._client.post(url, params={"token": self._token}, json={"event": "restart"})
             response.raise_for_status()
         except httpx.HTTPError as exc:
             raise DialogueUnavailable(f"Rasa did not reset {sender_id}: {exc!r}") from exc
@@ -46,7 +54,7 @@ class RasaDialogue:
     def parse(self, text: str) -> tuple[str, float]:
         """The model's intent and confidence for `text` (Rasa's /model/parse): no dialogue, no tracker."""
         try:
-            response = self._client.post(f"{self._base}/model/parse", params={"token": self._token},
+            response = self._client.post(f"{self._base_url()}/model/parse", params={"token": self._token},
                                          json={"text": text})
             response.raise_for_status()
             intent = response.json().get("intent") or {}
@@ -58,7 +66,7 @@ class RasaDialogue:
         """The tracker's events since its last restart (Rasa's HTTP API): what conversation review turns into a
         test story."""
         try:
-            response = self._client.get(f"{self._base}/conversations/{quote(sender_id, safe=':+')}/tracker",
+            response = self._client.get(f"{self._base_url()}/conversations/{quote(sender_id, safe=':+')}/tracker",
                                         params={"token": self._token, "include_events": "AFTER_RESTART"})
             response.raise_for_status()
             events = response.json().get("events") or []
@@ -68,8 +76,8 @@ class RasaDialogue:
 
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         try:
-            response = self._client.post(self._url, json={"sender": sender_id, "message": text,
-                                                          "metadata": metadata})
+            response = self._client.post(f"{self._base_url()}/webhooks/rest/webhook",
+                                         json={"sender": sender_id, "message": text, "metadata": metadata})
             response.raise_for_status()
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:

@@ -199,7 +199,7 @@ def _export_training_data(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from bot.tools.rasa_model import list_models
+    from bot.admin.rasa_model import list_models
 
     models = list_models()
     if not models:

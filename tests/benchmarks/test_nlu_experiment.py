@@ -22,8 +22,8 @@ from benchmarks.nlu_experiment import (
     snapshot,
     untrained_intents,
 )
+from bot.admin.nlu_scores import Example, evaluate
 from bot.common.settings import PROJECT_ROOT
-from scripts.nlu_eval import Example, evaluate
 
 
 def entry(f1: float, support: int) -> dict[str, object]:

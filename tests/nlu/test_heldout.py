@@ -7,10 +7,10 @@ import httpx
 import pytest
 import yaml
 
+from bot.admin.nlu_scores import evaluate, load_examples, normalise
 from bot.common.settings import PROJECT_ROOT
 from bot.messaging.gateway import GATEWAY_INTENTS
 from scripts import servers
-from scripts.nlu_eval import evaluate, load_examples, normalise
 
 HELDOUT = Path(__file__).with_name("heldout.yml")
 # Written by other hands, without seeing data/nlu or the set above: long, story-wrapped, misspelled, regional.

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.admin.rasa_model import RASA_BIN, active_model, model_path
 from bot.common.settings import PROJECT_ROOT
 from bot.messaging.gateway import GATEWAY_INTENTS
-from bot.tools.rasa_model import RASA_BIN, active_model, model_path
 
 ENV = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2"}
 UNUSED_UTTERANCE = re.compile(r"UserWarning: The utterance '(utter_\w+)' is not used in any story or rule\.")

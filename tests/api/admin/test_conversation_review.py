@@ -17,11 +17,11 @@ from fastapi.testclient import TestClient
 
 from api.deps import rasa_api
 from bot.admin import inbox, review
+from bot.admin.rasa_model import RASA_BIN, active_model
 from bot.agents.users import create_user, issue_token
 from bot.common.settings import get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, Role, utcnow
-from bot.tools.rasa_model import RASA_BIN, active_model
 from tests.api.conftest import signed_post, twiml_messages, whatsapp_form
 from tests.conftest import TOKEN, Stack
 from tests.rasa.test_rasa_project import ENV

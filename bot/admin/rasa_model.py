@@ -1,6 +1,6 @@
 """Trained Rasa models, named by a hash of their inputs, so nothing retrains needlessly.
 
-`python -m bot.tools.rasa_model train` trains only when no model exists for the current inputs, records it as
+`python -m bot.admin.rasa_model train` trains only when no model exists for the current inputs, records it as
 the active model (models/ACTIVE) and prints its path; `path` prints the active model's path.
 """
 from __future__ import annotations
@@ -55,7 +55,7 @@ def train(root: Path = PROJECT_ROOT) -> Path:
                         str(root / "models")], cwd=root, env=env, check=True)
         record = {"training_seconds": round(time.monotonic() - started, 1), "inputs_hash": inputs_hash(root)}
         target.with_name(f"{model_name(root)}.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
-    (root / "models" / "ACTIVE").write_text(target.name + "\n", encoding="utf-8")
+    record_active(root / "models", model_name(root))
     return target
 
 
@@ -65,13 +65,20 @@ def training_record(model: Path) -> dict[str, object] | None:
     return json.loads(record.read_text(encoding="utf-8")) if record.exists() else None
 
 
-def active_model(root: Path = PROJECT_ROOT) -> Path | None:
+def active_model(models_dir: Path = MODELS_DIR) -> Path | None:
     """The recorded model Rasa should start with: a restart never silently switches models."""
-    active = root / "models" / "ACTIVE"
+    active = models_dir / "ACTIVE"
     if not active.exists():
         return None
-    path = root / "models" / active.read_text(encoding="utf-8").strip()
+    path = models_dir / active.read_text(encoding="utf-8").strip()
     return path if path.exists() else None
+
+
+def record_active(models_dir: Path, name: str) -> None:
+    """What a restart runs (written after a switch, atomically: a crash leaves the old name or the new one)."""
+    partial = models_dir / "ACTIVE.partial"
+    partial.write_text(f"{name}.tar.gz\n", encoding="utf-8")
+    partial.replace(models_dir / "ACTIVE")
 
 
 @dataclass(frozen=True)
@@ -84,11 +91,11 @@ class ModelInfo:
     active: bool
 
 
-def list_models(root: Path = PROJECT_ROOT) -> list[ModelInfo]:
+def list_models(models_dir: Path = MODELS_DIR) -> list[ModelInfo]:
     """Every model kept in models/, newest first; previous models stay so an admin can go back to one."""
-    active = active_model(root)
+    active = active_model(models_dir)
     found = []
-    for path in (root / "models").glob("acuerdo-*.tar.gz"):
+    for path in models_dir.glob("acuerdo-*.tar.gz"):
         record = training_record(path) or {}
         seconds = record.get("training_seconds")
         found.append(ModelInfo(path.name.removesuffix(".tar.gz"), path, path.stat().st_size,

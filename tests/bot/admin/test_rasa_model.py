@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from bot.tools.rasa_model import list_models
+from bot.admin.rasa_model import list_models
 
 
 def a_model(root: Path, name: str, written: float, seconds: float | None = None) -> None:
@@ -23,7 +23,7 @@ def test_models_are_listed_newest_first_with_the_active_one_marked(tmp_path: Pat
     a_model(tmp_path, "acuerdo-cccc", 1_700_050_000)  # trained elsewhere: no record
     (tmp_path / "models" / "ACTIVE").write_text("acuerdo-aaaa.tar.gz\n", encoding="utf-8")
     (tmp_path / "models" / "notes.tar.gz").write_bytes(b"not a model")
-    listed = list_models(tmp_path)
+    listed = list_models(tmp_path / "models")
     assert [info.name for info in listed] == ["acuerdo-bbbb", "acuerdo-cccc", "acuerdo-aaaa"]
     assert [info.active for info in listed] == [False, False, True]
     assert [info.training_seconds for info in listed] == [251.0, None, 1620.4]
@@ -31,4 +31,4 @@ def test_models_are_listed_newest_first_with_the_active_one_marked(tmp_path: Pat
 
 
 def test_no_models_folder_lists_nothing(tmp_path: Path) -> None:
-    assert list_models(tmp_path) == []
+    assert list_models(tmp_path / "models") == []

@@ -1,0 +1,372 @@
+"""The model lifecycle: train, evaluate, activate and roll back, as jobs a worker runs one at a time.
+
+Activation is blue/green. Two Rasa servers share the tracker and lock stores (RASA_URL and RASA_STANDBY_URL);
+debtors talk to the live one, named by the dialogue route row (bot.messaging.dialogue_route). A new model is
+loaded on the standby (Rasa's PUT /model blocks that server for the whole load, which no debtor notices),
+checked with a parse, and then the row is switched: every app process follows within a second, conversations
+continue from the shared tracker. The old server keeps its model, so a rollback is one more switch.
+
+A model may go live only if its evaluation against the live model passes (bot.admin.model_evaluation), or an
+admin overrides it with a reason, recorded in the audit log. Rollbacks are not gated: they are the way back.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from bot.admin import model_evaluation, model_training
+from bot.admin.rasa_model import active_model, list_models, record_active
+from bot.admin.training_data import TrainingData
+from bot.common.settings import Settings, get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import AuditLog, DialogueRoute, ModelJob, utcnow
+from bot.messaging.dialogue_route import ROUTE_ID, current_route
+
+log = logging.getLogger(__name__)
+TRAIN, EVALUATE, ACTIVATE, ROLLBACK = "train", "evaluate", "activate", "rollback"
+QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+
+
+class ModelRefused(RuntimeError):
+    """An activation the gate does not allow (or cannot judge yet); `evaluation` says why when there is one."""
+
+    def __init__(self, code: str, message: str, evaluation: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.evaluation = evaluation
+
+
+class RasaServer:
+    """One Rasa server's HTTP API (--enable-api): which model it runs, load another, read a text."""
+
+    def __init__(self, url: str, token: str, timeout_seconds: float = 30) -> None:
+        self.url = url.rstrip("/")
+        self._token = token
+        self._timeout = timeout_seconds
+
+    def loaded_model(self) -> str | None:
+        """acuerdo-<hash> of the model file it runs; None when it runs none or cannot be reached."""
+        try:
+            response = httpx.get(f"{self.url}/status", params={"token": self._token}, timeout=self._timeout)
+            response.raise_for_status()
+            model_file = str(response.json().get("model_file") or "")
+        except (httpx.HTTPError, ValueError):
+            return None
+        return Path(model_file).name.removesuffix(".tar.gz") or None
+
+    def load(self, model_file: str, timeout_seconds: float = 900) -> None:
+        response = httpx.put(f"{self.url}/model", params={"token": self._token}, json={"model_file": model_file},
+                             timeout=timeout_seconds)
+        response.raise_for_status()
+
+    def parse(self, text: str) -> str:
+        response = httpx.post(f"{self.url}/model/parse", params={"token": self._token}, json={"text": text},
+                              timeout=self._timeout)
+        response.raise_for_status()
+        return str((response.json().get("intent") or {}).get("name") or "nlu_fallback")
+
+
+@dataclass(frozen=True)
+class Live:
+    url: str
+    model: str | None
+    previous_model: str | None
+
+
+def live(session: Session, settings: Settings) -> Live:
+    """The live server and its model: the route row, or before any switch RASA_URL with the recorded model."""
+    route = current_route(session)
+    if route is not None:
+        return Live(route.live_url, route.live_model, route.previous_model)
+    recorded = active_model(settings.models_dir)
+    return Live(settings.rasa_url.rstrip("/"), recorded.name.removesuffix(".tar.gz") if recorded else None, None)
+
+
+def restarted(session: Session, settings: Settings, url: str, model: str) -> None:
+    """After a restart of the servers (all on the recorded model): the route says so, the way back is kept."""
+    route = current_route(session)
+    if route is None:
+        return
+    if route.live_model != model:
+        route.previous_model = route.live_model
+    route.live_url, route.live_model, route.changed_at = url.rstrip("/"), model, utcnow()
+
+
+def standby_url(settings: Settings, live_url: str) -> str:
+    urls = [url.rstrip("/") for url in (settings.rasa_url, settings.rasa_standby_url) if url]
+    others = [url for url in urls if url != live_url]
+    if not others:
+        raise ModelRefused("no_standby", "No hay un segundo servidor Rasa (RASA_STANDBY_URL) donde cargar el modelo "
+                           "sin cortar las conversaciones.")
+    return others[0]
+
+
+def model_file(settings: Settings, name: str) -> Path:
+    path = settings.models_dir / f"{name}.tar.gz"
+    if not path.exists():
+        raise ModelRefused("unknown_model", f"No existe el modelo {name}.")
+    return path
+
+
+# --- the queue ----------------------------------------------------------------------------------------------
+
+def enqueue(session: Session, kind: str, user_id: int | None, reason: str, model: str | None = None,
+            override_reason: str | None = None) -> ModelJob:
+    job = ModelJob(kind=kind, model=model, requested_by=user_id, reason=reason.strip(),
+                   override_reason=(override_reason or "").strip() or None, progress={}, created_at=utcnow())
+    session.add(job)
+    session.flush()
+    return job
+
+
+def request_activation(session: Session, settings: Settings, user_id: int | None, name: str, reason: str,
+                       override_reason: str | None = None) -> ModelJob:
+    """Queue an activation the gate allows now; ModelRefused (with the evaluation) otherwise."""
+    model_file(settings, name)
+    current = live(session, settings)
+    if name == current.model:
+        raise ModelRefused("already_live", f"{name} ya es el modelo activo.")
+    standby_url(settings, current.url)
+    evaluation = latest_evaluation(session, name, current.model)
+    if evaluation is None:
+        raise ModelRefused("not_evaluated", "Primero hay que evaluar este modelo frente al activo.")
+    if not evaluation["passes"] and not (override_reason or "").strip():
+        raise ModelRefused("worse", "El modelo nuevo es peor que el activo; para activarlo igual, escribe el motivo.",
+                           evaluation)
+    return enqueue(session, ACTIVATE, user_id, reason, name, override_reason if not evaluation["passes"] else None)
+
+
+def request_rollback(session: Session, settings: Settings, user_id: int | None, reason: str) -> ModelJob:
+    current = live(session, settings)
+    if not current.previous_model:
+        raise ModelRefused("nothing_to_roll_back", "No hay un modelo anterior al que volver.")
+    model_file(settings, current.previous_model)
+    return enqueue(session, ROLLBACK, user_id, reason, current.previous_model)
+
+
+def latest_evaluation(session: Session, candidate: str, live_model: str | None) -> dict[str, Any] | None:
+    """The newest finished evaluation of `candidate` against `live_model` (without its raw predictions)."""
+    jobs = session.scalars(select(ModelJob).where(ModelJob.kind == EVALUATE, ModelJob.model == candidate,
+                                                  ModelJob.status == DONE).order_by(ModelJob.id.desc()))
+    for job in jobs:
+        if job.result and job.result.get("evaluation", {}).get("live") == live_model:
+            return dict(job.result["evaluation"])
+    return None
+
+
+def trained_by(session: Session) -> dict[str, ModelJob]:
+    """Each model's train job (who trained it and why), the first one that produced it."""
+    found: dict[str, ModelJob] = {}
+    for job in session.scalars(select(ModelJob).where(ModelJob.kind == TRAIN, ModelJob.status == DONE,
+                                                      ModelJob.model.is_not(None)).order_by(ModelJob.id)):
+        found.setdefault(str(job.model), job)
+    return found
+
+
+def _claim(session: Session) -> ModelJob | None:
+    job = session.scalars(select(ModelJob).where(ModelJob.status == QUEUED).order_by(ModelJob.id).limit(1)).first()
+    if job is None:
+        return None
+    claimed = session.execute(update(ModelJob).where(ModelJob.id == job.id, ModelJob.status == QUEUED)
+                              .values(status=RUNNING, started_at=utcnow()))
+    return job if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def run_next(settings: Settings | None = None) -> int | None:
+    """Run the oldest queued job to its end; its id, or None when nothing waits."""
+    settings = settings or get_settings()
+    with session_scope() as session:
+        job = _claim(session)
+        job_id, kind = (job.id, job.kind) if job else (None, None)
+    if job_id is None:
+        return None
+    runner = {TRAIN: _train, EVALUATE: _evaluate, ACTIVATE: _switch, ROLLBACK: _switch}[str(kind)]
+    try:
+        result = runner(settings, job_id)
+    except Exception as exc:  # noqa: BLE001 - the job records what went wrong; the worker goes on
+        log.exception("model job %s failed", job_id)
+        _finish(job_id, FAILED, error=str(exc)[-4000:] or type(exc).__name__,
+                result=exc.evaluation if isinstance(exc, ModelRefused) and exc.evaluation else None)
+    else:
+        _finish(job_id, DONE, result=result)
+    return job_id
+
+
+def _finish(job_id: int, status: str, result: dict[str, Any] | None = None, error: str | None = None) -> None:
+    with session_scope() as session:
+        job = session.get(ModelJob, job_id)
+        assert job is not None
+        job.status, job.finished_at, job.error = status, utcnow(), error
+        if result is not None:
+            job.result = result
+
+
+def _job(session: Session, job_id: int) -> ModelJob:
+    job = session.get(ModelJob, job_id)
+    assert job is not None
+    return job
+
+
+def _progress(job_id: int, every_seconds: float = 1.0) -> Callable[[dict[str, object]], None]:
+    last = [0.0]
+
+    def report(update_: dict[str, object]) -> None:
+        if time.monotonic() - last[0] < every_seconds and "epoch" in update_ and update_["epoch"] != update_["epochs"]:
+            return
+        last[0] = time.monotonic()
+        with session_scope() as session:
+            _job(session, job_id).progress = dict(update_)
+    return report
+
+
+def recover_interrupted() -> int:
+    """Jobs left running by a worker that stopped: failed, so an admin can ask again (one worker at a time)."""
+    with session_scope() as session:
+        result = session.execute(update(ModelJob).where(ModelJob.status == RUNNING).values(
+            status=FAILED, finished_at=utcnow(), error="interrumpido: el trabajador se detuvo"))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- the runners ----------------------------------------------------------------------------------------------
+
+def _train(settings: Settings, job_id: int) -> dict[str, Any]:
+    trained = model_training.train(settings, _progress(job_id))
+    with session_scope() as session:
+        job = _job(session, job_id)
+        job.model = trained.name
+        job.progress = {"stage": "done"}
+        if settings.rasa_standby_url and trained.name != live(session, settings).model:
+            enqueue(session, EVALUATE, job.requested_by, f"evaluación del entrenamiento #{job_id}", trained.name)
+    return {"seconds": trained.seconds, "reused": trained.reused}
+
+
+def _evaluate(settings: Settings, job_id: int) -> dict[str, Any]:
+    report = _progress(job_id, every_seconds=0)
+    with session_scope() as session:
+        name = str(_job(session, job_id).model)
+        current = live(session, settings)
+        cached = _earlier_results(session)
+    if current.model is None or name == current.model:
+        raise ModelRefused("nothing_to_compare", "No hay otro modelo activo con el que comparar.")
+    path = model_file(settings, name)
+    standby = RasaServer(standby_url(settings, current.url), settings.rasa_token)
+    report({"stage": "loading"})
+    _ensure_loaded(settings, standby, name)
+    trained_at = {info.name: info.trained_at for info in list_models(settings.models_dir)}
+    since = min(trained_at.get(name, datetime.now(UTC)), trained_at.get(current.model, datetime.now(UTC)))
+    heldout = model_evaluation.heldout_examples()
+    with session_scope() as session:
+        labelled = model_evaluation.labelled_since(session, _training_data(settings), since)
+    texts = [example.text for example in heldout + labelled]
+    report({"stage": "parsing"})
+    servers = {name: standby, current.model: RasaServer(current.url, settings.rasa_token)}
+    predictions = {model: model_evaluation.predict_all(texts, cached["predictions"].get(model, {}), server.parse)
+                   for model, server in servers.items()}
+    report({"stage": "stories"})
+    stories_key = model_evaluation.stories_hash()
+    stories = {}
+    for model in (name, current.model):
+        known = cached["stories"].get(model, {})
+        if known.get("hash") == stories_key:
+            stories[model] = model_evaluation.Stories(int(known["passed"]), int(known["total"]))
+        else:
+            stories[model] = model_evaluation.run_test_stories(settings.rasa_command,
+                                                               path if model == name else model_file(settings, model))
+    evaluation = model_evaluation.compare(name, current.model, heldout, labelled, predictions, stories,
+                                          settings.model_gate_margin)
+    return {"evaluation": evaluation.to_dict(), "predictions": predictions,
+            "stories": {model: {"hash": stories_key, "passed": s.passed, "total": s.total}
+                        for model, s in stories.items()}}
+
+
+def _earlier_results(session: Session) -> dict[str, dict[str, Any]]:
+    """Predictions and story results of earlier evaluations, per model: a model's answers never change."""
+    cached: dict[str, dict[str, Any]] = {"predictions": {}, "stories": {}}
+    for job in session.scalars(select(ModelJob).where(ModelJob.kind == EVALUATE, ModelJob.status == DONE)
+                               .order_by(ModelJob.id)):
+        for model, predicted in ((job.result or {}).get("predictions") or {}).items():
+            cached["predictions"].setdefault(model, {}).update(predicted)
+        cached["stories"].update((job.result or {}).get("stories") or {})
+    return cached
+
+
+def _training_data(settings: Settings) -> TrainingData:
+    return TrainingData(settings.training_data_dir, settings.domain_file)
+
+
+def _ensure_loaded(settings: Settings, server: RasaServer, name: str) -> None:
+    """`name` on `server`, loaded through Rasa's PUT /model if it runs another, then checked with a parse."""
+    if server.loaded_model() != name:
+        model_file(settings, name)
+        seen_as = f"{(settings.rasa_models_dir or str(settings.models_dir)).rstrip('/')}/{name}.tar.gz"
+        server.load(seen_as)
+        if server.loaded_model() != name:
+            raise RuntimeError(f"{server.url} did not load {name} (it runs {server.loaded_model()})")
+    server.parse("hola")  # warmed up: the first debtor after the switch does not pay for it
+
+
+def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
+    """Make the job's model live on the standby server and point every app process at it."""
+    with session_scope() as session:
+        job = _job(session, job_id)
+        name, kind, user_id = str(job.model), job.kind, job.requested_by
+        reason, override = job.reason, job.override_reason
+        current = live(session, settings)
+        if kind == ACTIVATE:
+            evaluation = latest_evaluation(session, name, current.model)
+            if evaluation is None or (not evaluation["passes"] and not override):
+                raise ModelRefused("worse", "El modelo ya no pasa la evaluación frente al activo.", evaluation)
+    target = RasaServer(standby_url(settings, current.url), settings.rasa_token)
+    _progress(job_id, every_seconds=0)({"stage": "loading"})
+    started = time.monotonic()
+    _ensure_loaded(settings, target, name)
+    with session_scope() as session:
+        route = current_route(session) or DialogueRoute(id=ROUTE_ID)
+        route.live_url, route.live_model, route.previous_model = target.url, name, current.model
+        route.changed_at, route.changed_by_job = utcnow(), job_id
+        session.add(route)
+        session.add(AuditLog(actor=f"user:{user_id}" if user_id else "cli", action=f"model_{kind}",
+                             entity_type="model", entity_id=name,
+                             details={"from": current.model, "to": name, "server": target.url, "reason": reason,
+                                      "override_reason": override}))
+    record_active(settings.models_dir, name)  # a restart runs it too
+    return {"from": current.model, "to": name, "server": target.url,
+            "load_seconds": round(time.monotonic() - started, 1)}
+
+
+class ModelWorker:
+    """Runs model jobs on a thread of the app (the embedded default) or of `python -m api.model_worker`."""
+
+    def __init__(self, poll_seconds: float = 1.0) -> None:
+        self._poll = poll_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="acuerdo-models", daemon=True)
+
+    def start(self) -> None:
+        recover_interrupted()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = run_next()
+            except Exception:  # noqa: BLE001 - a database hiccup: try again next poll
+                log.exception("model worker pass failed")
+                ran = None
+            if ran is None:
+                self._stop.wait(self._poll)
+

@@ -1,0 +1,49 @@
+"""Which Rasa server debtors talk to: one database row (blue/green), read by every app process at most a second
+late, so activating a model switches all of them without a restart and without reloading the live server."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
+from bot.ledger.db import session_scope
+from bot.ledger.models import DialogueRoute
+
+ROUTE_ID = 1
+
+
+def current_route(session: Session) -> DialogueRoute | None:
+    return session.get(DialogueRoute, ROUTE_ID)
+
+
+class LiveRasaUrl:
+    """The live server's URL, cached for `ttl_seconds`; the configured RASA_URL until a model is first activated.
+
+    If the database cannot be read the last known URL is kept: a hiccup there must not stop conversations."""
+
+    def __init__(self, default_url: str, ttl_seconds: float = 1.0,
+                 read: Callable[[], str | None] | None = None) -> None:
+        self._default = default_url.rstrip("/")
+        self._ttl = ttl_seconds
+        self._read = read or _read_live_url
+        self._lock = threading.Lock()
+        self._url = self._default
+        self._checked = float("-inf")
+
+    def __call__(self) -> str:
+        with self._lock:
+            if time.monotonic() - self._checked >= self._ttl:
+                try:
+                    self._url = (self._read() or self._default).rstrip("/")
+                except Exception:  # noqa: BLE001 - keep talking to the server we know
+                    pass
+                self._checked = time.monotonic()
+            return self._url
+
+
+def _read_live_url() -> str | None:
+    with session_scope() as session:
+        route = current_route(session)
+        return route.live_url if route else None
