@@ -170,6 +170,10 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Tarjeta de crédito", "COP", "1650000.00", "150000.00", "0.00", 50),
     row("E-PE-4", "Jorge Huamán", "987 444 555", "43334444", "1988-08-08", "PE", "TAN-PE-444",  # conversation review
         "telco-andina", "Plan móvil", "PEN", "380.00", "20.00", "5.00", 30),
+    row("E-MX-15", "Rocío Campos", "55 1515 0000", "5151515151", "1990-05-15", "MX", "AUR-15151",  # model switch:
+        "banco-aurora", "Préstamo personal", "MXN", "4000.00", "350.00", "0.00", 20),  # mid-verification
+    row("E-MX-16", "Mateo Rivas", "55 1616 0000", "6161616161", "1986-06-16", "MX", "AUR-16161",  # and chatting
+        "banco-aurora", "Préstamo personal", "MXN", "5000.00", "400.00", "0.00", 20),
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

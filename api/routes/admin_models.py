@@ -1,8 +1,8 @@
 """Models from the admin area: train (a background job with live epochs), see each model's evaluation against
 the live one, activate it without dropping a conversation, roll back in one click (bot.admin.model_jobs).
 
-Supervisors read; only admins of every creditor train and switch, since every creditor's debtors share the
-model. A refused activation answers 409 with the evaluation that refused it.
+Supervisors read; admins (who oversee every creditor, whose debtors all share the model) train and switch.
+A refused activation answers 409 with the evaluation that refused it.
 """
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
 from bot.admin import model_jobs
 from bot.admin.rasa_model import list_models
-from bot.agents.access import require_admin_reader, require_model_admin
+from bot.agents.access import require_admin_reader, require_admin_writer
 from bot.common.settings import get_settings
 from bot.ledger.models import ModelJob
 
@@ -26,6 +26,13 @@ router = APIRouter(prefix="/api/admin/models", tags=["admin"])
 
 class Reason(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _written(cls, value: str) -> str:
+        if len(value.strip()) < 3:
+            raise ValueError("Escribe el motivo (al menos 3 letras).")
+        return value.strip()
 
 
 class Activation(Reason):
@@ -65,13 +72,14 @@ def models(principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
                      "evaluation": evaluation})
     jobs = session.scalars(select(ModelJob).order_by(ModelJob.id.desc()).limit(20))
     return {"live": {"model": current.model, "url": current.url, "previous_model": current.previous_model},
-            "standby_configured": bool(settings.rasa_standby_url), "gate_margin": settings.model_gate_margin,
+            "standby_configured": bool(settings.rasa_standby_url),
+            "gate_margins": {"overall": settings.model_gate_margin, "intent": settings.model_gate_intent_margin},
             "models": kept, "jobs": [job_out(job) for job in jobs]}
 
 
 @router.post("/train", status_code=202)
 def train(body: Reason, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any]:
-    require_model_admin(principal)
+    require_admin_writer(principal)
     return job_out(model_jobs.enqueue(session, model_jobs.TRAIN, principal.user_id, body.reason))
 
 
@@ -86,13 +94,12 @@ def job(job_id: int, principal: CurrentPrincipal, session: DbSession) -> dict[st
 
 @router.post("/{name}/evaluate", status_code=202, response_model=None)
 def evaluate(name: str, body: Reason, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any] | JSONResponse:
-    require_model_admin(principal)
-    settings = get_settings()
+    require_admin_writer(principal)
     try:
-        model_jobs.model_file(settings, name)
+        job_ = model_jobs.request_evaluation(session, get_settings(), principal.user_id, name, body.reason)
     except model_jobs.ModelRefused as error:
         return _refused(error)
-    return job_out(model_jobs.enqueue(session, model_jobs.EVALUATE, principal.user_id, body.reason, name))
+    return job_out(job_)
 
 
 @router.get("/{name}/evaluation")
@@ -107,7 +114,7 @@ def evaluation(name: str, principal: CurrentPrincipal, session: DbSession) -> di
 @router.post("/{name}/activate", status_code=202, response_model=None)
 def activate(name: str, body: Activation, principal: CurrentPrincipal,
              session: DbSession) -> dict[str, Any] | JSONResponse:
-    require_model_admin(principal)
+    require_admin_writer(principal)
     try:
         job_ = model_jobs.request_activation(session, get_settings(), principal.user_id, name, body.reason,
                                              body.override_reason)
@@ -118,7 +125,7 @@ def activate(name: str, body: Activation, principal: CurrentPrincipal,
 
 @router.post("/rollback", status_code=202, response_model=None)
 def rollback(body: Reason, principal: CurrentPrincipal, session: DbSession) -> dict[str, Any] | JSONResponse:
-    require_model_admin(principal)
+    require_admin_writer(principal)
     try:
         job_ = model_jobs.request_rollback(session, get_settings(), principal.user_id, body.reason)
     except model_jobs.ModelRefused as error:

@@ -1,6 +1,6 @@
 // The bot's tuning page (/console/admin): the NLU inbox, examples per intent, the replies (with a live preview
-// per country), the limits and rules files, conversation review (a wrong bot turn → a test story), and the
-// history of changes.
+// per country), the limits and rules files, conversation review (a wrong bot turn → a test story), the
+// history of changes, and the models (train, compare with the live one, activate, roll back).
 // Works only through the admin API (/api/admin), with the session cookie and its CSRF token; console.js
 // (loaded first) gives $, el, say and CSRF. Supervisors see everything and change nothing.
 "use strict";
@@ -484,8 +484,342 @@ function changeDiff(change) {
   return diff;
 }
 
+// --- models ----------------------------------------------------------------------------------------------
+// Train (a job whose epochs the page follows), compare each kept model with the live one, activate one (a
+// refusal shows why, and an override needs its own reason), roll back. Only admins of every creditor may.
+const JOB_KINDS = { train: "Entrenar", evaluate: "Evaluar", activate: "Activar", rollback: "Volver al anterior" };
+const JOB_STATUS = { queued: "en cola", running: "en curso", done: "terminado", failed: "falló" };
+const STAGES = { starting: "Preparando", loading: "Cargando el modelo en el servidor de reserva", parsing: "Probando los ejemplos", stories: "Probando las historias", done: "Listo" };
+const SCORE_ROWS = [ // [metric as the gate names it, label, how to read it from Scores, its detail]
+  ["macro_f1", "macro-F1", (s) => s.macro_f1, null],
+  ["accuracy", "Exactitud", (s) => s.accuracy, null],
+  ["stories", "Historias de prueba", (s) => s.stories && s.stories.accuracy, (s) => s.stories && `${s.stories.passed} de ${s.stories.total}`],
+  ["labelled", "Ejemplos etiquetados por el equipo", (s) => s.labelled && s.labelled.accuracy, (s) => s.labelled && `${s.labelled.correct} de ${s.labelled.total}`],
+];
+const following = new Map(); // job id → the timer of its next poll
+const jobActive = (job) => job.status === "queued" || job.status === "running";
+const score = (value) => (typeof value === "number" ? value.toFixed(3) : "—");
+const stageLabel = (stage) => (stage ? STAGES[stage] || `Entrenando ${stage}` : "Empezando"); // else a Rasa component
+let modelAction = null; // { kind: "evaluate" | "activate", name } of the open form
+
+async function loadModels() {
+  const asked = (loadModels.asked = (loadModels.asked || 0) + 1);
+  const result = await adminApi("GET", "/models");
+  if (asked !== loadModels.asked) return;
+  if (!result.ok) { say(adminProblem(result)); return; }
+  const data = result.data;
+  $("live-model").textContent = data.live.model || "ninguno";
+  $("live-previous").textContent = data.live.previous_model || "ninguno";
+  $("live-url").textContent = data.live.url;
+  $("standby-missing").hidden = data.standby_configured;
+  $("rollback-submit").disabled = !data.live.previous_model || !data.standby_configured;
+  $("models-list").replaceChildren(...data.models.map((model) => modelRow(model, data)));
+  if (!data.models.length) {
+    const none = el("td", "Aún no hay modelos guardados.", "note");
+    none.colSpan = 6;
+    const row = el("tr");
+    row.append(none);
+    $("models-list").append(row);
+  }
+  $("model-evaluations").replaceChildren(...data.models.filter((model) => model.evaluation).map((model) => evaluationView(model.evaluation)));
+  $("model-jobs").replaceChildren(...data.jobs.map(jobItem));
+  showTraining(data.jobs.find((job) => job.kind === "train") || null);
+  data.jobs.filter(jobActive).forEach(follow);
+}
+
+function modelRow(model, data) {
+  const row = el("tr");
+  row.dataset.model = model.name;
+  const name = el("th", model.name);
+  name.scope = "row";
+  const state = el("td");
+  if (model.live) state.append(el("span", "activo", "badge live"), " ");
+  if (model.previous) state.append(el("span", "anterior", "badge"), " ");
+  if (model.evaluation) {
+    const passes = model.evaluation.passes;
+    state.append(el("span", passes ? "evaluado: pasa" : "evaluado: no pasa", passes ? "badge passes" : "badge fails"));
+  }
+  const who = model.trained_by ? ` · persona ${model.trained_by}` : "";
+  row.append(name, el("td", new Date(model.trained_at).toLocaleString("es")),
+    el("td", model.training_seconds === null ? "—" : String(Math.round(model.training_seconds)), "number"),
+    el("td", model.reason ? `${model.reason}${who}` : "—"), state);
+  if (CAN_EDIT) {
+    const actions = el("td");
+    const evaluate = el("button", "Evaluar");
+    evaluate.type = "button";
+    evaluate.disabled = model.live || !data.standby_configured || !data.live.model;
+    evaluate.addEventListener("click", () => openModelAction("evaluate", model.name));
+    const activate = el("button", "Activar");
+    activate.type = "button";
+    activate.disabled = model.live || !data.standby_configured;
+    activate.addEventListener("click", () => openModelAction("activate", model.name));
+    actions.append(evaluate, " ", activate);
+    row.append(actions);
+  }
+  return row;
+}
+
+function openModelAction(kind, name) {
+  modelAction = { kind, name };
+  $("model-action-title").textContent = kind === "activate" ? `Activar ${name}` : `Evaluar ${name} frente al modelo activo`;
+  $("model-action-submit").textContent = kind === "activate" ? `Activar ${name}` : `Evaluar ${name}`;
+  $("model-refusal").hidden = true;
+  $("model-override").hidden = true;
+  $("model-override-reason").required = false;
+  $("model-override-reason").value = "";
+  $("model-action-problem").hidden = true;
+  $("model-action").hidden = false;
+  $("model-action-reason").focus();
+}
+
+function closeModelAction() {
+  modelAction = null;
+  $("model-action").hidden = true;
+  $("model-action-reason").value = "";
+}
+
+function modelProblem(result) {
+  return result.status === 422 ? "Escribe un motivo de al menos 3 caracteres." : adminProblem(result);
+}
+
+function regressionText(regression) {
+  return `${metricLabel(regression.metric)}: activo ${score(regression.live)} → nuevo ${score(regression.candidate)}`;
+}
+
+function metricLabel(metric) {
+  if (metric.startsWith("intent:")) return `F1 de ${metric.slice(7)}`;
+  const known = SCORE_ROWS.find(([name]) => name === metric);
+  return known ? known[1] : metric;
+}
+
+// The gate said no: why, and the override (with its own reason, kept in the audit log).
+function showRefusal(data) {
+  const refusal = $("model-refusal");
+  const regressions = (data.evaluation && data.evaluation.regressions) || [];
+  const list = el("ul");
+  list.append(...regressions.map((regression) => el("li", regressionText(regression))));
+  refusal.replaceChildren(el("p", data.detail), list);
+  refusal.hidden = false;
+  $("model-override").hidden = false;
+  $("model-override-reason").required = true;
+  $("model-override-reason").focus();
+  $("model-action-submit").textContent = "Activar igual";
+}
+
+async function modelRequest(path, body, done) {
+  const result = await adminApi("POST", `/models${path}`, body);
+  if (!result.ok) return result;
+  say(done);
+  loadModels();
+  return result;
+}
+
+$("model-action").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!modelAction) return;
+  const { kind, name } = modelAction;
+  const body = { reason: $("model-action-reason").value.trim() };
+  if (kind === "activate" && !$("model-override").hidden) body.override_reason = $("model-override-reason").value.trim();
+  const done = kind === "activate" ? `Activación de ${name} en cola.` : `Evaluación de ${name} en cola.`;
+  const result = await modelRequest(`/${encodeURIComponent(name)}/${kind}`, body, done);
+  if (result.status === 409 && result.data && result.data.code === "worse") { showRefusal(result.data); return; }
+  if (!result.ok) {
+    $("model-action-problem").textContent = modelProblem(result);
+    $("model-action-problem").hidden = false;
+    return;
+  }
+  closeModelAction();
+});
+$("model-action-cancel").addEventListener("click", closeModelAction);
+
+$("train-form").hidden = !CAN_EDIT;
+$("train-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await modelRequest("/train", { reason: $("train-reason").value.trim() }, "Entrenamiento en cola.");
+  if (!result.ok) { say(modelProblem(result)); return; }
+  $("train-reason").value = "";
+});
+
+$("rollback-form").hidden = !CAN_EDIT;
+$("rollback-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const result = await modelRequest("/rollback", { reason: $("rollback-reason").value.trim() }, "Vuelta al modelo anterior en cola.");
+  if (!result.ok) { say(modelProblem(result)); return; }
+  $("rollback-reason").value = "";
+});
+$("models-actions").hidden = !CAN_EDIT;
+
+// The newest train job: its live progress bar while it runs, its error if it failed.
+function showTraining(job) {
+  const running = job !== null && jobActive(job);
+  $("train-progress").hidden = !running;
+  $("train-failed").hidden = !(job && job.status === "failed");
+  $("train-error").textContent = job && job.status === "failed" ? job.error || "sin detalle" : "";
+  $("train-submit").disabled = running;
+  if (!running) return;
+  const progress = job.progress || {};
+  const bar = $("train-bar");
+  if (progress.epochs) { bar.max = progress.epochs; bar.value = progress.epoch || 0; }
+  else bar.removeAttribute("value"); // no epochs yet: a bar that only says it is busy
+  const stage = stageLabel(progress.stage);
+  $("train-stage").textContent = job.status === "queued" ? "En cola: empieza cuando termine el trabajo anterior."
+    : progress.epochs ? `${stage} · época ${progress.epoch} de ${progress.epochs}` : `${stage}…`;
+}
+
+// A queued or running job, asked about every 1.5 s while the tab is open; when it ends, everything is reloaded.
+function follow(job) {
+  if (following.has(job.id)) return;
+  const poll = async () => {
+    if ($("models-panel").hidden) { following.delete(job.id); return; } // the tab reloads and follows it again
+    const result = await adminApi("GET", `/models/jobs/${job.id}`);
+    if (!result.ok) { following.delete(job.id); say(adminProblem(result)); return; }
+    const now = result.data;
+    const shown = document.querySelector(`#model-jobs [data-job="${now.id}"]`);
+    if (shown) shown.replaceWith(jobItem(now));
+    const newestTrain = document.querySelector("#model-jobs [data-kind='train']");
+    if (now.kind === "train" && newestTrain && newestTrain.dataset.job === String(now.id)) showTraining(now);
+    if (jobActive(now)) { following.set(job.id, setTimeout(poll, 1500)); return; }
+    following.delete(job.id);
+    say(`${JOB_KINDS[now.kind] || now.kind} #${now.id}: ${JOB_STATUS[now.status] || now.status}.`);
+    loadModels();
+  };
+  following.set(job.id, setTimeout(poll, 1500));
+}
+
+function jobItem(job) {
+  const row = el("li", null, `job ${job.status}`);
+  row.dataset.job = job.id;
+  row.dataset.kind = job.kind;
+  const when = new Date(job.created_at).toLocaleString("es");
+  const what = `#${job.id} · ${JOB_KINDS[job.kind] || job.kind}${job.model ? ` ${job.model}` : ""}`;
+  row.append(el("strong", what), " ", el("span", JOB_STATUS[job.status] || job.status, `badge ${job.status}`),
+    " ", el("span", `${when} · persona ${job.requested_by ?? "consola"}`, "note"));
+  const progress = job.progress || {};
+  if (job.status === "running" && progress.stage) {
+    const epochs = progress.epochs ? ` · época ${progress.epoch} de ${progress.epochs}` : "";
+    row.append(" ", el("span", `${stageLabel(progress.stage)}${epochs}`, "note"));
+  }
+  if (job.reason) row.append(el("span", `Motivo: ${job.reason}`, "job-line"));
+  if (job.override_reason) row.append(el("span", `Activado pese a la evaluación: ${job.override_reason}`, "job-line warning"));
+  if (job.status === "failed" && job.error) row.append(el("pre", job.error, "job-error"));
+  return row;
+}
+
+// --- an evaluation: the table, the chart, the confusions ---
+function evaluationView(evaluation) {
+  const box = el("section", null, "evaluation");
+  box.dataset.model = evaluation.candidate;
+  const regressed = new Map(evaluation.regressions.map((regression) => [regression.metric, regression]));
+  box.append(el("h3", `Evaluación de ${evaluation.candidate} frente al activo ${evaluation.live}`));
+  box.append(evaluation.passes
+    ? el("p", "Pasa: no es peor que el modelo activo.", "allowed")
+    : el("p", `No pasa: es peor en ${evaluation.regressions.length === 1 ? "1 medida" : `${evaluation.regressions.length} medidas`} (marcadas abajo).`, "refused"));
+  box.append(el("p", `Con ${evaluation.heldout_count} ejemplos apartados y ${evaluation.labelled_count} etiquetados por el equipo.${marginText(evaluation)}`, "note"));
+  const side = el("div", null, "evaluation-split");
+  side.append(scoresTable(evaluation, regressed), intentChart(evaluation, regressed));
+  const confusions = el("div", null, "confusions");
+  confusions.append(confusionList(`Confusiones del activo (${evaluation.live})`, evaluation.live_scores.confusions),
+    confusionList(`Confusiones del nuevo (${evaluation.candidate})`, evaluation.candidate_scores.confusions));
+  box.append(side, confusions);
+  return box;
+}
+
+function marginText(evaluation) {
+  const margins = evaluation.margins;
+  if (margins && typeof margins === "object") return ` Margen: ${margins.overall} en general, ${margins.intent} por intent.`;
+  return typeof evaluation.margin === "number" ? ` Margen: ${evaluation.margin}.` : "";
+}
+
+function intentsOf(evaluation) {
+  const names = new Set([...Object.keys(evaluation.live_scores.per_intent), ...Object.keys(evaluation.candidate_scores.per_intent)]);
+  return Array.from(names).sort();
+}
+
+function scoresTable(evaluation, regressed) {
+  const table = el("table", null, "scores");
+  table.append(el("caption", `Métricas: activo ${evaluation.live} y nuevo ${evaluation.candidate}`));
+  const head = el("tr");
+  ["Métrica", "Activo", "Nuevo"].forEach((label) => { const cell = el("th", label); cell.scope = "col"; head.append(cell); });
+  const thead = el("thead");
+  thead.append(head);
+  const body = el("tbody");
+  const older = evaluation.live_scores, newer = evaluation.candidate_scores;
+  SCORE_ROWS.forEach(([metric, label, read, detail]) => {
+    if (read(older) === undefined && read(newer) === undefined) return; // an older evaluation without it
+    body.append(scoreRow(metric, label, read(older), read(newer), detail && detail(older), detail && detail(newer), regressed));
+  });
+  intentsOf(evaluation).forEach((intent) => {
+    body.append(scoreRow(`intent:${intent}`, `F1 de ${intent}`, older.per_intent[intent], newer.per_intent[intent], null, null, regressed));
+  });
+  table.append(thead, body);
+  return table;
+}
+
+function scoreRow(metric, label, liveValue, candidateValue, liveDetail, candidateDetail, regressed) {
+  const row = el("tr");
+  row.dataset.metric = metric;
+  const name = el("th", label);
+  name.scope = "row";
+  const newer = el("td", score(candidateValue), "number");
+  if (candidateDetail) newer.append(el("span", ` (${candidateDetail})`, "note"));
+  if (regressed.has(metric)) {
+    row.className = "regression";
+    newer.append(" ", el("strong", "▼ peor"));
+  }
+  const older = el("td", score(liveValue), "number");
+  if (liveDetail) older.append(el("span", ` (${liveDetail})`, "note"));
+  row.append(name, older, newer);
+  return row;
+}
+
+// Per intent, two bars (live, new) on a 0–1 scale: plain elements, their widths set through the style object.
+function intentChart(evaluation, regressed) {
+  const figure = el("figure", null, "intent-chart");
+  const caption = el("figcaption", "F1 por intent: activo frente a nuevo");
+  const legend = el("p", null, "legend");
+  legend.append(el("span", null, "swatch live"), ` activo (${evaluation.live}) `, el("span", null, "swatch candidate"), ` nuevo (${evaluation.candidate})`);
+  legend.setAttribute("aria-hidden", "true");
+  figure.append(caption, legend);
+  intentsOf(evaluation).forEach((intent) => {
+    const worse = regressed.has(`intent:${intent}`);
+    const row = el("div", null, worse ? "bar-row regression" : "bar-row");
+    row.dataset.intent = intent;
+    row.append(el("span", worse ? `${intent} ▼ peor` : intent, "bar-label"));
+    const bars = el("div", null, "bars");
+    [["live", "activo", evaluation.live_scores], ["candidate", "nuevo", evaluation.candidate_scores]].forEach(([which, label, scores]) => {
+      const value = scores.per_intent[intent];
+      const line = el("div", null, "bar-line");
+      const track = el("span", null, "track");
+      const bar = el("span", null, `bar ${which}`);
+      bar.style.width = `${Math.round(Math.max(0, Math.min(1, value || 0)) * 1000) / 10}%`;
+      track.append(bar);
+      const shown = el("span", null, "bar-value");
+      shown.append(el("span", `${label} `, "sr-only"), score(value));
+      line.append(track, shown);
+      bars.append(line);
+    });
+    row.append(bars);
+    figure.append(row);
+  });
+  return figure;
+}
+
+function confusionList(title, confusions) {
+  const box = el("section", null, "confusion");
+  box.append(el("h4", title));
+  const list = el("ol");
+  (confusions || []).slice(0, 5).forEach((pair) => {
+    const item = el("li", `${pair.expected} → ${pair.predicted}: ${pair.count} ${pair.count === 1 ? "vez" : "veces"}`);
+    const examples = (pair.examples || []).slice(0, 3);
+    if (examples.length) item.append(el("span", examples.map((text) => `«${text}»`).join(" · "), "job-line note"));
+    list.append(item);
+  });
+  box.append(list.children.length ? list : el("p", "Ninguna confusión.", "note"));
+  return box;
+}
+
 // --- tabs ------------------------------------------------------------------------------------------------
-const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-replies": loadReplies, "tab-files": loadFiles, "tab-review": loadReview, "tab-history": loadHistory };
+const PANELS = { "tab-inbox": loadInbox, "tab-examples": loadExamples, "tab-replies": loadReplies, "tab-files": loadFiles, "tab-review": loadReview, "tab-history": loadHistory, "tab-models": loadModels };
 document.querySelectorAll('[role="tab"]').forEach((tab) => {
   tab.addEventListener("click", () => {
     document.querySelectorAll('[role="tab"]').forEach((other) => {

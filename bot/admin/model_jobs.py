@@ -146,6 +146,17 @@ def request_activation(session: Session, settings: Settings, user_id: int | None
     return enqueue(session, ACTIVATE, user_id, reason, name, override_reason if not evaluation["passes"] else None)
 
 
+def request_evaluation(session: Session, settings: Settings, user_id: int | None, name: str,
+                       reason: str) -> ModelJob:
+    """Queue an evaluation of `name` against the live model (loaded on the standby, so one must exist)."""
+    model_file(settings, name)
+    current = live(session, settings)
+    if name == current.model:
+        raise ModelRefused("already_live", f"{name} ya es el modelo activo: no hay con qué compararlo.")
+    standby_url(settings, current.url)
+    return enqueue(session, EVALUATE, user_id, reason, name)
+
+
 def request_rollback(session: Session, settings: Settings, user_id: int | None, reason: str) -> ModelJob:
     current = live(session, settings)
     if not current.previous_model:
@@ -164,6 +175,12 @@ def latest_evaluation(session: Session, candidate: str, live_model: str | None) 
     return None
 
 
+def _evaluation_on_its_way(session: Session, candidate: str, live_model: str | None) -> bool:
+    waiting = session.scalars(select(ModelJob.id).where(ModelJob.kind == EVALUATE, ModelJob.model == candidate,
+                                                        ModelJob.status.in_((QUEUED, RUNNING))).limit(1)).first()
+    return waiting is not None or latest_evaluation(session, candidate, live_model) is not None
+
+
 def trained_by(session: Session) -> dict[str, ModelJob]:
     """Each model's train job (who trained it and why), the first one that produced it."""
     found: dict[str, ModelJob] = {}
@@ -174,6 +191,9 @@ def trained_by(session: Session) -> dict[str, ModelJob]:
 
 
 def _claim(session: Session) -> ModelJob | None:
+    """The oldest queued job, unless one is running: two switches at once would race on the route."""
+    if session.scalars(select(ModelJob.id).where(ModelJob.status == RUNNING).limit(1)).first() is not None:
+        return None
     job = session.scalars(select(ModelJob).where(ModelJob.status == QUEUED).order_by(ModelJob.id).limit(1)).first()
     if job is None:
         return None
@@ -245,7 +265,9 @@ def _train(settings: Settings, job_id: int) -> dict[str, Any]:
         job = _job(session, job_id)
         job.model = trained.name
         job.progress = {"stage": "done"}
-        if settings.rasa_standby_url and trained.name != live(session, settings).model:
+        current = live(session, settings).model
+        if settings.rasa_standby_url and trained.name != current and not _evaluation_on_its_way(
+                session, trained.name, current):
             enqueue(session, EVALUATE, job.requested_by, f"evaluación del entrenamiento #{job_id}", trained.name)
     return {"seconds": trained.seconds, "reused": trained.reused}
 
@@ -282,8 +304,8 @@ def _evaluate(settings: Settings, job_id: int) -> dict[str, Any]:
         else:
             stories[model] = model_evaluation.run_test_stories(settings.rasa_command,
                                                                path if model == name else model_file(settings, model))
-    evaluation = model_evaluation.compare(name, current.model, heldout, labelled, predictions, stories,
-                                          settings.model_gate_margin)
+    margins = model_evaluation.Margins(settings.model_gate_margin, settings.model_gate_intent_margin)
+    evaluation = model_evaluation.compare(name, current.model, heldout, labelled, predictions, stories, margins)
     return {"evaluation": evaluation.to_dict(), "predictions": predictions,
             "stories": {model: {"hash": stories_key, "passed": s.passed, "total": s.total}
                         for model, s in stories.items()}}

@@ -71,13 +71,6 @@ def require_admin_writer(principal: Principal) -> None:
     require_role(principal, Role.ADMIN)
 
 
-def require_model_admin(principal: Principal) -> None:
-    """Training and switching the model every creditor's debtors talk to: admins of all creditors only."""
-    require_role(principal, Role.ADMIN)
-    if principal.creditor_ids is not None:
-        raise AccessDenied("only an admin of every creditor changes the model they all share")
-
-
 def in_scope(principal: Principal) -> ColumnElement[bool]:
     """SQL: the conversation's debtor has an account with one of the principal's creditors."""
     if principal.creditor_ids is None:

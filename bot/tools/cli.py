@@ -1,18 +1,25 @@
-"""`acuerdo …`: operator commands (import a portfolio, seed the demo, manage agent-API users, migrate)."""
+"""`acuerdo …`: operator commands (import a portfolio, seed the demo, manage agent-API users, migrate, models)."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sqlalchemy.orm import Session
 
 from bot.common import config
 from bot.common.settings import exit_if_unsafe
 from bot.ledger.db import migrate, session_scope
-from bot.ledger.models import Role
+from bot.ledger.models import ModelJob, Role, utcnow
+
+if TYPE_CHECKING:
+    from bot.admin.model_jobs import ModelRefused
 
 
 def _import_portfolio(args: argparse.Namespace) -> int:
@@ -199,16 +206,276 @@ def _export_training_data(args: argparse.Namespace) -> int:
 
 
 def _model(args: argparse.Namespace) -> int:
-    from bot.admin.rasa_model import list_models
+    """`acuerdo model list|train|evaluate|activate|rollback`: the admin tab's jobs (bot.admin.model_jobs), run here
+    unless a model worker takes them first; user_id None marks them as the command line's."""
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "list": _model_list, "train": _model_train, "evaluate": _model_evaluate, "activate": _model_activate,
+        "rollback": _model_rollback}
+    return handlers[args.action](args)
 
-    models = list_models()
+
+def _model_list(args: argparse.Namespace) -> int:
+    from bot.admin import model_jobs
+    from bot.admin.rasa_model import list_models
+    from bot.common.settings import get_settings
+
+    settings = get_settings()
+    models = list_models(settings.models_dir)
     if not models:
-        print("no models yet: `make model` trains one")
+        print("no models yet: `make model` or `acuerdo model train --reason …` trains one")
         return 1
+    with session_scope() as session:
+        current = model_jobs.live(session, settings)
+        evaluations = {info.name: model_jobs.latest_evaluation(session, info.name, current.model) for info in models}
+    print(f"live: {current.model or 'none recorded'} on {current.url}"
+          + (f" (rollback goes back to {current.previous_model})" if current.previous_model else ""))
     for info in models:
         seconds = f"{info.training_seconds:.0f} s" if info.training_seconds is not None else "trained elsewhere"
-        print(f"{'*' if info.active else ' '} {info.name}  {info.trained_at:%Y-%m-%d %H:%M} UTC  "
-              f"{info.size_bytes / 1e6:.0f} MB  {seconds}")
+        notes = []
+        if info.name == current.model:
+            notes.append("live")
+        elif info.name == current.previous_model:
+            notes.append("previous")
+        if info.active and info.name != current.model:
+            notes.append("models/ACTIVE: a restart runs it")
+        evaluation = evaluations[info.name]
+        if evaluation is not None:
+            notes.append("evaluated: passes" if evaluation["passes"]
+                         else f"evaluated: worse ({len(evaluation['regressions'])} regressions)")
+        print(f"{'*' if info.name == current.model else ' '} {info.name}  {info.trained_at:%Y-%m-%d %H:%M} UTC  "
+              f"{info.size_bytes / 1e6:.0f} MB  {seconds}" + "".join(f"  [{note}]" for note in notes))
+    return 0
+
+
+def _reason(raw: str) -> str | None:
+    reason = raw.strip()
+    return reason if len(reason) >= 3 else None
+
+
+def _refused(refusal: ModelRefused, name: str | None = None) -> int:
+    print(f"refused: {refusal}", file=sys.stderr)
+    if refusal.code == "worse" and refusal.evaluation:
+        _print_regressions(refusal.evaluation, sys.stderr)
+        print("  to activate it anyway: --override-reason \"…\" (recorded in the audit log)", file=sys.stderr)
+    elif refusal.code == "not_evaluated":
+        print(f"  first: acuerdo model evaluate {name} --reason \"…\"", file=sys.stderr)
+    return 2
+
+
+def _print_regressions(evaluation: dict[str, Any], stream: TextIO) -> None:
+    margins = evaluation.get("margins") or {}
+    allowed = (f"{margins.get('overall')} (each intent's F1: {margins.get('intent')})" if margins
+               else str(evaluation.get("margin")))
+    print(f"  {evaluation.get('candidate')} against the live {evaluation.get('live')}, worse by more than "
+          f"{allowed} on:", file=stream)
+    for regression in evaluation.get("regressions") or []:
+        print(f"  {regression['metric']}: live {regression['live']:.3f}, new {regression['candidate']:.3f}",
+              file=stream)
+
+
+def _model_train(args: argparse.Namespace) -> int:
+    from bot.admin import model_jobs
+
+    reason = _reason(args.reason)
+    if reason is None:
+        return _error("--reason: say why, in at least 3 characters (it is kept with the model)")
+    with session_scope() as session:
+        job_id = model_jobs.enqueue(session, model_jobs.TRAIN, None, reason).id
+    return _follow_job(job_id)
+
+
+def _model_activate(args: argparse.Namespace) -> int:
+    from bot.admin import model_jobs
+    from bot.common.settings import get_settings
+
+    reason = _reason(args.reason)
+    if reason is None:
+        return _error("--reason: say why, in at least 3 characters (it goes to the audit log)")
+    try:
+        with session_scope() as session:
+            job_id = model_jobs.request_activation(session, get_settings(), None, args.name, reason,
+                                                   args.override_reason).id
+    except model_jobs.ModelRefused as refusal:
+        return _refused(refusal, args.name)
+    return _follow_job(job_id)
+
+
+def _model_evaluate(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.admin import model_jobs
+    from bot.common.settings import get_settings
+
+    reason = _reason(args.reason)
+    if reason is None:
+        return _error("--reason: say why, in at least 3 characters")
+    try:
+        model_jobs.model_file(get_settings(), args.name)
+    except model_jobs.ModelRefused as refusal:
+        return _refused(refusal)
+    with session_scope() as session:
+        waiting = session.scalars(select(ModelJob).where(  # e.g. the one a train queued: follow it, no second one
+            ModelJob.kind == model_jobs.EVALUATE, ModelJob.model == args.name,
+            ModelJob.status.in_([model_jobs.QUEUED, model_jobs.RUNNING])).order_by(ModelJob.id).limit(1)).first()
+        job_id = waiting.id if waiting else model_jobs.enqueue(session, model_jobs.EVALUATE, None, reason, args.name).id
+    return _follow_job(job_id)
+
+
+def _model_rollback(args: argparse.Namespace) -> int:
+    from bot.admin import model_jobs
+    from bot.common.settings import get_settings
+
+    reason = _reason(args.reason)
+    if reason is None:
+        return _error("--reason: say why, in at least 3 characters (it goes to the audit log)")
+    try:
+        with session_scope() as session:
+            job_id = model_jobs.request_rollback(session, get_settings(), None, reason).id
+    except model_jobs.ModelRefused as refusal:
+        return _refused(refusal)
+    return _follow_job(job_id)
+
+
+JOB_POLL_SECONDS = 1.0  # how often a model job's status is read while it runs here or elsewhere
+
+
+class _JobRunner(threading.Thread):
+    """Runs queued model jobs in this process (model_jobs.run_next) until `job_id` has been claimed, here or by
+    another worker (the app's thread, `python -m api.model_worker`). It claims nothing while another job runs:
+    model jobs run one at a time (two switches at once would race on the dialogue route)."""
+
+    def __init__(self, job_id: int, poll_seconds: float) -> None:
+        super().__init__(name="acuerdo-model-cli", daemon=True)
+        self.job_id = job_id
+        self.poll_seconds = poll_seconds
+        self.error: Exception | None = None
+        self.claiming_since: datetime | None = None  # set while run_next runs: a job claimed after it is ours
+
+    def run(self) -> None:
+        from bot.admin import model_jobs
+
+        try:
+            while True:
+                with session_scope() as session:
+                    job = session.get(ModelJob, self.job_id)
+                    if job is None or job.status != model_jobs.QUEUED:
+                        return
+                    running_elsewhere = _other_running(session, self.job_id)
+                ran = None
+                if not running_elsewhere:
+                    self.claiming_since = utcnow()
+                    ran = model_jobs.run_next()
+                    self.claiming_since = None
+                if ran is None:
+                    time.sleep(self.poll_seconds)
+        except Exception as exc:  # noqa: BLE001 - reported by the command, which then stops
+            self.error = exc
+
+
+def _other_running(session: Session, job_id: int) -> ModelJob | None:
+    """Another model job running now (in the app's worker, `python -m api.model_worker` or another command)."""
+    from sqlalchemy import select
+
+    from bot.admin import model_jobs
+
+    return session.scalars(select(ModelJob).where(ModelJob.status == model_jobs.RUNNING, ModelJob.id != job_id)
+                           .order_by(ModelJob.id).limit(1)).first()
+
+
+def _job_line(job: ModelJob, running: ModelJob | None) -> str:
+    from bot.admin import model_jobs
+
+    if job.status == model_jobs.QUEUED:
+        return (f"#{job.id} {job.kind}: queued behind #{running.id} ({running.kind})" if running
+                else f"#{job.id} {job.kind}: queued")
+    if job.status == model_jobs.RUNNING:
+        progress = job.progress or {}
+        line = f"#{job.id} {job.kind}: {progress.get('stage') or 'running'}"
+        if progress.get("epoch") is not None:
+            line += f", epoch {progress['epoch']}/{progress.get('epochs', '?')}"
+        return line
+    return f"#{job.id} {job.kind}: {job.status}"
+
+
+def _follow_job(job_id: int) -> int:
+    """Run the job here (or follow the worker that took it), printing its progress; 0 done, 1 failed."""
+    from sqlalchemy import update
+
+    from bot.admin import model_jobs
+
+    jobs_log = logging.getLogger(model_jobs.__name__)
+    if not logging.getLogger().handlers and not jobs_log.handlers:
+        jobs_log.addHandler(logging.NullHandler())  # a failure's traceback: the job's error is printed instead
+    poll_seconds = JOB_POLL_SECONDS
+    runner = _JobRunner(job_id, poll_seconds)
+    runner.start()
+    shown = None
+    try:
+        while True:
+            with session_scope() as session:
+                job = session.get(ModelJob, job_id)
+                assert job is not None
+                line = _job_line(job, _other_running(session, job_id) if job.status == model_jobs.QUEUED else None)
+                if line != shown:
+                    print(line, flush=True)
+                    shown = line
+                if job.status in (model_jobs.DONE, model_jobs.FAILED):
+                    return _job_outcome(session, job)
+            if runner.error is not None:
+                return _error(f"model job #{job_id}: {runner.error}")
+            if runner.is_alive():
+                runner.join(poll_seconds)  # wakes at once when the job it ran here ends
+            else:
+                time.sleep(poll_seconds)
+    except KeyboardInterrupt:
+        since = runner.claiming_since
+        if since is not None:  # a job running here ends with this process (Rasa got the Ctrl-C too): say so
+            with session_scope() as session:
+                session.execute(update(ModelJob).where(ModelJob.status == model_jobs.RUNNING,
+                                                       ModelJob.started_at >= since)
+                    .values(status=model_jobs.FAILED, finished_at=utcnow(),
+                            error="interrumpido: se detuvo `acuerdo model` (Ctrl-C)"))
+        print(f"interrupted: see job #{job_id} in `acuerdo model list` or the admin tab", file=sys.stderr)
+        return 130
+
+
+def _job_outcome(session: Session, job: ModelJob) -> int:
+    from sqlalchemy import select
+
+    from bot.admin import model_jobs
+
+    result = job.result or {}
+    if job.status == model_jobs.FAILED:
+        print(f"error: model job #{job.id} ({job.kind}) failed: {job.error}", file=sys.stderr)
+        if result.get("regressions"):
+            _print_regressions(result, sys.stderr)
+        return 1
+    if job.kind == model_jobs.TRAIN:
+        print(f"{job.model}: " + ("a model for these training files already exists, nothing trained"
+                                  if result.get("reused") else f"trained in {result.get('seconds')} s"))
+        queued = session.scalars(select(ModelJob).where(
+            ModelJob.kind == model_jobs.EVALUATE, ModelJob.model == job.model, ModelJob.id > job.id)
+            .order_by(ModelJob.id).limit(1)).first()
+        if queued is not None:
+            print(f"its evaluation against the live model is job #{queued.id} ({queued.status}): the model worker "
+                  f"runs it, or `acuerdo model evaluate {job.model} --reason …` here")
+    elif job.kind == model_jobs.EVALUATE:
+        evaluation = result.get("evaluation") or {}
+        print(f"{evaluation.get('candidate')} against the live {evaluation.get('live')}: "
+              + ("passes" if evaluation.get("passes") else "worse"))
+        for label, scores in (("new", evaluation.get("candidate_scores") or {}),
+                              ("live", evaluation.get("live_scores") or {})):
+            stories, labelled = scores.get("stories") or {}, scores.get("labelled") or {}
+            print(f"  {label}: held-out macro-F1 {scores.get('macro_f1', 0):.3f}, test stories "
+                  f"{stories.get('passed')}/{stories.get('total')}"
+                  + (f", admins' examples {labelled.get('correct')}/{labelled.get('total')}" if labelled else ""))
+        if evaluation.get("regressions"):
+            _print_regressions(evaluation, sys.stdout)
+    elif job.kind in (model_jobs.ACTIVATE, model_jobs.ROLLBACK):
+        print(f"live: {result.get('to')} on {result.get('server')} (was {result.get('from')}; "
+              f"loaded in {result.get('load_seconds')} s)")
+    else:
+        print(f"{job.kind} of {job.model}: done")
     return 0
 
 
@@ -264,8 +531,21 @@ def build_parser() -> argparse.ArgumentParser:
     campaign.add_argument("--no-wait", action="store_true", help="run: enqueue for the workers and return")
     campaign.add_argument("--quiet", action="store_true", help="run: no progress bar")
     campaign.set_defaults(handler=_campaign)
-    model = commands.add_parser("model", help="the trained models kept in models/ (* marks the active one)")
-    model.add_argument("action", choices=["list"])
+    model = commands.add_parser("model", help="the trained models: list, train, evaluate, activate one, roll back "
+                                "(the same jobs as the admin tab \"Modelos\")")
+    model_actions = model.add_subparsers(dest="action", required=True)
+    model_actions.add_parser("list", help="the models kept in models/, newest first (* marks the live one)")
+    trainer = model_actions.add_parser("train", help="train from the training files as the admins left them")
+    evaluator = model_actions.add_parser("evaluate", help="score a model against the live one (the gate "
+                                         "activation needs; loads it on the standby Rasa)")
+    evaluator.add_argument("name", help="a model's name, acuerdo-<hash>")
+    activator = model_actions.add_parser("activate", help="make a model live (blue/green: no conversation drops)")
+    activator.add_argument("name", help="a model's name, acuerdo-<hash> (see `acuerdo model list`)")
+    activator.add_argument("--override-reason", help="activate although its evaluation is worse than the live "
+                           "model's (recorded in the audit log)")
+    roller = model_actions.add_parser("rollback", help="make the previous model live again")
+    for action in (trainer, evaluator, activator, roller):
+        action.add_argument("--reason", required=True, help="why (kept with the job and in the audit log)")
     model.set_defaults(handler=_model)
     return parser
 
