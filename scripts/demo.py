@@ -78,8 +78,10 @@ def main() -> int:
              "LINK_BASE_URL": os.environ.get("LINK_BASE_URL", local)}
     os.environ.update(links)
     get_settings.cache_clear()
+    trackers = PROJECT_ROOT / "var" / "rasa-trackers.db"  # what debtors wrote: kept for this run only
+    trackers.unlink(missing_ok=True)
     running = servers.start(model, args.rasa_port, args.action_port, env=links, log_dir=PROJECT_ROOT / "var" / "logs",
-                            token=get_settings().rasa_token, tracker_db=PROJECT_ROOT / "var" / "rasa-trackers.db")
+                            token=get_settings().rasa_token, tracker_db=trackers)
     try:
         if not args.terminal:  # a standby for the admins' model switches (blue/green, README "Models")
             os.environ["RASA_STANDBY_URL"] = running.add_rasa(model, args.standby_port)

@@ -12,16 +12,20 @@ admin overrides it with a reason, recorded in the audit log. Rollbacks are not g
 from __future__ import annotations
 
 import logging
+import os
+import re
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.admin import model_evaluation, model_training
@@ -30,11 +34,17 @@ from bot.admin.training_data import TrainingData
 from bot.common.settings import Settings, get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import AuditLog, DialogueRoute, ModelJob, utcnow
-from bot.messaging.dialogue_route import ROUTE_ID, current_route
+from bot.messaging.dialogue_route import ROUTE_ID, ROUTE_TTL_SECONDS, current_route
 
 log = logging.getLogger(__name__)
 TRAIN, EVALUATE, ACTIVATE, ROLLBACK = "train", "evaluate", "activate", "rollback"
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+# Jobs run one at a time per lane (the database refuses a second running one): training only needs the CPU, so a
+# rollback never waits for one; the jobs that load or switch Rasa servers take turns, rollbacks first.
+TRAINING, SERVERS = "training", "servers"
+LANES = (SERVERS, TRAINING)
+MODEL_NAME = re.compile(r"acuerdo-[0-9a-f]{4,64}")
+WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
 
 class ModelRefused(RuntimeError):
@@ -68,6 +78,17 @@ class RasaServer:
         response = httpx.put(f"{self.url}/model", params={"token": self._token}, json={"model_file": model_file},
                              timeout=timeout_seconds)
         response.raise_for_status()
+
+    def append_event(self, sender_id: str, event: dict[str, Any]) -> None:
+        response = httpx.post(f"{self.url}/conversations/{sender_id}/tracker/events", params={"token": self._token},
+                              json=event, timeout=self._timeout)
+        response.raise_for_status()
+
+    def events(self, sender_id: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/conversations/{sender_id}/tracker", params={"token": self._token},
+                             timeout=self._timeout)
+        response.raise_for_status()
+        return [event for event in response.json().get("events") or [] if isinstance(event, dict)]
 
     def parse(self, text: str) -> str:
         response = httpx.post(f"{self.url}/model/parse", params={"token": self._token}, json={"text": text},
@@ -113,7 +134,7 @@ def standby_url(settings: Settings, live_url: str) -> str:
 
 def model_file(settings: Settings, name: str) -> Path:
     path = settings.models_dir / f"{name}.tar.gz"
-    if not path.exists():
+    if not MODEL_NAME.fullmatch(name) or not path.exists():
         raise ModelRefused("unknown_model", f"No existe el modelo {name}.")
     return path
 
@@ -122,8 +143,9 @@ def model_file(settings: Settings, name: str) -> Path:
 
 def enqueue(session: Session, kind: str, user_id: int | None, reason: str, model: str | None = None,
             override_reason: str | None = None) -> ModelJob:
-    job = ModelJob(kind=kind, model=model, requested_by=user_id, reason=reason.strip(),
-                   override_reason=(override_reason or "").strip() or None, progress={}, created_at=utcnow())
+    job = ModelJob(kind=kind, lane=TRAINING if kind == TRAIN else SERVERS, model=model, requested_by=user_id,
+                   reason=reason.strip(), override_reason=(override_reason or "").strip() or None, progress={},
+                   created_at=utcnow())
     session.add(job)
     session.flush()
     return job
@@ -190,23 +212,33 @@ def trained_by(session: Session) -> dict[str, ModelJob]:
     return found
 
 
-def _claim(session: Session) -> ModelJob | None:
-    """The oldest queued job, unless one is running: two switches at once would race on the route."""
-    if session.scalars(select(ModelJob.id).where(ModelJob.status == RUNNING).limit(1)).first() is not None:
-        return None
-    job = session.scalars(select(ModelJob).where(ModelJob.status == QUEUED).order_by(ModelJob.id).limit(1)).first()
+def _claim(session: Session, lane: str, only: int | None = None) -> ModelJob | None:
+    """The lane's next queued job (rollbacks first, then the oldest), or None when it has none or one is running."""
+    query = select(ModelJob).where(ModelJob.status == QUEUED, ModelJob.lane == lane)
+    if only is not None:
+        query = query.where(ModelJob.id == only)
+    job = session.scalars(query.order_by(case((ModelJob.kind == ROLLBACK, 0), else_=1), ModelJob.id).limit(1)).first()
     if job is None:
         return None
-    claimed = session.execute(update(ModelJob).where(ModelJob.id == job.id, ModelJob.status == QUEUED)
-                              .values(status=RUNNING, started_at=utcnow()))
+    try:
+        with session.begin_nested():
+            claimed = session.execute(update(ModelJob).where(ModelJob.id == job.id, ModelJob.status == QUEUED)
+                                      .values(status=RUNNING, started_at=utcnow(), worker=WORKER))
+    except IntegrityError:  # another job of the lane is running (uq_model_jobs_running_lane)
+        return None
     return job if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
-def run_next(settings: Settings | None = None) -> int | None:
-    """Run the oldest queued job to its end; its id, or None when nothing waits."""
+def run_next(settings: Settings | None = None, lane: str | None = None, only: int | None = None) -> int | None:
+    """Run the next queued job of `lane` (or of any lane; `only`: that job and no other) to its end; its id, or None
+    when nothing could be claimed."""
     settings = settings or get_settings()
     with session_scope() as session:
-        job = _claim(session)
+        job = None
+        for candidate in (lane,) if lane else LANES:
+            job = _claim(session, candidate, only)
+            if job is not None:
+                break
         job_id, kind = (job.id, job.kind) if job else (None, None)
     if job_id is None:
         return None
@@ -250,11 +282,25 @@ def _progress(job_id: int, every_seconds: float = 1.0) -> Callable[[dict[str, ob
 
 
 def recover_interrupted() -> int:
-    """Jobs left running by a worker that stopped: failed, so an admin can ask again (one worker at a time)."""
+    """Jobs a process of this machine was running when it stopped (its pid is gone): failed, so an admin can ask
+    again. Jobs of live processes, and of other machines, are left alone."""
+    host = socket.gethostname()
     with session_scope() as session:
-        result = session.execute(update(ModelJob).where(ModelJob.status == RUNNING).values(
-            status=FAILED, finished_at=utcnow(), error="interrumpido: el trabajador se detuvo"))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        stale = [job for job in session.scalars(select(ModelJob).where(ModelJob.status == RUNNING))
+                 if job.worker is None or (job.worker.rsplit(":", 1)[0] == host and not _alive(job.worker))]
+        for job in stale:
+            job.status, job.finished_at, job.error = FAILED, utcnow(), "interrumpido: el trabajador se detuvo"
+        return len(stale)
+
+
+def _alive(worker: str) -> bool:
+    try:
+        os.kill(int(worker.rsplit(":", 1)[1]), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 # --- the runners ----------------------------------------------------------------------------------------------
@@ -281,6 +327,7 @@ def _evaluate(settings: Settings, job_id: int) -> dict[str, Any]:
     if current.model is None or name == current.model:
         raise ModelRefused("nothing_to_compare", "No hay otro modelo activo con el que comparar.")
     path = model_file(settings, name)
+    _check_live(settings, current)  # its answers are filed under its name and kept: they must really be its own
     standby = RasaServer(standby_url(settings, current.url), settings.rasa_token)
     report({"stage": "loading"})
     _ensure_loaded(settings, standby, name)
@@ -327,14 +374,65 @@ def _training_data(settings: Settings) -> TrainingData:
 
 
 def _ensure_loaded(settings: Settings, server: RasaServer, name: str) -> None:
-    """`name` on `server`, loaded through Rasa's PUT /model if it runs another, then checked with a parse."""
+    """`name` on `server`, loaded through Rasa's PUT /model if it runs another, then checked with a parse.
+
+    A server live until a moment ago may still be answering: app processes follow the route up to a second late
+    and a request already sent runs until it ends. PUT /model would block those for the whole load, so a load
+    waits until every one of them has answered (or timed out) first."""
     if server.loaded_model() != name:
         model_file(settings, name)
+        with session_scope() as session:
+            route = current_route(session)
+            changed_at = route.changed_at if route else None
+        if changed_at is not None:
+            drained = changed_at + timedelta(seconds=ROUTE_TTL_SECONDS + settings.rasa_timeout_seconds + 1)
+            time.sleep(max(0.0, (drained - utcnow()).total_seconds()))
         seen_as = f"{(settings.rasa_models_dir or str(settings.models_dir)).rstrip('/')}/{name}.tar.gz"
         server.load(seen_as)
         if server.loaded_model() != name:
             raise RuntimeError(f"{server.url} did not load {name} (it runs {server.loaded_model()})")
     server.parse("hola")  # warmed up: the first debtor after the switch does not pay for it
+
+
+def _check_live(settings: Settings, current: Live) -> None:
+    """The live server runs the model the route names (a restart, `make model` or a crash may have changed it)."""
+    running = RasaServer(current.url, settings.rasa_token).loaded_model()
+    if running is not None and running != current.model:
+        reconcile(settings)
+        raise ModelRefused("route_mismatch", f"El servidor activo ({current.url}) corre {running}, no "
+                           f"{current.model}; el registro ya se corrigió: vuelve a intentarlo.")
+
+
+def reconcile(settings: Settings) -> str | None:
+    """Make the route and models/ACTIVE say what the live server really runs: after a restart on another model
+    or a crash between switching and recording. The model it runs, or None if it cannot be reached."""
+    with session_scope() as session:
+        route = current_route(session)
+        if route is None:
+            return None
+        running = RasaServer(route.live_url, settings.rasa_token).loaded_model()
+        if running is None:
+            return None
+        if running != route.live_model:
+            session.add(AuditLog(actor="system", action="model_reconciled", entity_type="model", entity_id=running,
+                                 details={"route_said": route.live_model, "server": route.live_url}))
+            route.previous_model, route.live_model, route.changed_at = route.live_model, running, utcnow()
+    recorded = active_model(settings.models_dir)
+    runs_file = f"{running}.tar.gz"
+    if (settings.models_dir / runs_file).exists() and (recorded is None or recorded.name != runs_file):
+        record_active(settings.models_dir, running)
+    return running
+
+
+def _shares_trackers(live_server: RasaServer, target: RasaServer, job_id: int) -> bool | None:
+    """Does the target read what the live server writes? Both must use one tracker store, or every conversation
+    would start over at the switch. None when the live server cannot be asked (down: switching is the remedy)."""
+    sender = f"acuerdo-switch-probe-{job_id}"
+    try:
+        live_server.append_event(sender, {"event": "action", "name": "action_listen"})
+    except httpx.HTTPError:
+        return None
+    return any(event.get("event") == "action" for event in target.events(sender))
 
 
 def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
@@ -348,12 +446,24 @@ def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
             evaluation = latest_evaluation(session, name, current.model)
             if evaluation is None or (not evaluation["passes"] and not override):
                 raise ModelRefused("worse", "El modelo ya no pasa la evaluación frente al activo.", evaluation)
+        elif name != current.previous_model:  # another switch ran since this rollback was asked for
+            raise ModelRefused("stale_rollback", f"El modelo anterior ya no es {name}; vuelve a pedirlo.")
+    if name == current.model:
+        raise ModelRefused("already_live", f"{name} ya es el modelo activo.")
+    _check_live(settings, current)
     target = RasaServer(standby_url(settings, current.url), settings.rasa_token)
     _progress(job_id, every_seconds=0)({"stage": "loading"})
     started = time.monotonic()
     _ensure_loaded(settings, target, name)
+    shared = _shares_trackers(RasaServer(current.url, settings.rasa_token), target, job_id)
+    if shared is False:
+        raise RuntimeError(f"{target.url} does not read the trackers {current.url} writes: give both servers the "
+                           "same tracker store (Redis, or the SQL store) before switching")
     with session_scope() as session:
-        route = current_route(session) or DialogueRoute(id=ROUTE_ID)
+        route = current_route(session)
+        if (route.live_url if route else settings.rasa_url.rstrip("/")) != current.url:
+            raise RuntimeError("the route changed while this job ran; nothing switched")
+        route = route or DialogueRoute(id=ROUTE_ID)
         route.live_url, route.live_model, route.previous_model = target.url, name, current.model
         route.changed_at, route.changed_by_job = utcnow(), job_id
         session.add(route)
@@ -361,34 +471,47 @@ def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
                              entity_type="model", entity_id=name,
                              details={"from": current.model, "to": name, "server": target.url, "reason": reason,
                                       "override_reason": override}))
-    record_active(settings.models_dir, name)  # a restart runs it too
-    return {"from": current.model, "to": name, "server": target.url,
-            "load_seconds": round(time.monotonic() - started, 1)}
+    result: dict[str, Any] = {"from": current.model, "to": name, "server": target.url,
+                              "load_seconds": round(time.monotonic() - started, 1)}
+    try:
+        record_active(settings.models_dir, name)  # a restart runs it too
+    except OSError as exc:  # switched all the same; the next worker start writes it (reconcile)
+        result["warning"] = f"models/ACTIVE not written: {exc}"
+    if shared is None:
+        result["warning"] = f"{current.url} did not answer: the shared tracker store could not be checked"
+    return result
 
 
 class ModelWorker:
-    """Runs model jobs on a thread of the app (the embedded default) or of `python -m api.model_worker`."""
+    """Runs model jobs, one thread per lane, in the app (the embedded default) or in `python -m api.model_worker`."""
 
     def __init__(self, poll_seconds: float = 1.0) -> None:
         self._poll = poll_seconds
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="acuerdo-models", daemon=True)
+        self._threads = [threading.Thread(target=self._loop, args=(lane,), name=f"acuerdo-models-{lane}", daemon=True)
+                         for lane in LANES]
 
     def start(self) -> None:
         recover_interrupted()
-        self._thread.start()
+        try:
+            reconcile(get_settings())
+        except Exception:  # noqa: BLE001 - a server still starting: the jobs check again before they act
+            log.exception("could not reconcile the dialogue route with the Rasa servers")
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        model_training.stop_running()
+        for thread in self._threads:
+            thread.join(timeout=5)
 
-    def _loop(self) -> None:
+    def _loop(self, lane: str) -> None:
         while not self._stop.is_set():
             try:
-                ran = run_next()
+                ran = run_next(lane=lane)
             except Exception:  # noqa: BLE001 - a database hiccup: try again next poll
                 log.exception("model worker pass failed")
                 ran = None
             if ran is None:
                 self._stop.wait(self._poll)
-

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +38,15 @@ class Trained:
     path: Path
     seconds: float
     reused: bool  # the model for these inputs already existed
+
+
+_running: set[subprocess.Popen[bytes]] = set()
+
+
+def stop_running() -> None:
+    """Kill a training in progress (the worker is stopping): its job is marked failed at the next start."""
+    for process in list(_running):
+        process.kill()
 
 
 def workspace(settings: Settings, into: Path) -> Path:
@@ -78,16 +88,21 @@ def train(settings: Settings, on_progress: Progress, timeout_seconds: float = 36
         started = time.monotonic()
         on_progress({"stage": "starting"})
         process = subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        _running.add(process)
+        watchdog = threading.Timer(timeout_seconds, process.kill)  # a silent hang ends too
+        watchdog.start()
         assert process.stdout is not None
         tail, stage = "", "starting"
-        while chunk := process.stdout.read1(4096):  # type: ignore[attr-defined]
-            text = chunk.decode("utf-8", errors="replace")
-            tail = (tail + text)[-6000:]
-            stage, update = read_progress(text, stage)
-            if update:
-                on_progress(update)
-            if time.monotonic() - started > timeout_seconds:
-                process.kill()
+        try:
+            while chunk := process.stdout.read1(4096):  # type: ignore[attr-defined]
+                text = chunk.decode("utf-8", errors="replace")
+                tail = (tail + text)[-6000:]
+                stage, update = read_progress(text, stage)
+                if update:
+                    on_progress(update)
+        finally:
+            watchdog.cancel()
+            _running.discard(process)
         if process.wait() != 0:
             raise TrainingFailed(f"rasa train exited with {process.returncode}:\n{tail[-3000:]}")
         seconds = round(time.monotonic() - started, 1)

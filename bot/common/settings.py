@@ -46,7 +46,7 @@ class Settings(BaseSettings):
                           "admin first activates a model; from then on the dialogue route in the database says which.")
     rasa_standby_url: str | None = Field(default=None, description="A second Rasa server (same tracker store) that "
                                          "loads a new model while the live one keeps answering; unset: models can be "
-                                         "trained and evaluated here but not activated without a restart.")
+                                         "trained here, but not evaluated or activated without a restart.")
     models_dir: Path = Field(default=PROJECT_ROOT / "models", description="Trained models (acuerdo-<inputs hash>"
                              ".tar.gz) and ACTIVE, the one a restart runs.")
     rasa_models_dir: str | None = Field(default=None, description="models_dir as the Rasa servers see it (compose: "

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -590,11 +591,16 @@ class ModelJob(Base):
     one at a time; the page polls it for progress. A train job is also the record of who trained a model and why."""
 
     __tablename__ = "model_jobs"
+    # One running job per lane, enforced by the database: two switches at once would race on the route.
+    __table_args__ = (Index("uq_model_jobs_running_lane", "lane", unique=True,
+                            sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # "train", "evaluate", "activate", "rollback"
+    lane: Mapped[str] = mapped_column(String(16))  # "training", or "servers" (jobs that load or switch Rasa)
     model: Mapped[str | None] = mapped_column(String(64), index=True)  # acuerdo-<inputs hash>; train: once known
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # running, done, failed
+    worker: Mapped[str | None] = mapped_column(String(128))  # host:pid of the process running it
     requested_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the command line
     reason: Mapped[str] = mapped_column(Text, default="")
     override_reason: Mapped[str | None] = mapped_column(Text)  # activation past a failed evaluation

@@ -12,6 +12,7 @@ from bot.ledger.db import session_scope
 from bot.ledger.models import DialogueRoute
 
 ROUTE_ID = 1
+ROUTE_TTL_SECONDS = 1.0  # how late an app process may learn of a switch
 
 
 def current_route(session: Session) -> DialogueRoute | None:
@@ -23,7 +24,7 @@ class LiveRasaUrl:
 
     If the database cannot be read the last known URL is kept: a hiccup there must not stop conversations."""
 
-    def __init__(self, default_url: str, ttl_seconds: float = 1.0,
+    def __init__(self, default_url: str, ttl_seconds: float = ROUTE_TTL_SECONDS,
                  read: Callable[[], str | None] | None = None) -> None:
         self._default = default_url.rstrip("/")
         self._ttl = ttl_seconds

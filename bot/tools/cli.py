@@ -310,14 +310,14 @@ def _model_evaluate(args: argparse.Namespace) -> int:
     if reason is None:
         return _error("--reason: say why, in at least 3 characters")
     try:
-        model_jobs.model_file(get_settings(), args.name)
+        with session_scope() as session:
+            waiting = session.scalars(select(ModelJob).where(  # e.g. the one a train queued: follow it, no second
+                ModelJob.kind == model_jobs.EVALUATE, ModelJob.model == args.name,
+                ModelJob.status.in_([model_jobs.QUEUED, model_jobs.RUNNING])).order_by(ModelJob.id).limit(1)).first()
+            job_id = waiting.id if waiting else model_jobs.request_evaluation(session, get_settings(), None, args.name,
+                                                                              reason).id
     except model_jobs.ModelRefused as refusal:
         return _refused(refusal)
-    with session_scope() as session:
-        waiting = session.scalars(select(ModelJob).where(  # e.g. the one a train queued: follow it, no second one
-            ModelJob.kind == model_jobs.EVALUATE, ModelJob.model == args.name,
-            ModelJob.status.in_([model_jobs.QUEUED, model_jobs.RUNNING])).order_by(ModelJob.id).limit(1)).first()
-        job_id = waiting.id if waiting else model_jobs.enqueue(session, model_jobs.EVALUATE, None, reason, args.name).id
     return _follow_job(job_id)
 
 
@@ -364,7 +364,7 @@ class _JobRunner(threading.Thread):
                 ran = None
                 if not running_elsewhere:
                     self.claiming_since = utcnow()
-                    ran = model_jobs.run_next()
+                    ran = model_jobs.run_next(only=self.job_id)  # never someone else's job
                     self.claiming_since = None
                 if ran is None:
                     time.sleep(self.poll_seconds)
@@ -431,8 +431,8 @@ def _follow_job(job_id: int) -> int:
         since = runner.claiming_since
         if since is not None:  # a job running here ends with this process (Rasa got the Ctrl-C too): say so
             with session_scope() as session:
-                session.execute(update(ModelJob).where(ModelJob.status == model_jobs.RUNNING,
-                                                       ModelJob.started_at >= since)
+                session.execute(update(ModelJob).where(ModelJob.id == job_id, ModelJob.status == model_jobs.RUNNING,
+                                                       ModelJob.worker == model_jobs.WORKER)
                     .values(status=model_jobs.FAILED, finished_at=utcnow(),
                             error="interrumpido: se detuvo `acuerdo model` (Ctrl-C)"))
         print(f"interrupted: see job #{job_id} in `acuerdo model list` or the admin tab", file=sys.stderr)

@@ -78,7 +78,8 @@ def app_env(monkeypatch: pytest.MonkeyPatch, database_url: str, models_dir: Path
 @pytest.fixture
 def evaluated() -> None:
     with session_scope() as session:
-        session.add(ModelJob(kind="evaluate", model=NEW, status="done", reason="evaluación del entrenamiento #1",
+        session.add(ModelJob(kind="evaluate", lane="servers", model=NEW, status="done",
+                             reason="evaluación del entrenamiento #1",
                              progress={"stage": "done"}, result={"evaluation": EVALUATION}, created_at=utcnow(),
                              started_at=utcnow(), finished_at=utcnow()))
 
@@ -157,7 +158,7 @@ def test_an_admin_compares_a_worse_model_and_activates_it_with_a_reason(
 
 def test_the_page_follows_a_training_job_until_it_fails(live_app: str, browser: Browser) -> None:
     with session_scope() as session:
-        job = ModelJob(kind="train", status="running", reason="ejemplos nuevos", created_at=utcnow(),
+        job = ModelJob(kind="train", lane="training", status="running", reason="ejemplos nuevos", created_at=utcnow(),
                        started_at=utcnow(), progress={"stage": "DIETClassifier", "epoch": 18, "epochs": 40})
         session.add(job)
         session.flush()

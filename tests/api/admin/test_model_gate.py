@@ -52,7 +52,7 @@ def evaluated(session: Session, candidate: str, live: str, passes: bool) -> None
     evaluation = {"candidate": candidate, "live": live, "margins": {"overall": 0.02, "intent": 0.1},
                   "heldout_count": 100, "labelled_count": 0, "candidate_scores": scores().__dict__,
                   "live_scores": scores().__dict__, "regressions": regressions, "passes": passes}
-    session.add(ModelJob(kind="evaluate", model=candidate, status="done", reason="", progress={},
+    session.add(ModelJob(kind="evaluate", lane="servers", model=candidate, status="done", reason="", progress={},
                          result={"evaluation": evaluation, "predictions": {candidate: {}, live: {}}}))
     session.commit()
 
@@ -202,3 +202,56 @@ def test_every_process_follows_the_route_within_its_cache_and_keeps_the_last_url
     assert url() == "http://green:5005"  # the database failed: the last known server
     cached = LiveRasaUrl("http://blue:5005", ttl_seconds=60, read=lambda: "http://green:5005")
     assert cached() == cached() == "http://green:5005"
+
+
+def test_one_job_runs_per_lane_rollbacks_first_and_a_training_never_blocks_a_rollback(session: Session) -> None:
+    from bot.admin.model_jobs import SERVERS, TRAINING, WORKER, _claim
+
+    def job(kind: str, status: str = "queued") -> ModelJob:
+        added = ModelJob(kind=kind, lane=TRAINING if kind == "train" else SERVERS, model=NEW, status=status,
+                         reason="x", progress={}, worker=WORKER if status == "running" else None)
+        session.add(added)
+        session.flush()
+        return added
+
+    running, evaluation, rollback, train = job("activate", "running"), job("evaluate"), job("rollback"), job("train")
+    assert _claim(session, SERVERS) is None  # the database refuses a second running job in the lane
+    claimed_train = _claim(session, TRAINING)
+    assert claimed_train is not None and claimed_train.id == train.id  # training runs beside it
+    running.status = "done"
+    session.flush()
+    first = _claim(session, SERVERS)
+    assert first is not None and first.id == rollback.id  # the way back first
+    assert _claim(session, SERVERS) is None and evaluation.status == "queued"
+
+
+def test_only_jobs_of_dead_processes_on_this_machine_are_failed_at_start(session: Session) -> None:
+    import socket
+
+    from bot.admin.model_jobs import WORKER, recover_interrupted
+
+    host = socket.gethostname()
+    for lane, worker in (("servers", f"{host}:999999999"), ("training", WORKER)):
+        session.add(ModelJob(kind="evaluate" if lane == "servers" else "train", lane=lane, status="running",
+                             reason="x", progress={}, worker=worker))
+    session.commit()
+    assert recover_interrupted() == 1
+    session.expire_all()
+    statuses = {job.worker: job.status for job in session.query(ModelJob)}
+    assert statuses == {f"{host}:999999999": "failed", WORKER: "running"}
+
+
+def test_a_rollback_asked_before_another_switch_is_not_run(api: TestClient, session: Session,
+                                                          model_admin: dict[str, str]) -> None:
+    from bot.ledger.models import DialogueRoute
+
+    session.add(DialogueRoute(id=1, live_url="http://127.0.0.1:9", live_model=NEW, previous_model=LIVE))
+    session.commit()
+    job = api.post("/api/admin/models/rollback", json={"reason": "volver"}, headers=model_admin).json()
+    route = session.get(DialogueRoute, 1)
+    assert route is not None
+    route.previous_model = "acuerdo-cccc3333cccc3333"  # another switch ran meanwhile
+    session.commit()
+    assert model_jobs.run_next() == job["id"]
+    finished = api.get(f"/api/admin/models/jobs/{job['id']}", headers=model_admin).json()
+    assert finished["status"] == "failed" and "ya no es" in finished["error"]

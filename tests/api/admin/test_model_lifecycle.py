@@ -2,8 +2,8 @@
 API, trains (a background job reporting its epochs), reads the evaluation against the live model, and activates
 it while a debtor keeps chatting through signed WhatsApp webhooks — mid-verification, across the switch, with no
 message lost, none answered twice and no reply slower than Twilio's 15 seconds. The live bot then understands
-the paraphrase. Going back to the old model is refused (it is worse on what the admin taught), goes through only
-with a reason that lands in the audit log, and the old behaviour is back; a rollback returns to the new one.
+the paraphrase; a rollback brings the old behaviour back at once. Activating the old model again is refused (it
+is worse on what the admin taught) and goes through only with a reason, which lands in the audit log.
 
 Two Rasa servers share the production stack's Redis tracker store (blue/green); PostgreSQL holds the route.
 """
@@ -191,24 +191,28 @@ def test_train_evaluate_activate_while_a_debtor_chats_then_refuse_override_and_r
             assert set(inbound) <= set(replies_to)  # each answered …
             assert sum(len(replies) for _, replies, _ in debtor.turns) == len(replies_to)  # … once
 
+        rollback = client.post("/api/admin/models/rollback", json={"reason": "probar el anterior"}, headers=admin)
+        assert rollback.status_code == 202, rollback.text
+        assert wait_for(client, admin, rollback.json()["id"])["status"] == "done"
+        assert live_intent(PARAPHRASE) != INTENT  # the old behaviour, at once: the old server kept its model
+        assert (settings.models_dir / "ACTIVE").read_text(encoding="utf-8").strip() == f"{original}.tar.gz"
+        again = client.post(f"/api/admin/models/{new}/activate", json={"reason": "de vuelta"}, headers=admin)
+        assert wait_for(client, admin, again.json()["id"])["status"] == "done"
+        assert live_intent(PARAPHRASE) == INTENT
+
         back = client.post(f"/api/admin/models/{original}/evaluate", json={"reason": "¿volver?"}, headers=admin)
         assert wait_for(client, admin, back.json()["id"])["status"] == "done"
         refused = client.post(f"/api/admin/models/{original}/activate", json={"reason": "volver"}, headers=admin)
-        assert refused.status_code == 409 and refused.json()["code"] == "worse"
+        assert refused.status_code == 409 and refused.json()["code"] == "worse"  # it forgot what the admin taught
         assert "labelled" in [regression["metric"] for regression in refused.json()["evaluation"]["regressions"]]
+        assert live_intent(PARAPHRASE) == INTENT
 
         forced = client.post(f"/api/admin/models/{original}/activate", headers=admin,
                              json={"reason": "volver", "override_reason": "el nuevo confunde pagos (prueba)"})
         assert forced.status_code == 202, forced.text
         assert wait_for(client, admin, forced.json()["id"])["status"] == "done"
-        assert live_intent(PARAPHRASE) != INTENT  # the old behaviour
+        assert live_intent(PARAPHRASE) != INTENT
         with session_scope(stack.database_url) as session:
             audit = session.scalars(select(AuditLog).where(AuditLog.action == "model_activate",
                                                            AuditLog.entity_id == original)).all()
         assert [entry.details["override_reason"] for entry in audit] == ["el nuevo confunde pagos (prueba)"]
-
-        rollback = client.post("/api/admin/models/rollback", json={"reason": "era mejor"}, headers=admin)
-        assert rollback.status_code == 202, rollback.text
-        assert wait_for(client, admin, rollback.json()["id"])["status"] == "done"
-        assert live_intent(PARAPHRASE) == INTENT
-        assert (settings.models_dir / "ACTIVE").read_text(encoding="utf-8").strip() == f"{new}.tar.gz"

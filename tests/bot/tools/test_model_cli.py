@@ -4,8 +4,6 @@ No Rasa here: the standby is a closed port, so a switch fails where it would loa
 script that prints Rasa's progress lines and writes the model file."""
 from __future__ import annotations
 
-import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -43,7 +41,7 @@ def models(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def evaluated(passes: bool, regressions: list[dict[str, Any]]) -> None:
     """A finished evaluation of NEW against LIVE, as the evaluate job stores it."""
     with session_scope() as session:
-        session.add(ModelJob(kind="evaluate", status="done", model=NEW, reason="test", progress={},
+        session.add(ModelJob(kind="evaluate", lane="servers", status="done", model=NEW, reason="test", progress={},
                              result={"evaluation": {"candidate": NEW, "live": LIVE,
                                                     "margins": {"overall": 0.02, "intent": 0.1},
                                                     "passes": passes, "regressions": regressions}},
@@ -147,7 +145,8 @@ def scores(macro_f1: float, stories: int, labelled: int) -> dict[str, Any]:
 
 def test_a_job_another_worker_runs_is_followed_to_its_end(models: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with session_scope() as session:  # the evaluation a train queued, taken by the app's model worker
-        job = ModelJob(kind="evaluate", status="running", model=NEW, reason="evaluación del entrenamiento #1",
+        job = ModelJob(kind="evaluate", lane="servers", status="running", model=NEW,
+                       reason="evaluación del entrenamiento #1",
                        progress={"stage": "parsing"}, created_at=utcnow(), started_at=utcnow())
         session.add(job)
         session.flush()
@@ -178,38 +177,3 @@ def test_a_job_another_worker_runs_is_followed_to_its_end(models: Path, capsys: 
         "  live: held-out macro-F1 0.955, test stories 9/10, admins' examples 3/4",
     ]
     assert [job.id for job in jobs()] == [job_id]  # followed, not asked for twice
-
-
-FAKE_RASA = """
-import sys, time
-from pathlib import Path
-
-args = sys.argv[1:]
-assert args[0] == "train", args
-name, out = args[args.index("--fixed-model-name") + 1], Path(args[args.index("--out") + 1])
-print("Starting to train component 'DIETClassifier'", flush=True)
-time.sleep(0.5)
-print("Epochs: 100%|██████████| 40/40 [00:04<00:00, 9.1it/s, t_loss=0.5]", flush=True)
-time.sleep(0.5)
-out.mkdir(parents=True, exist_ok=True)
-(out / f"{name}.tar.gz").write_bytes(b"model")
-"""
-
-
-def test_train_runs_here_and_prints_its_progress(models: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    script = tmp_path / "fake_rasa.py"
-    script.write_text(textwrap.dedent(FAKE_RASA), encoding="utf-8")
-    monkeypatch.setenv("RASA_COMMAND", f"{sys.executable} {script}")
-    get_settings.cache_clear()
-    assert main(["model", "train", "--reason", "ejemplos nuevos del buzón"]) == 0
-    out = capsys.readouterr().out
-    train, evaluate = jobs()
-    assert (train.kind, train.status, train.requested_by, train.reason) == ("train", "done", None,
-                                                                            "ejemplos nuevos del buzón")
-    assert (models / f"{train.model}.tar.gz").read_bytes() == b"model"
-    assert f"#{train.id} train: DIETClassifier, epoch 40/40" in out
-    assert f"{train.model}: trained in " in out
-    # A standby is configured: the new model's evaluation is queued for the worker, and said so.
-    assert (evaluate.kind, evaluate.model, evaluate.status) == ("evaluate", train.model, "queued")
-    assert f"its evaluation against the live model is job #{evaluate.id} (queued)" in out

@@ -20,8 +20,10 @@ def upgrade() -> None:
         'model_jobs',
         sa.Column('id', sa.Integer(), nullable=False),
         sa.Column('kind', sa.String(length=16), nullable=False),
+        sa.Column('lane', sa.String(length=16), nullable=False),
         sa.Column('model', sa.String(length=64), nullable=True),
         sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('worker', sa.String(length=128), nullable=True),
         sa.Column('requested_by', sa.Integer(), nullable=True),
         sa.Column('reason', sa.Text(), nullable=False),
         sa.Column('override_reason', sa.Text(), nullable=True),
@@ -37,6 +39,9 @@ def upgrade() -> None:
     with op.batch_alter_table('model_jobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_model_jobs_model'), ['model'], unique=False)
         batch_op.create_index(batch_op.f('ix_model_jobs_status'), ['status'], unique=False)
+        batch_op.create_index('uq_model_jobs_running_lane', ['lane'], unique=True,
+                              sqlite_where=sa.text("status = 'running'"),
+                              postgresql_where=sa.text("status = 'running'"))
     op.create_table(
         'dialogue_routes',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -53,6 +58,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('dialogue_routes')
     with op.batch_alter_table('model_jobs', schema=None) as batch_op:
+        batch_op.drop_index('uq_model_jobs_running_lane')
         batch_op.drop_index(batch_op.f('ix_model_jobs_status'))
         batch_op.drop_index(batch_op.f('ix_model_jobs_model'))
     op.drop_table('model_jobs')
