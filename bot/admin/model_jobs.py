@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -339,18 +340,21 @@ def _evaluate(settings: Settings, job_id: int) -> dict[str, Any]:
     texts = [example.text for example in heldout + labelled]
     report({"stage": "parsing"})
     servers = {name: standby, current.model: RasaServer(current.url, settings.rasa_token)}
-    predictions = {model: model_evaluation.predict_all(texts, cached["predictions"].get(model, {}), server.parse)
-                   for model, server in servers.items()}
-    report({"stage": "stories"})
     stories_key = model_evaluation.stories_hash()
-    stories = {}
-    for model in (name, current.model):
-        known = cached["stories"].get(model, {})
-        if known.get("hash") == stories_key:
-            stories[model] = model_evaluation.Stories(int(known["passed"]), int(known["total"]))
-        else:
-            stories[model] = model_evaluation.run_test_stories(settings.rasa_command,
-                                                               path if model == name else model_file(settings, model))
+    # Both servers answer at once, and `rasa test core` runs beside them: an evaluation takes minutes, not more.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        asked = {model: pool.submit(model_evaluation.predict_all, texts, cached["predictions"].get(model, {}),
+                                    server.parse) for model, server in servers.items()}
+        played: dict[str, Future[model_evaluation.Stories]] = {}
+        for model in (name, current.model):
+            known = cached["stories"].get(model, {})
+            if known.get("hash") != stories_key:
+                played[model] = pool.submit(model_evaluation.run_test_stories, settings.rasa_command,
+                                            path if model == name else model_file(settings, model))
+        predictions = {model: future.result() for model, future in asked.items()}
+        stories = {model: played[model].result() if model in played else model_evaluation.Stories(
+            int(cached["stories"][model]["passed"]), int(cached["stories"][model]["total"]))
+            for model in (name, current.model)}
     margins = model_evaluation.Margins(settings.model_gate_margin, settings.model_gate_intent_margin)
     evaluation = model_evaluation.compare(name, current.model, heldout, labelled, predictions, stories, margins)
     return {"evaluation": evaluation.to_dict(), "predictions": predictions,
@@ -384,14 +388,21 @@ def _ensure_loaded(settings: Settings, server: RasaServer, name: str) -> None:
         with session_scope() as session:
             route = current_route(session)
             changed_at = route.changed_at if route else None
-        if changed_at is not None:
-            drained = changed_at + timedelta(seconds=ROUTE_TTL_SECONDS + settings.rasa_timeout_seconds + 1)
-            time.sleep(max(0.0, (drained - utcnow()).total_seconds()))
+        time.sleep(seconds_until_drained(changed_at, settings.rasa_timeout_seconds, utcnow()))
         seen_as = f"{(settings.rasa_models_dir or str(settings.models_dir)).rstrip('/')}/{name}.tar.gz"
         server.load(seen_as)
         if server.loaded_model() != name:
             raise RuntimeError(f"{server.url} did not load {name} (it runs {server.loaded_model()})")
     server.parse("hola")  # warmed up: the first debtor after the switch does not pay for it
+
+
+def seconds_until_drained(switched_at: datetime | None, rasa_timeout_seconds: float, now: datetime) -> float:
+    """How long until no app process sends to the server that was live before `switched_at`, and the last request
+    it got has answered or timed out."""
+    if switched_at is None:
+        return 0.0
+    drained = switched_at + timedelta(seconds=ROUTE_TTL_SECONDS + rasa_timeout_seconds + 1)
+    return max(0.0, (drained - now).total_seconds())
 
 
 def _check_live(settings: Settings, current: Live) -> None:

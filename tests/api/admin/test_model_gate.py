@@ -255,3 +255,13 @@ def test_a_rollback_asked_before_another_switch_is_not_run(api: TestClient, sess
     assert model_jobs.run_next() == job["id"]
     finished = api.get(f"/api/admin/models/jobs/{job['id']}", headers=model_admin).json()
     assert finished["status"] == "failed" and "ya no es" in finished["error"]
+
+
+def test_a_server_live_a_moment_ago_is_loaded_only_once_its_last_answers_are_out() -> None:
+    from bot.admin.model_jobs import seconds_until_drained
+
+    switched = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+    assert seconds_until_drained(None, 10, switched) == 0.0  # never switched: nothing in flight elsewhere
+    assert seconds_until_drained(switched, 10, switched) == 12.0  # the route's second, Rasa's timeout, a margin
+    assert seconds_until_drained(switched, 10, switched + timedelta(seconds=5)) == 7.0
+    assert seconds_until_drained(switched, 10, switched + timedelta(minutes=1)) == 0.0
