@@ -503,11 +503,11 @@ class ModelWorker:
                          for lane in LANES]
 
     def start(self) -> None:
-        recover_interrupted()
         try:
+            recover_interrupted()
             reconcile(get_settings())
-        except Exception:  # noqa: BLE001 - a server still starting: the jobs check again before they act
-            log.exception("could not reconcile the dialogue route with the Rasa servers")
+        except Exception:  # noqa: BLE001 - a database not migrated yet, a server still starting: the jobs check
+            log.exception("model worker: could not recover jobs or reconcile the route")  # again before they act
         for thread in self._threads:
             thread.start()
 
@@ -520,9 +520,9 @@ class ModelWorker:
     def _loop(self, lane: str) -> None:
         while not self._stop.is_set():
             try:
-                ran = run_next(lane=lane)
-            except Exception:  # noqa: BLE001 - a database hiccup: try again next poll
+                ran, pause = run_next(lane=lane), self._poll
+            except Exception:  # noqa: BLE001 - a database hiccup: try again, less often while it lasts
                 log.exception("model worker pass failed")
-                ran = None
+                ran, pause = None, self._poll * 10
             if ran is None:
-                self._stop.wait(self._poll)
+                self._stop.wait(pause)
