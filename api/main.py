@@ -13,7 +13,19 @@ from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
 from api.pages import STATIC_DIR
-from api.routes import admin, admin_models, admin_review, agent, console, demo, health, payments, sandbox, twilio
+from api.routes import (
+    admin,
+    admin_models,
+    admin_payments,
+    admin_review,
+    agent,
+    console,
+    demo,
+    health,
+    payments,
+    sandbox,
+    twilio,
+)
 from api.worker import RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
@@ -57,6 +69,7 @@ def create_app() -> FastAPI:
     app.include_router(admin.router)
     app.include_router(admin_review.router)
     app.include_router(admin_models.router)
+    app.include_router(admin_payments.router)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)

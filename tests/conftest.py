@@ -174,6 +174,8 @@ E2E_PORTFOLIO = portfolio(
         "banco-aurora", "Préstamo personal", "MXN", "4000.00", "350.00", "0.00", 20),  # mid-verification
     row("E-MX-16", "Mateo Rivas", "55 1616 0000", "6161616161", "1986-06-16", "MX", "AUR-16161",  # and chatting
         "banco-aurora", "Préstamo personal", "MXN", "5000.00", "400.00", "0.00", 20),
+    row("E-MX-17", "Olga Prieto", "55 1717 0000", "7171717171", "1984-07-17", "MX", "AUR-17171",  # paid at a branch
+        "banco-aurora", "Préstamo personal", "MXN", "3000.00", "0.00", "0.00", 20),  # (external payments import)
     row("E-PE-1", "José Quispe", "987 654 321", "45678912", "1979-09-09", "PE", "TAN-81234",
         "telco-andina", "Plan hogar", "PEN", "890.50", "45.20", "15.00", -9),
 )

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.campaigns.cadences import Anchor, Step, campaign
-from bot.campaigns.planner import TEMPLATE_DETAILED, TEMPLATE_DISCREET, Job, Planned, Reach, balances, plan
+from bot.campaigns.planner import TEMPLATE_DETAILED, TEMPLATE_DISCREET, Job, Planned, Reach, plan
 from bot.common import config
 from bot.common.copy import app_message
 from bot.common.locale import format_long_date, format_money, zone_for
@@ -183,8 +183,8 @@ def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date,
     if step.anchor is Anchor.PROMISE and planned.job.anchor_id is not None:
         promise = session.get(PromiseToPay, planned.job.anchor_id)
         if promise is not None:
-            return promise.promised_date, promise.amount or balances(session, [account])[account.id]
-    return account.due_date, balances(session, [account])[account.id]
+            return promise.promised_date, promise.amount or account.total
+    return account.due_date, account.total  # payments already lowered it (bot.payments.events.apply_payment)
 
 
 def _payment_link(session: Session, provider: PaymentProvider | None, planned: Planned, step: Step,

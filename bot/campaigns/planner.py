@@ -9,11 +9,10 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, func, literal, select
+from sqlalchemy import Integer, literal, select
 from sqlalchemy.orm import Session, joinedload
 
 from bot.campaigns.cadences import Anchor, Campaign, Step
@@ -28,7 +27,6 @@ from bot.ledger.models import (
     Installment,
     Message,
     MessageStatus,
-    Payment,
     PaymentPlan,
     PromiseToPay,
 )
@@ -159,14 +157,6 @@ def _due_query(step: Step, country: str, anchor_day: date):  # type: ignore[no-u
     return (select(Account.id, PromiseToPay.id).join(Debtor).join(PromiseToPay, PromiseToPay.account_id == Account.id)
             .where(*active, PromiseToPay.status == AgreementStatus.PENDING, PromiseToPay.promised_date == anchor_day)
             .order_by(Account.id))
-
-
-def balances(session: Session, accounts: Sequence[Account]) -> dict[int, Decimal]:
-    rows = session.execute(select(Payment.account_id, func.coalesce(func.sum(Payment.amount), 0))
-                           .where(one_of(session, Payment.account_id, [a.id for a in accounts]))
-                           .group_by(Payment.account_id))
-    paid: dict[int, Decimal] = {account_id: Decimal(total) for account_id, total in rows}
-    return {account.id: account.total - Decimal(paid.get(account.id, 0)) for account in accounts}
 
 
 @lru_cache(maxsize=256)

@@ -95,7 +95,7 @@ class ImportReport:
 
 # --- validation -------------------------------------------------------------------------------------
 
-def _required(raw: dict[str, str], column: str, max_length: int) -> str:
+def required_text(raw: dict[str, str], column: str, max_length: int) -> str:
     value = (raw.get(column) or "").strip()
     if not value:
         raise ValueError(f"{column} is empty")
@@ -104,12 +104,12 @@ def _required(raw: dict[str, str], column: str, max_length: int) -> str:
     return value
 
 
-def _optional(raw: dict[str, str], column: str) -> str | None:
+def optional_text(raw: dict[str, str], column: str) -> str | None:
     value = (raw.get(column) or "").strip()
     return value or None
 
 
-def _iso_date(raw: dict[str, str], column: str, *, required: bool) -> date | None:
+def iso_date(raw: dict[str, str], column: str, *, required: bool) -> date | None:
     value = (raw.get(column) or "").strip()
     if not value:
         if required:
@@ -124,7 +124,7 @@ def _iso_date(raw: dict[str, str], column: str, *, required: bool) -> date | Non
     return parsed
 
 
-def _amount(raw: dict[str, str], column: str, currency: str, *, blank_is_zero: bool) -> Decimal:
+def amount_in(raw: dict[str, str], column: str, currency: str, *, blank_is_zero: bool) -> Decimal:
     value = (raw.get(column) or "").strip()
     if not value and blank_is_zero:
         return Decimal("0")
@@ -146,43 +146,43 @@ def parse_row(raw: dict[str, Any], line: int, extra_columns: Iterable[str] = (),
     countries = config.countries() if countries is None else countries
     if None in raw:  # csv puts surplus fields under the key None
         raise ValueError("more fields than the header has columns")
-    country = _required(raw, "country", 2).upper()
+    country = required_text(raw, "country", 2).upper()
     if country not in countries:
         raise ValueError(f"country {country!r} is not configured (config/countries.yml)")
-    currency = _required(raw, "currency", 3).upper()
+    currency = required_text(raw, "currency", 3).upper()
     if currency not in _ISO_CURRENCIES:
         raise ValueError(f"currency {currency!r} is not an ISO 4217 code")
     try:
         phone = normalize_phone(raw.get("phone") or "", country)
     except InvalidPhone as exc:
         raise ValueError(str(exc)) from None
-    principal = _amount(raw, "principal", currency, blank_is_zero=False)
-    interest = _amount(raw, "interest", currency, blank_is_zero=True)
-    fees = _amount(raw, "fees", currency, blank_is_zero=True)
+    principal = amount_in(raw, "principal", currency, blank_is_zero=False)
+    interest = amount_in(raw, "interest", currency, blank_is_zero=True)
+    fees = amount_in(raw, "fees", currency, blank_is_zero=True)
     if principal + interest + fees <= 0:
         raise ValueError("the account owes nothing (principal + interest + fees is 0)")
-    due_date = _iso_date(raw, "due_date", required=True)
+    due_date = iso_date(raw, "due_date", required=True)
     assert due_date is not None
     return PortfolioRow(
         line=line,
-        debtor_external_id=_required(raw, "debtor_id", 64),
-        full_name=" ".join(_required(raw, "full_name", 200).split()),
+        debtor_external_id=required_text(raw, "debtor_id", 64),
+        full_name=" ".join(required_text(raw, "full_name", 200).split()),
         phone_e164=phone,
-        document_id=_required(raw, "document_id", 32),
-        birth_date=_iso_date(raw, "birth_date", required=False),
+        document_id=required_text(raw, "document_id", 32),
+        birth_date=iso_date(raw, "birth_date", required=False),
         country=country,
-        account_external_id=_required(raw, "account_id", 64),
-        creditor_code=_required(raw, "creditor", 64),
-        product=_required(raw, "product", 100),
+        account_external_id=required_text(raw, "account_id", 64),
+        creditor_code=required_text(raw, "creditor", 64),
+        product=required_text(raw, "product", 100),
         currency=currency,
         principal=principal,
         interest=interest,
         fees=fees,
         due_date=due_date,
-        segment=_optional(raw, "segment"),
-        email=_optional(raw, "email"),
-        timezone=_optional(raw, "timezone"),
-        authorized_channels=_optional(raw, "authorized_channels"),
+        segment=optional_text(raw, "segment"),
+        email=optional_text(raw, "email"),
+        timezone=optional_text(raw, "timezone"),
+        authorized_channels=optional_text(raw, "authorized_channels"),
         extra={column: raw[column] for column in extra_columns if raw.get(column)},
     )
 

@@ -179,13 +179,17 @@ class AppliedPayment:
 
 
 def apply_payment(session: Session, account: Account, link: PaymentLink | None, amount: Decimal,
-                  paid_at: datetime, now: datetime) -> AppliedPayment:
-    """Money received: fees, then interest, then principal; installments oldest first; promises kept."""
+                  paid_at: datetime, now: datetime, *, provider: str = "manual",
+                  provider_ref: str | None = None) -> AppliedPayment:
+    """Money received: fees, then interest, then principal; installments oldest first; promises kept.
+
+    Without a link, `provider` and `provider_ref` say where it came from (a payment received elsewhere:
+    bot.payments.external)."""
     balance_before = account.total
     was_open = account.status is not AccountStatus.PAID
     payment = Payment(account_id=account.id, amount=amount, currency=account.currency,
-                      provider=link.provider if link else "manual",
-                      provider_ref=link.provider_session_id if link else None,
+                      provider=link.provider if link else provider,
+                      provider_ref=link.provider_session_id if link else provider_ref,
                       link_id=link.id if link else None, paid_at=paid_at, created_at=now)
     payment.account = account
     session.add(payment)

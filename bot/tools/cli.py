@@ -44,6 +44,26 @@ def _import_portfolio(args: argparse.Namespace) -> int:
     return 1 if report.errors and not report.rows_loaded else 0
 
 
+def _import_payments(args: argparse.Namespace) -> int:
+    from bot.ledger.portfolio import PortfolioFormatError
+    from bot.payments.external import import_payments
+
+    path = Path(args.file)
+    if not path.is_file():
+        return _error(f"{path} is not a file")
+    try:
+        with session_scope() as session, path.open(encoding="utf-8-sig", newline="") as stream:
+            report = import_payments(session, stream, datetime.now(UTC), actor="cli")
+    except PortfolioFormatError as exc:
+        return _error(f"{path}: {exc}")
+    print(report.summary())
+    for error in report.errors[: args.max_errors]:
+        print(f"  {error}", file=sys.stderr)
+    if len(report.errors) > args.max_errors:
+        print(f"  … and {len(report.errors) - args.max_errors} more", file=sys.stderr)
+    return 1 if report.errors and not (report.applied or report.already_imported) else 0
+
+
 def _seed_demo(args: argparse.Namespace) -> int:
     from bot.tools.demo import seed_demo
 
@@ -490,6 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--quiet", action="store_true", help="no progress bar")
     importer.add_argument("--max-errors", type=int, default=50, help="rejected rows to list (default 50)")
     importer.set_defaults(handler=_import_portfolio)
+
+    payments = commands.add_parser("import-payments", help="apply payments received outside Acuerdo (bank "
+                                   "transfers, cash at a branch) from a creditor's CSV")
+    payments.add_argument("file")
+    payments.add_argument("--max-errors", type=int, default=50, help="rejected rows to list (default 50)")
+    payments.set_defaults(handler=_import_payments)
 
     commands.add_parser("seed-demo", help="load the built-in demo portfolio").set_defaults(handler=_seed_demo)
     shower = commands.add_parser("show-demo", help="print each demo debtor's balance as the bot tells it")
