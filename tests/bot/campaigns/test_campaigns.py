@@ -323,6 +323,18 @@ def test_a_verified_number_hears_the_amount_an_unverified_one_does_not(
     assert (variables["2"], variables["4"]) == ("$2,450.00", f"https://pagos.bancoaurora.example/p/{link.token}")
 
 
+def test_a_reminder_after_a_partial_payment_tells_what_is_left(session: Session, twilio: TwilioTransport) -> None:
+    from bot.payments.events import apply_payment
+
+    account = add_account(session, due=NOW.date() - timedelta(days=3), verified=True, principal="2450.00")
+    apply_payment(session, account, None, Decimal("450.00"), NOW - timedelta(days=1), NOW)  # paid at a branch
+    session.commit()
+    deliver(session, twilio, early_job(account), NOW, checkpoint=session.commit, provider=SandboxCheckout(Settings()))
+    body = session.scalars(select(Message.body).join(CampaignSend, CampaignSend.message_id == Message.id)
+                           .where(CampaignSend.account_id == account.id)).one()
+    assert "$2,000.00" in body  # the ledger's balance, the payment counted once (it read $1,550.00 before)
+
+
 def test_the_day_after_a_missed_installment_it_is_broken_and_the_debtor_is_told(
         session: Session, twilio: TwilioTransport) -> None:
     account = add_account(session, due=NOW.date() - timedelta(days=60))
