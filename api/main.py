@@ -22,6 +22,7 @@ from api.routes import (
     console,
     demo,
     health,
+    kpis,
     payments,
     sandbox,
     twilio,
@@ -70,6 +71,7 @@ def create_app() -> FastAPI:
     app.include_router(admin_review.router)
     app.include_router(admin_models.router)
     app.include_router(admin_payments.router)
+    app.include_router(kpis.router)
     app.include_router(console.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)

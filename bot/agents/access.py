@@ -71,6 +71,17 @@ def require_admin_writer(principal: Principal) -> None:
     require_role(principal, Role.ADMIN)
 
 
+def creditors_to_report(principal: Principal, requested: int | None) -> frozenset[int] | None:
+    """The creditors whose numbers the reader sees: supervisors and admins, within their creditors; asking for
+    another creditor is answered as if it did not exist."""
+    require_role(principal, Role.SUPERVISOR, Role.ADMIN)
+    if requested is None:
+        return principal.creditor_ids
+    if principal.creditor_ids is not None and requested not in principal.creditor_ids:
+        raise NotVisible("creditor")
+    return frozenset({requested})
+
+
 def in_scope(principal: Principal) -> ColumnElement[bool]:
     """SQL: the conversation's debtor has an account with one of the principal's creditors."""
     if principal.creditor_ids is None:

@@ -1,0 +1,61 @@
+"""`GET /api/kpis`: the numbers that matter (bot.reporting.kpis) for a creditor's BI tools, as JSON; the dashboard
+reads the same. Supervisors and admins, within their creditors (bot.agents.access.creditors_to_report)."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from api.auth import CurrentPrincipal
+from api.deps import DbSession
+from bot.agents.access import NotVisible, creditors_to_report
+from bot.ledger.models import Creditor
+from bot.ledger.stages import Stage
+from bot.reporting.kpis import Filters, compute
+
+router = APIRouter(prefix="/api", tags=["kpis"])
+MAX_DAYS = 366
+
+
+class KpisOut(BaseModel):
+    """Counts, rates (None when there is nothing to divide by) and money per currency (decimal strings)."""
+
+    filters: dict[str, Any]
+    accounts: dict[str, Any]  # assigned, amount_assigned {currency: amount}
+    contact: dict[str, Any]  # accounts_contacted, debtors_contacted, right_party_contacts, right_party_contact_rate
+    recovery: list[dict[str, Any]]  # per creditor, country, stage, currency: accounts, assigned, collected, recovery
+    promises: dict[str, Any]  # made, kept, kept_rate
+    plans: dict[str, Any]  # created, on_track, on_track_rate
+    payments_by_method: list[dict[str, Any]]  # method, currency, payments, amount
+    handoffs: dict[str, Any]  # conversations, handed_off, handoff_rate, reasons, median_agent_handling_seconds
+    bot: dict[str, Any]  # contained, containment_rate, messages_classified, nlu_fallbacks, nlu_fallback_rate
+    opt_outs: int
+    median_days_to_first_payment: float | None
+
+
+@router.get("/kpis", response_model=KpisOut)
+def kpis(principal: CurrentPrincipal, session: DbSession,
+         start: Annotated[date | None, Query(alias="from", description="First day (UTC), included; default: "
+                                             "29 days before `to`")] = None,
+         end: Annotated[date | None, Query(alias="to", description="Last day (UTC), included; default: today")] = None,
+         creditor: Annotated[str | None, Query(max_length=64, description="A creditor's code")] = None,
+         country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+         stage: Stage | None = None,
+         channel: Annotated[str | None, Query(pattern="^(whatsapp|sms|demo)$")] = None) -> KpisOut:
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise HTTPException(422, "`from` va después de `to`.")
+    if (end - start).days >= MAX_DAYS:
+        raise HTTPException(422, f"El rango puede tener hasta {MAX_DAYS} días.")
+    requested = None
+    if creditor is not None:
+        requested = session.scalars(select(Creditor.id).where(Creditor.code == creditor)).first()
+        if requested is None:
+            raise NotVisible("creditor")
+    scope = creditors_to_report(principal, requested)
+    found = compute(session, Filters(start, end, scope, country, stage, channel))
+    return KpisOut(**found.__dict__)
