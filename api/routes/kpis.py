@@ -2,19 +2,23 @@
 reads the same. Supervisors and admins, within their creditors (bot.agents.access.creditors_to_report)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
 from bot.agents.access import NotVisible, creditors_to_report
+from bot.ledger.db import session_scope
 from bot.ledger.models import Creditor
 from bot.ledger.stages import Stage
 from bot.reporting.kpis import Filters, compute
+from bot.reporting.results import results_csv
 
 router = APIRouter(prefix="/api", tags=["kpis"])
 MAX_DAYS = 366
@@ -36,6 +40,23 @@ class KpisOut(BaseModel):
     median_days_to_first_payment: float | None
 
 
+def _range(start: date | None, end: date | None) -> tuple[date, date]:
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=29)
+    if start > end:
+        raise HTTPException(422, "`from` va después de `to`.")
+    if (end - start).days >= MAX_DAYS:
+        raise HTTPException(422, f"El rango puede tener hasta {MAX_DAYS} días.")
+    return start, end
+
+
+def _creditor_id(session: DbSession, code: str) -> int:
+    found = session.scalars(select(Creditor.id).where(Creditor.code == code)).first()
+    if found is None:
+        raise NotVisible("creditor")
+    return int(found)
+
+
 @router.get("/kpis", response_model=KpisOut)
 def kpis(principal: CurrentPrincipal, session: DbSession,
          start: Annotated[date | None, Query(alias="from", description="First day (UTC), included; default: "
@@ -45,17 +66,29 @@ def kpis(principal: CurrentPrincipal, session: DbSession,
          country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
          stage: Stage | None = None,
          channel: Annotated[str | None, Query(pattern="^(whatsapp|sms|demo)$")] = None) -> KpisOut:
-    end = end or datetime.now(UTC).date()
-    start = start or end - timedelta(days=29)
-    if start > end:
-        raise HTTPException(422, "`from` va después de `to`.")
-    if (end - start).days >= MAX_DAYS:
-        raise HTTPException(422, f"El rango puede tener hasta {MAX_DAYS} días.")
-    requested = None
-    if creditor is not None:
-        requested = session.scalars(select(Creditor.id).where(Creditor.code == creditor)).first()
-        if requested is None:
-            raise NotVisible("creditor")
-    scope = creditors_to_report(principal, requested)
+    start, end = _range(start, end)
+    scope = creditors_to_report(principal, _creditor_id(session, creditor) if creditor is not None else None)
     found = compute(session, Filters(start, end, scope, country, stage, channel))
     return KpisOut(**found.__dict__)
+
+
+@router.get("/results.csv", response_class=StreamingResponse,
+            responses={200: {"content": {"text/csv": {}}, "description": "One row per account"}})
+def results(principal: CurrentPrincipal, session: DbSession,
+            creditor: Annotated[str, Query(max_length=64, description="A creditor's code")],
+            start: Annotated[date | None, Query(alias="from")] = None,
+            end: Annotated[date | None, Query(alias="to")] = None) -> StreamingResponse:
+    """Per account of the creditor: contacts, outcome, promises, plans, payments and opt-out, as CSV."""
+    start, end = _range(start, end)
+    creditor_id = _creditor_id(session, creditor)
+    creditors_to_report(principal, creditor_id)
+
+    def chunks() -> Iterator[bytes]:
+        yield "\ufeff".encode()  # spreadsheets then read the accents right
+        with session_scope() as reading:  # the request's own session is closed once streaming starts
+            for text in results_csv(reading, creditor_id, start, end):
+                yield text.encode()
+
+    filename = f"resultados-{creditor}-{start}-{end}.csv"
+    return StreamingResponse(chunks(), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -68,7 +68,7 @@ def _money(rows: Any) -> dict[str, str]:
     return {currency: str(Decimal(total).quantize(Decimal("0.01"))) for currency, total in rows if total is not None}
 
 
-def _stage_case(today: date) -> Any:
+def stage_on(today: date) -> Any:
     """SQL: the account's stage on `today`, from its due date."""
     return case((Account.due_date >= today, literal(Stage.PREVENTIVE.value)),
                 (Account.due_date >= today - timedelta(days=30), literal(Stage.EARLY.value)),
@@ -134,7 +134,7 @@ def compute(session: Session, filters: Filters) -> Kpis:
                  .subquery())
     paid_in_range = (select(Payment.account_id, func.sum(Payment.amount).label("paid"))
                      .where(in_range(Payment.paid_at)).group_by(Payment.account_id).subquery())
-    stage = _stage_case(filters.end).label("stage")
+    stage = stage_on(filters.end).label("stage")
     balance = Account.principal + Account.interest + Account.fees
     rows = session.execute(
         select(Creditor.code, Debtor.country, stage, Account.currency, func.count(Account.id),

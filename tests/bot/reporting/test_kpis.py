@@ -4,6 +4,8 @@ range, a hand-off, the model's readings and an opt-out. Then the filters, an emp
 and the API: a supervisor of one creditor never sees another's numbers."""
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -221,3 +223,37 @@ def test_the_api_scopes_every_number_to_the_readers_creditors(ledger: Session, s
         assert get("admin", **{"from": "2026-12-01"}).status_code == 422  # after `to`
         assert get("admin", stage="tardio").status_code == 422
         assert "/api/kpis" in client.get("/openapi.json").json()["paths"]
+
+
+def test_results_per_account_for_a_creditor_as_csv(ledger: Session, stripe_env: pytest.MonkeyPatch) -> None:
+    now = datetime.now(UTC)
+    norte = ledger.query(Creditor).filter_by(code="finanzas-norte").one()
+    tokens = {}
+    for name, role, creditors in (("norte", Role.SUPERVISOR, ["finanzas-norte"]), ("admin", Role.ADMIN, [])):
+        user = create_user(ledger, f"{name}-csv@kpis.example", "una clave larga de prueba", role, creditors,
+                           all_creditors=role is Role.ADMIN, now=now)
+        tokens[name], _ = issue_token(ledger, user, address="127.0.0.1", now=now)
+    ledger.commit()
+    assert norte.id
+    with TestClient(create_app()) as client:
+        def export(who: str, creditor: str) -> Any:
+            return client.get("/api/results.csv", params={"creditor": creditor, "from": "2026-11-01",
+                                                          "to": "2026-11-30"},
+                              headers={"Authorization": f"Bearer {tokens[who]}"})
+
+        assert export("norte", "banco-aurora").status_code == 404
+        response = export("admin", "banco-aurora")
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+        assert 'filename="resultados-banco-aurora-2026-11-01-2026-11-30.csv"' in response.headers["content-disposition"]
+        rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert [row["account_id"] for row in rows] == ["A-Ana", "A-Beto"]
+    ana, beto = rows
+    assert ana == {"account_id": "A-Ana", "debtor_id": "D-Ana", "country": "MX", "stage": "late", "currency": "MXN",
+                   "assigned": "1000.00", "balance": "600.00", "paid_in_range": "400.00", "payments_in_range": "1",
+                   "last_payment_at": "2026-11-10T09:00:00+00:00", "contacts_in_range": "1",
+                   "last_contact_at": "2026-11-05T09:00:00+00:00", "promises_made": "1", "promises_kept": "1",
+                   "plans_created": "1", "plan_status": "pending", "handed_off": "1", "agent_outcome": "",
+                   "opted_out": "False", "outcome": "partial_payment"}
+    assert (beto["paid_in_range"], beto["contacts_in_range"], beto["promises_kept"], beto["opted_out"],
+            beto["outcome"]) == ("0.00", "0", "0", "True", "plan")
+    assert "+52" not in response.content.decode("utf-8-sig")  # the creditor's ids only: no phone numbers
