@@ -63,6 +63,7 @@ bench: model
 	$(VENV)/bin/python -m benchmarks.nlu
 	$(VENV)/bin/python -m benchmarks.gateway
 	$(VENV)/bin/python -m benchmarks.campaigns
+	$(VENV)/bin/python -m benchmarks.kpis
 
 # Trains the whole model from scratch aside (models/ untouched) and prints where the minutes go.
 bench-training: setup
