@@ -20,6 +20,7 @@ from api.routes import (
     admin_review,
     agent,
     console,
+    dashboard,
     demo,
     health,
     kpis,
@@ -73,6 +74,7 @@ def create_app() -> FastAPI:
     app.include_router(admin_payments.router)
     app.include_router(kpis.router)
     app.include_router(console.router)
+    app.include_router(dashboard.router)
     app.mount("/console/static", StaticFiles(directory=STATIC_DIR), name="console-static")
     install_error_handlers(app)
 

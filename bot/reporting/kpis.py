@@ -4,6 +4,8 @@ the reader's creditors (and optionally a creditor, country, stage or channel).
 Every figure counts things that happened in the range (UTC days, both ends included) on the accounts in scope:
 accounts of the chosen creditors, of debtors of the chosen country, in the chosen stage on the range's last day.
 Rates are None when there is nothing to divide by, never a made-up zero. Money stays per currency (Decimal).
+The channel filter narrows what happens in conversations (contacts, hand-offs, the model's readings); money,
+promises and plans belong to the account whatever the channel.
 """
 from __future__ import annotations
 
@@ -98,9 +100,11 @@ def _debtors_in_scope(filters: Filters) -> Select[Any]:
 
 
 def _conversations(filters: Filters) -> Select[Any]:
-    """SQL: conversations of debtors in scope with a message in the range (on the chosen channel)."""
+    """SQL: conversations of debtors in scope in which the debtor wrote during the range (on the chosen channel):
+    a reminder nobody answered is no conversation the bot contained."""
     query = (select(Conversation.id).where(Conversation.debtor_id.in_(_debtors_in_scope(filters)))
              .where(select(Message.id).where(Message.conversation_id == Conversation.id,
+                                             Message.direction == Direction.INBOUND,
                                              Message.created_at >= filters.since,
                                              Message.created_at < filters.until).exists()))
     if filters.channel:
@@ -128,7 +132,8 @@ def compute(session: Session, filters: Filters) -> Kpis:
     in_range = lambda column: and_(column >= filters.since, column < filters.until)  # noqa: E731
     kpis = Kpis({"from": filters.start.isoformat(), "to": filters.end.isoformat(), "country": filters.country,
                  "stage": filters.stage.value if filters.stage else None, "channel": filters.channel,
-                 "creditors": sorted(filters.creditor_ids) if filters.creditor_ids is not None else None})
+                 "creditors": sorted(session.scalars(select(Creditor.code).where(
+                     Creditor.id.in_(filters.creditor_ids)))) if filters.creditor_ids is not None else None})
 
     paid_ever = (select(Payment.account_id, func.sum(Payment.amount).label("paid")).group_by(Payment.account_id)
                  .subquery())

@@ -257,3 +257,17 @@ def test_results_per_account_for_a_creditor_as_csv(ledger: Session, stripe_env: 
     assert (beto["paid_in_range"], beto["contacts_in_range"], beto["promises_kept"], beto["opted_out"],
             beto["outcome"]) == ("0.00", "0", "0", "True", "plan")
     assert "+52" not in response.content.decode("utf-8-sig")  # the creditor's ids only: no phone numbers
+
+
+def test_a_reminder_nobody_answered_is_a_contact_not_a_conversation_the_bot_contained(ledger: Session) -> None:
+    beto = ledger.query(Conversation).filter_by(channel="sms").one()
+    ledger.add(Message(conversation_id=beto.id, direction=Direction.OUTBOUND, channel="sms", body="Recordatorio",
+                       status=MessageStatus.SENT, created_at=at("2026-11-15")))
+    ledger.commit()
+    kpis = as_dict(NOVEMBER, ledger)
+    assert kpis["contact"]["debtors_contacted"] == 3 and kpis["contact"]["right_party_contact_rate"] == 0.3333
+    assert (kpis["handoffs"]["conversations"], kpis["bot"]["contained"]) == (2, 1)
+    assert kpis["filters"]["creditors"] is None
+    assert as_dict(Filters(NOVEMBER.start, NOVEMBER.end, creditor_ids=frozenset(
+        {ledger.query(Creditor).filter_by(code="finanzas-norte").one().id})), ledger)["filters"]["creditors"] == [
+        "finanzas-norte"]
