@@ -38,6 +38,7 @@ class KpisOut(BaseModel):
     bot: dict[str, Any]  # contained, containment_rate, messages_classified, nlu_fallbacks, nlu_fallback_rate
     opt_outs: int
     median_days_to_first_payment: float | None
+    daily: list[dict[str, Any]]  # every day of the range: day, contacts, payments, collected {currency: amount}
 
 
 def _range(start: date | None, end: date | None) -> tuple[date, date]:

@@ -330,8 +330,31 @@ function renderContainment(data) {
   ], total ? rows : []);
 }
 
+function renderDaily(data) {
+  const rows = data.daily || [];
+  draw("chart-daily", {
+    type: "line",
+    data: {
+      labels: rows.map((r) => r.day),
+      datasets: [
+        { label: "Contactos", data: rows.map((r) => r.contacts), borderColor: ACCENT, backgroundColor: ACCENT, tension: 0.2 },
+        { label: "Pagos", data: rows.map((r) => r.payments), borderColor: GREY, backgroundColor: GREY, tension: 0.2 },
+      ],
+    },
+    options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+  });
+  const collected = (r) => Object.entries(r.collected || {}).map(([currency, amount]) => `${amount} ${currency}`).join(", ");
+  table($("table-daily"), "por-dia", "Contactos, pagos y cobrado por día (UTC)", [
+    { header: "Día", value: (r) => r.day, text: (r) => r.day },
+    { header: "Contactos", value: (r) => r.contacts, text: (r) => count(r.contacts), numeric: true },
+    { header: "Pagos", value: (r) => r.payments, text: (r) => count(r.payments), numeric: true },
+    { header: "Cobrado", value: collected, text: (r) => collected(r) || "—" },
+  ], rows);
+}
+
 function render(data) {
   renderHeadline(data);
+  renderDaily(data);
   renderRecovery(data);
   renderPayments(data);
   renderReasons(data);

@@ -125,6 +125,7 @@ class Kpis:
     bot: dict[str, Any] = field(default_factory=dict)
     opt_outs: int = 0
     median_days_to_first_payment: float | None = None
+    daily: list[dict[str, Any]] = field(default_factory=list)  # per UTC day: contacts, payments, collected
 
 
 def compute(session: Session, filters: Filters) -> Kpis:
@@ -241,7 +242,32 @@ def compute(session: Session, filters: Filters) -> Kpis:
         .join(first_payment, first_payment.c.debtor_id == first_contact.c.debtor_id)
         .where(in_range(first_payment.c.paid_at), first_contact.c.at <= first_payment.c.paid_at))]
     kpis.median_days_to_first_payment = round(statistics.median(gaps), 2) if gaps else None
+    kpis.daily = _daily(session, filters, contacted, scope)
     return kpis
+
+
+def _daily(session: Session, filters: Filters, contacted: Select[Any], scope: Select[Any]) -> list[dict[str, Any]]:
+    """Every day of the range (none left out, so a chart's gaps are real): outbound contacts, payments, money."""
+    days: dict[date, dict[str, Any]] = {filters.start + timedelta(days=n): {"contacts": 0, "payments": 0,
+                                                                            "collected": {}}
+                                        for n in range((filters.end - filters.start).days + 1)}
+    sent = contacted.with_only_columns(func.date(Message.created_at), func.count(Message.id)).group_by(
+        func.date(Message.created_at))
+    for day, count in session.execute(sent):
+        days[_day(day)]["contacts"] = count
+    paid = (select(func.date(Payment.paid_at), Payment.currency, func.count(Payment.id), func.sum(Payment.amount))
+            .where(Payment.account_id.in_(scope), Payment.paid_at >= filters.since, Payment.paid_at < filters.until)
+            .group_by(func.date(Payment.paid_at), Payment.currency))
+    for day, currency, count, total in session.execute(paid):
+        entry = days[_day(day)]
+        entry["payments"] += count
+        entry["collected"][currency] = str(Decimal(total).quantize(Decimal("0.01")))
+    return [{"day": day.isoformat(), **values} for day, values in sorted(days.items())]
+
+
+def _day(value: Any) -> date:
+    """SQL's date(): a date on PostgreSQL, 'YYYY-MM-DD' text on SQLite."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _conversations_of_scope(filters: Filters) -> Select[Any]:

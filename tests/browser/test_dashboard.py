@@ -162,9 +162,12 @@ def test_an_admin_reads_the_numbers_charts_and_a_csv(live_app: str, browser: Bro
     assert chart(page, "chart-reasons") == {"type": "bar", "labels": ["Pidió una persona"], "data": [1]}
     assert chart(page, "chart-containment") == {
         "type": "doughnut", "labels": ["Resueltas por el bot", "Derivadas a personas"], "data": [1, 1]}
+    daily = chart(page, "chart-daily")
+    assert daily["type"] == "line" and len(daily["labels"]) == 30 and daily["labels"][-1] == str(ago(0).date())
+    assert sum(daily["data"]) == 2  # the two messages sent in the range, each on its day
     for canvas in page.locator("canvas").all():
         assert canvas.get_attribute("aria-label")
-    expect(page.locator("figure figcaption")).to_have_count(4)
+    expect(page.locator("figure figcaption")).to_have_count(5)
     RESULTS.mkdir(exist_ok=True)
     page.screenshot(path=str(RESULTS / "console_dashboard.png"), full_page=True)
 

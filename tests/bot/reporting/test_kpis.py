@@ -271,3 +271,14 @@ def test_a_reminder_nobody_answered_is_a_contact_not_a_conversation_the_bot_cont
     assert as_dict(Filters(NOVEMBER.start, NOVEMBER.end, creditor_ids=frozenset(
         {ledger.query(Creditor).filter_by(code="finanzas-norte").one().id})), ledger)["filters"]["creditors"] == [
         "finanzas-norte"]
+
+
+def test_every_day_of_the_range_with_its_contacts_and_money(ledger: Session) -> None:
+    daily = as_dict(NOVEMBER, ledger)["daily"]
+    assert [day["day"] for day in daily][:2] == ["2026-11-01", "2026-11-02"] and len(daily) == 30
+    by_day = {day["day"]: day for day in daily}
+    assert by_day["2026-11-02"] == {"day": "2026-11-02", "contacts": 1, "payments": 0, "collected": {}}  # Camila
+    assert by_day["2026-11-05"]["contacts"] == 1  # Ana
+    assert by_day["2026-11-10"] == {"day": "2026-11-10", "contacts": 0, "payments": 1, "collected": {"MXN": "400.00"}}
+    assert by_day["2026-11-20"]["collected"] == {"CLP": "100000.00"}
+    assert sum(day["contacts"] for day in daily) == 2 and sum(day["payments"] for day in daily) == 2
