@@ -6,6 +6,8 @@ import io
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import IntegrityError
 
 from api.auth import CurrentPrincipal
 from api.deps import DbSession
@@ -13,6 +15,7 @@ from bot.agents.access import require_admin_writer
 from bot.ledger.models import utcnow
 from bot.ledger.portfolio import PortfolioFormatError
 from bot.payments.external import import_payments
+from payments import provider_from_settings
 
 router = APIRouter(prefix="/api/admin/payments", tags=["admin"])
 MAX_BYTES = 20 * 1024 * 1024
@@ -29,10 +32,14 @@ async def import_external_payments(file: UploadFile, principal: CurrentPrincipal
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPException(422, "El archivo no está en UTF-8.") from None
-    try:
-        report = import_payments(session, io.StringIO(text), utcnow(), actor=principal.actor)
+    try:  # minutes of database work for a large file: off the event loop
+        report = await run_in_threadpool(import_payments, session, io.StringIO(text), utcnow(), principal.actor,
+                                         provider_from_settings())
+        session.flush()
     except PortfolioFormatError as exc:
         raise HTTPException(422, str(exc)) from None
+    except IntegrityError:  # the same payment applied by an import running at the same moment
+        raise HTTPException(409, "Otra importación con los mismos pagos está en curso; vuelve a intentarlo.") from None
     return {"rows_read": report.rows_read, "applied": report.applied, "already_imported": report.already_imported,
             "accounts_settled": report.accounts_settled,
             "totals": {currency: str(total) for currency, total in sorted(report.totals.items())},

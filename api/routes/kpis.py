@@ -68,6 +68,7 @@ def kpis(principal: CurrentPrincipal, session: DbSession,
          stage: Stage | None = None,
          channel: Annotated[str | None, Query(pattern="^(whatsapp|sms|demo)$")] = None) -> KpisOut:
     start, end = _range(start, end)
+    creditors_to_report(principal, None)  # the role first: an agent learns nothing about which codes exist
     scope = creditors_to_report(principal, _creditor_id(session, creditor) if creditor is not None else None)
     found = compute(session, Filters(start, end, scope, country, stage, channel))
     return KpisOut(**found.__dict__)
@@ -81,6 +82,7 @@ def results(principal: CurrentPrincipal, session: DbSession,
             end: Annotated[date | None, Query(alias="to")] = None) -> StreamingResponse:
     """Per account of the creditor: contacts, outcome, promises, plans, payments and opt-out, as CSV."""
     start, end = _range(start, end)
+    creditors_to_report(principal, None)  # the role first: an agent learns nothing about which codes exist
     creditor_id = _creditor_id(session, creditor)
     creditors_to_report(principal, creditor_id)
 

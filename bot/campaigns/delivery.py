@@ -183,7 +183,7 @@ def _anchor_facts(session: Session, planned: Planned, step: Step) -> tuple[date,
     if step.anchor is Anchor.PROMISE and planned.job.anchor_id is not None:
         promise = session.get(PromiseToPay, planned.job.anchor_id)
         if promise is not None:
-            return promise.promised_date, promise.amount or account.total
+            return promise.promised_date, min(promise.amount, account.total) if promise.amount else account.total
     return account.due_date, account.total  # payments already lowered it (bot.payments.events.apply_payment)
 
 

@@ -40,7 +40,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
         event.listen(engine, "connect", _enable_sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Sessions in UTC: date() and date arithmetic on timestamptz then mean UTC days, whatever the server's zone.
+    options = {"options": "-c timezone=UTC"} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=options)
 
 
 @lru_cache(maxsize=8)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from bot.ledger.models import Account, AuditLog, Creditor, Payment
 from bot.ledger.portfolio import PortfolioFormatError, RowError, amount_in, required_text
 from bot.payments.events import apply_payment
+from bot.payments.links import PaymentProvider, withdraw_links
 
 COLUMNS = ("creditor", "account_id", "amount", "currency", "paid_at", "method", "reference")
 METHODS = ("transfer", "cash", "deposit", "card", "other")
@@ -101,11 +102,13 @@ def parse_row(session: Session, raw: dict[str, str], line: int, creditors: dict[
     method = required_text(raw, "method", 16).lower()
     if method not in METHODS:
         raise ValueError(f"method {method!r} is not one of {', '.join(METHODS)}")
-    return ExternalPayment(line, account, amount, _paid_at(raw, now), method, required_text(raw, "reference", 200))
+    return ExternalPayment(line, account, amount, _paid_at(raw, now), method, required_text(raw, "reference", 180))
 
 
-def import_payments(session: Session, stream: TextIO, now: datetime, actor: str = "import") -> PaymentsReport:
-    """Check every row, apply the good ones (oldest payment first), and report the rest."""
+def import_payments(session: Session, stream: TextIO, now: datetime, actor: str = "import",
+                    provider: PaymentProvider | None = None) -> PaymentsReport:
+    """Check every row, apply the good ones (oldest payment first), and report the rest. With the payment
+    provider, an account paid off here has its open links expired there too."""
     reader = csv.DictReader(stream)
     header = [name.strip() for name in (reader.fieldnames or [])]
     missing = [column for column in COLUMNS if column not in header]
@@ -129,17 +132,27 @@ def import_payments(session: Session, stream: TextIO, now: datetime, actor: str 
             continue
         first_line_of[payment.provider_ref] = line
         valid.append(payment)
-    known = set(session.scalars(select(Payment.provider_ref).where(
-        Payment.provider_ref.in_([payment.provider_ref for payment in valid])))) if valid else set()
+    known = _imported_before(session, [payment.provider_ref for payment in valid])
     for payment in sorted(valid, key=lambda item: (item.paid_at, item.line)):
-        if payment.provider_ref in known:
-            report.already_imported += 1
+        before = known.get(payment.provider_ref)
+        if before is not None:
+            if before != (payment.account.id, payment.amount):  # the same reference for another payment: say so
+                report.errors.append(RowError(payment.line, f"reference {payment.reference} was imported before "
+                                                            "for another account or amount"))
+            else:
+                report.already_imported += 1
             continue
-        applied = apply_payment(session, payment.account, None, payment.amount, payment.paid_at, now,
+        # The balance is rewritten from the row as it is now: lock it, as a Stripe payment does, so two payments
+        # landing at once never lose one another.
+        account = session.get(Account, payment.account.id, with_for_update=True, populate_existing=True)
+        assert account is not None
+        applied = apply_payment(session, account, None, payment.amount, payment.paid_at, now,
                                 provider=f"external_{payment.method}", provider_ref=payment.provider_ref)
         report.applied += 1
         report.accounts_settled += applied.settled
-        report.totals[payment.account.currency] += payment.amount
+        report.totals[account.currency] += payment.amount
+        if applied.settled and provider is not None:  # no open link may still ask for what was paid elsewhere
+            withdraw_links(session, provider, account.id, now)
     session.add(AuditLog(actor=actor, action="external_payments_imported", entity_type="payments", entity_id=None,
                          details={"rows": report.rows_read, "applied": report.applied,
                                   "already_imported": report.already_imported, "rejected": len(report.errors),
@@ -149,5 +162,17 @@ def import_payments(session: Session, stream: TextIO, now: datetime, actor: str 
     return report
 
 
-def import_payments_text(session: Session, text: str, now: datetime, actor: str = "import") -> PaymentsReport:
-    return import_payments(session, io.StringIO(text), now, actor)
+def import_payments_text(session: Session, text: str, now: datetime, actor: str = "import",
+                         provider: PaymentProvider | None = None) -> PaymentsReport:
+    return import_payments(session, io.StringIO(text), now, actor, provider)
+
+
+def _imported_before(session: Session, references: list[str], batch: int = 1000) -> dict[str, tuple[int, Decimal]]:
+    """The payments already holding these references: account and amount, in batches (a file may be large)."""
+    found: dict[str, tuple[int, Decimal]] = {}
+    for start in range(0, len(references), batch):
+        for reference, account_id, amount in session.execute(
+                select(Payment.provider_ref, Payment.account_id, Payment.amount)
+                .where(Payment.provider_ref.in_(references[start:start + batch]))):
+            found[str(reference)] = (account_id, Decimal(amount))
+    return found

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, distinct, func, literal, select
+from sqlalchemy import Select, String, and_, case, cast, distinct, func, literal, select
 from sqlalchemy.orm import Session
 
 from bot.ledger.models import (
@@ -167,17 +167,17 @@ def compute(session: Session, filters: Filters) -> Kpis:
         Conversation.debtor_id.in_(_debtors_in_scope(filters)))
     if filters.channel:
         contacted = contacted.where(Message.channel == filters.channel)
-    contacted_debtors = set(session.scalars(contacted.distinct()))
+    reached = contacted.distinct().subquery()  # kept in SQL: a large ledger contacts more debtors than IN () holds
+    debtors_contacted = session.scalar(select(func.count()).select_from(reached)) or 0
     accounts_contacted = session.scalar(select(func.count()).select_from(Account).where(
-        Account.id.in_(scope), Account.debtor_id.in_(contacted_debtors))) if contacted_debtors else 0
-    verified = {int(entity_id) for entity_id in session.scalars(
-        select(distinct(AuditLog.entity_id)).where(AuditLog.action == "identity_verified",
-                                                   AuditLog.entity_type == "debtor", in_range(AuditLog.at)))
-                if entity_id and entity_id.isdigit()}
-    right_party = len(verified & contacted_debtors)
-    kpis.contact = {"accounts_contacted": accounts_contacted, "debtors_contacted": len(contacted_debtors),
-                    "right_party_contacts": right_party,
-                    "right_party_contact_rate": _rate(right_party, len(contacted_debtors))}
+        Account.id.in_(scope), Account.debtor_id.in_(select(reached.c.debtor_id)))) or 0
+    verified = select(AuditLog.entity_id).where(AuditLog.action == "identity_verified",
+                                                AuditLog.entity_type == "debtor", in_range(AuditLog.at))
+    right_party = session.scalar(select(func.count()).select_from(reached).where(
+        cast(reached.c.debtor_id, String).in_(verified))) or 0
+    kpis.contact = {"accounts_contacted": accounts_contacted, "debtors_contacted": debtors_contacted,
+                    "right_party_contacts": right_party, "right_party_contact_rate": _rate(right_party,
+                                                                                         debtors_contacted)}
 
     made, kept = session.execute(select(func.count(PromiseToPay.id), func.count(case(
         (PromiseToPay.status == AgreementStatus.KEPT, PromiseToPay.id)))).where(

@@ -1,5 +1,7 @@
 """Results per account for a creditor: what was done and what came of it, one CSV row per account, for the
 creditor's own systems. Identifies accounts and debtors by the creditor's ids only: no names, numbers or documents.
+A debtor may owe several creditors and conversations are the debtor's: contacts and hand-offs count the person's
+(never their content); agents' outcomes, which may be about another creditor, are left out.
 
 Contacts, promises, plans and payments count what happened in the range (UTC days, both ends included); the
 balance and the opt-out are as they are now.
@@ -20,7 +22,6 @@ from bot.ledger.models import (
     Account,
     AgreementStatus,
     Conversation,
-    ConversationOutcome,
     Debtor,
     Direction,
     Handoff,
@@ -35,7 +36,7 @@ from bot.reporting.kpis import Filters, stage_on
 
 COLUMNS = ("account_id", "debtor_id", "country", "stage", "currency", "assigned", "balance", "paid_in_range",
            "payments_in_range", "last_payment_at", "contacts_in_range", "last_contact_at", "promises_made",
-           "promises_kept", "plans_created", "plan_status", "handed_off", "agent_outcome", "opted_out", "outcome")
+           "promises_kept", "plans_created", "plan_status", "handed_off", "opted_out", "outcome")
 
 
 def result_rows(session: Session, creditor_id: int, start: date, end: date) -> Iterator[dict[str, Any]]:
@@ -64,9 +65,6 @@ def result_rows(session: Session, creditor_id: int, start: date, end: date) -> I
     handed = (select(Conversation.debtor_id, func.count(Handoff.id).label("count"))
               .join(Handoff, Handoff.conversation_id == Conversation.id)
               .where(in_range(Handoff.requested_at)).group_by(Conversation.debtor_id).subquery())
-    last_outcome = (select(Conversation.debtor_id, func.max(ConversationOutcome.id).label("latest"))
-                    .join(ConversationOutcome, ConversationOutcome.conversation_id == Conversation.id)
-                    .where(in_range(ConversationOutcome.created_at)).group_by(Conversation.debtor_id).subquery())
     opted_out = exists(select(OptOut.id).join(Phone, Phone.e164 == OptOut.e164)
                        .where(Phone.debtor_id == Account.debtor_id))
     balance = Account.principal + Account.interest + Account.fees
@@ -75,7 +73,7 @@ def result_rows(session: Session, creditor_id: int, start: date, end: date) -> I
                     func.coalesce(paid.c.count, 0), paid.c.last, func.coalesce(contacts.c.count, 0), contacts.c.last,
                     func.coalesce(promises.c.made, 0), func.coalesce(promises.c.kept, 0),
                     func.coalesce(plans.c.created, 0), PaymentPlan.status, func.coalesce(handed.c.count, 0),
-                    ConversationOutcome.kind, opted_out)
+                    opted_out)
              .join(Debtor, Debtor.id == Account.debtor_id)
              .outerjoin(paid_ever, paid_ever.c.account_id == Account.id)
              .outerjoin(paid, paid.c.account_id == Account.id)
@@ -84,21 +82,19 @@ def result_rows(session: Session, creditor_id: int, start: date, end: date) -> I
              .outerjoin(plans, plans.c.account_id == Account.id)
              .outerjoin(PaymentPlan, PaymentPlan.id == plans.c.latest)
              .outerjoin(handed, handed.c.debtor_id == Account.debtor_id)
-             .outerjoin(last_outcome, last_outcome.c.debtor_id == Account.debtor_id)
-             .outerjoin(ConversationOutcome, ConversationOutcome.id == last_outcome.c.latest)
              .where(Account.creditor_id == creditor_id, Account.created_at < until, Debtor.is_demo.is_(False))
              .order_by(Account.external_id)
              .execution_options(yield_per=2000))
     for row in session.execute(query):
         (account_id, debtor_id, country, stage, currency, assigned, owed, paid_total, payments, last_payment,
-         contact_count, last_contact, made, kept, created, plan_status, handoffs, agent_outcome, opted) = row
+         contact_count, last_contact, made, kept, created, plan_status, handoffs, opted) = row
         values = {"account_id": account_id, "debtor_id": debtor_id, "country": country, "stage": stage,
                   "currency": currency, "assigned": _money(assigned), "balance": _money(owed),
                   "paid_in_range": _money(paid_total), "payments_in_range": payments,
                   "last_payment_at": _when(last_payment), "contacts_in_range": contact_count,
                   "last_contact_at": _when(last_contact), "promises_made": made, "promises_kept": kept,
                   "plans_created": created, "plan_status": str(plan_status) if plan_status else "",
-                  "handed_off": handoffs, "agent_outcome": agent_outcome or "", "opted_out": bool(opted)}
+                  "handed_off": handoffs, "opted_out": bool(opted)}
         values["outcome"] = _outcome(values, owed)
         yield values
 
@@ -128,13 +124,18 @@ def _outcome(row: dict[str, Any], owed: Any) -> str:
     return "contacted" if row["contacts_in_range"] else "not_contacted"
 
 
+def _cell(value: Any) -> Any:
+    """Ids come from the creditor's own files: text a spreadsheet would run as a formula is quoted as text."""
+    return f"'{value}" if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
+
+
 def results_csv(session: Session, creditor_id: int, start: date, end: date) -> Iterator[str]:
     """The rows as CSV text, a chunk at a time (a large portfolio is never held whole)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     for number, row in enumerate(result_rows(session, creditor_id, start, end), start=1):
-        writer.writerow(row)
+        writer.writerow({key: _cell(value) for key, value in row.items()})
         if number % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -45,6 +45,8 @@ def _import_portfolio(args: argparse.Namespace) -> int:
 
 
 def _import_payments(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
     from bot.ledger.portfolio import PortfolioFormatError
     from bot.payments.external import import_payments
 
@@ -53,9 +55,12 @@ def _import_payments(args: argparse.Namespace) -> int:
         return _error(f"{path} is not a file")
     try:
         with session_scope() as session, path.open(encoding="utf-8-sig", newline="") as stream:
-            report = import_payments(session, stream, datetime.now(UTC), actor="cli")
+            report = import_payments(session, stream, datetime.now(UTC), actor="cli",
+                                     provider=args.payment_provider() if args.payment_provider else None)
     except PortfolioFormatError as exc:
         return _error(f"{path}: {exc}")
+    except IntegrityError:
+        return _error("another import applied some of these payments at the same moment: run it again")
     print(report.summary())
     for error in report.errors[: args.max_errors]:
         print(f"  {error}", file=sys.stderr)
@@ -579,9 +584,13 @@ def build_parser() -> argparse.ArgumentParser:
 CampaignRunner = Callable[..., int]  # (name, now, *, wait, progress) -> exit code; the queue lives in api.tasks
 
 
-def main(argv: list[str] | None = None, campaign_runner: CampaignRunner | None = None) -> int:
+def main(argv: list[str] | None = None, campaign_runner: CampaignRunner | None = None,
+         payment_provider: Callable[[], Any] | None = None) -> int:
+    """`payment_provider`: builds the configured provider (payments/, an edge): an import that pays an account
+    off expires its open links there."""
     args = build_parser().parse_args(argv)
     args.runner = campaign_runner
+    args.payment_provider = payment_provider
     exit_if_unsafe("acuerdo")
     migrate()
     return int(args.handler(args))

@@ -160,3 +160,18 @@ def test_the_bot_tells_the_balance_after_a_payment_made_at_a_branch(chat, ledger
                                       "SUC-0042-889\n", datetime.now(UTC))
     assert report.applied == 1
     assert "Total: $1,800.00" in "\n".join(olga.say("y ahora cuanto debo?"))
+
+
+def test_a_reference_imported_before_for_another_payment_is_reported_not_skipped(ledger: Session) -> None:
+    first = HEADER + f"banco-aurora,A-90001,300.00,MXN,{YESTERDAY},transfer,REF-1\n"
+    assert import_payments_text(ledger, first, NOW).applied == 1
+    again = HEADER + (f"banco-aurora,A-90001,300.00,MXN,{YESTERDAY},transfer,REF-1\n"  # the same: skipped
+                      f"banco-aurora,A-90001,350.00,MXN,{YESTERDAY},transfer,REF-1x\n"
+                      f"banco-aurora,A-90001,999.00,MXN,{YESTERDAY},transfer,{'R' * 181}\n")
+    report = import_payments_text(ledger, again, NOW)
+    assert (report.applied, report.already_imported) == (1, 1)
+    assert [str(error) for error in report.errors] == ["line 4: reference is longer than 180 characters"]
+    clash = import_payments_text(ledger, HEADER + f"banco-aurora,A-90001,999.00,MXN,{YESTERDAY},cash,REF-1\n", NOW)
+    assert [str(error) for error in clash.errors] == [
+        "line 2: reference REF-1 was imported before for another account or amount"]
+    assert clash.applied == 0 and account(ledger, "A-90001").total == Decimal("14680.55") - Decimal("650.00")

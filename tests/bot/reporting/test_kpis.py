@@ -212,6 +212,7 @@ def test_the_api_scopes_every_number_to_the_readers_creditors(ledger: Session, s
 
         assert get(None).status_code == 401
         assert get("agent").status_code == 403
+        assert get("agent", creditor="no-existe").status_code == 403  # codes are not probed by someone without the role
         mine = get("norte")
         assert mine.status_code == 200, mine.text
         assert mine.json()["accounts"]["assigned"] == 1 and "MXN" not in str(mine.json())
@@ -252,8 +253,8 @@ def test_results_per_account_for_a_creditor_as_csv(ledger: Session, stripe_env: 
                    "assigned": "1000.00", "balance": "600.00", "paid_in_range": "400.00", "payments_in_range": "1",
                    "last_payment_at": "2026-11-10T09:00:00+00:00", "contacts_in_range": "1",
                    "last_contact_at": "2026-11-05T09:00:00+00:00", "promises_made": "1", "promises_kept": "1",
-                   "plans_created": "1", "plan_status": "pending", "handed_off": "1", "agent_outcome": "",
-                   "opted_out": "False", "outcome": "partial_payment"}
+                   "plans_created": "1", "plan_status": "pending", "handed_off": "1", "opted_out": "False",
+                   "outcome": "partial_payment"}
     assert (beto["paid_in_range"], beto["contacts_in_range"], beto["promises_kept"], beto["opted_out"],
             beto["outcome"]) == ("0.00", "0", "0", "True", "plan")
     assert "+52" not in response.content.decode("utf-8-sig")  # the creditor's ids only: no phone numbers
@@ -282,3 +283,15 @@ def test_every_day_of_the_range_with_its_contacts_and_money(ledger: Session) -> 
     assert by_day["2026-11-10"] == {"day": "2026-11-10", "contacts": 0, "payments": 1, "collected": {"MXN": "400.00"}}
     assert by_day["2026-11-20"]["collected"] == {"CLP": "100000.00"}
     assert sum(day["contacts"] for day in daily) == 2 and sum(day["payments"] for day in daily) == 2
+
+
+def test_an_id_a_spreadsheet_would_run_is_exported_as_text(ledger: Session) -> None:
+    from bot.reporting.results import results_csv
+
+    beto = ledger.query(Account).filter_by(external_id="A-Beto").one()
+    beto.external_id = "=HYPERLINK(\"http://x.example\")"
+    ledger.commit()
+    aurora = ledger.query(Creditor).filter_by(code="banco-aurora").one()
+    text = "".join(results_csv(ledger, aurora.id, NOVEMBER.start, NOVEMBER.end))
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(row["account_id"] for row in rows) == ["'=HYPERLINK(\"http://x.example\")", "A-Ana"]
