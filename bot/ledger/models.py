@@ -202,6 +202,10 @@ class Payment(Base):
     provider: Mapped[str] = mapped_column(String(32))
     provider_ref: Mapped[str | None] = mapped_column(String(255), unique=True)  # one payment per checkout
     link_id: Mapped[int | None] = mapped_column(ForeignKey("payment_links.id"))
+    # What it did beyond lowering the balance: the rest a settlement wrote off, and money above what was owed
+    # (refunded by a person). Owed before = owed after + amount - overpaid + forgiven: what reports call assigned.
+    forgiven: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"), server_default="0")
+    overpaid: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"), server_default="0")
     paid_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -204,6 +204,7 @@ def apply_payment(session: Session, account: Account, link: PaymentLink | None, 
         account.principal = account.interest = account.fees = Decimal("0")
     if account.total == 0:
         account.status = AccountStatus.PAID
+    payment.forgiven, payment.overpaid = forgiven, remaining
     _apply_to_plan(session, account, amount - remaining)
     for promise in session.scalars(select(PromiseToPay).where(PromiseToPay.account_id == account.id,
                                                               PromiseToPay.status == AgreementStatus.PENDING)):

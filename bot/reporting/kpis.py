@@ -136,9 +136,11 @@ def compute(session: Session, filters: Filters) -> Kpis:
                  "creditors": sorted(session.scalars(select(Creditor.code).where(
                      Creditor.id.in_(filters.creditor_ids)))) if filters.creditor_ids is not None else None})
 
-    paid_ever = (select(Payment.account_id, func.sum(Payment.amount).label("paid")).group_by(Payment.account_id)
-                 .subquery())
-    paid_in_range = (select(Payment.account_id, func.sum(Payment.amount).label("paid"))
+    # Assigned: what is owed now plus what payments took off it (a settlement's write-off included; money above
+    # the balance, refunded, not). Collected: what was received, less what is refunded.
+    paid_ever = (select(Payment.account_id, func.sum(Payment.amount - Payment.overpaid + Payment.forgiven)
+                        .label("paid")).group_by(Payment.account_id).subquery())
+    paid_in_range = (select(Payment.account_id, func.sum(Payment.amount - Payment.overpaid).label("paid"))
                      .where(in_range(Payment.paid_at)).group_by(Payment.account_id).subquery())
     stage = stage_on(filters.end).label("stage")
     balance = Account.principal + Account.interest + Account.fees
@@ -255,7 +257,8 @@ def _daily(session: Session, filters: Filters, contacted: Select[Any], scope: Se
         func.date(Message.created_at))
     for day, count in session.execute(sent):
         days[_day(day)]["contacts"] = count
-    paid = (select(func.date(Payment.paid_at), Payment.currency, func.count(Payment.id), func.sum(Payment.amount))
+    paid = (select(func.date(Payment.paid_at), Payment.currency, func.count(Payment.id),
+                   func.sum(Payment.amount - Payment.overpaid))
             .where(Payment.account_id.in_(scope), Payment.paid_at >= filters.since, Payment.paid_at < filters.until)
             .group_by(func.date(Payment.paid_at), Payment.currency))
     for day, currency, count, total in session.execute(paid):

@@ -46,9 +46,10 @@ def result_rows(session: Session, creditor_id: int, start: date, end: date) -> I
     def in_range(column: Any) -> Any:
         return (column >= since) & (column < until)
 
-    paid_ever = (select(Payment.account_id, func.sum(Payment.amount).label("total"))
-                 .group_by(Payment.account_id).subquery())
-    paid = (select(Payment.account_id, func.sum(Payment.amount).label("total"), func.count(Payment.id).label("count"),
+    paid_ever = (select(Payment.account_id, func.sum(Payment.amount - Payment.overpaid + Payment.forgiven)
+                        .label("total")).group_by(Payment.account_id).subquery())
+    paid = (select(Payment.account_id, func.sum(Payment.amount - Payment.overpaid).label("total"),
+                   func.count(Payment.id).label("count"),
                    func.max(Payment.paid_at).label("last"))
             .where(in_range(Payment.paid_at)).group_by(Payment.account_id).subquery())
     contacts = (select(Conversation.debtor_id, func.count(Message.id).label("count"),

@@ -295,3 +295,12 @@ def test_an_id_a_spreadsheet_would_run_is_exported_as_text(ledger: Session) -> N
     text = "".join(results_csv(ledger, aurora.id, NOVEMBER.start, NOVEMBER.end))
     rows = list(csv.DictReader(io.StringIO(text)))
     assert sorted(row["account_id"] for row in rows) == ["'=HYPERLINK(\"http://x.example\")", "A-Ana"]
+
+
+def test_money_above_the_balance_is_collected_once_and_never_raises_what_was_assigned(ledger: Session) -> None:
+    beto = ledger.query(Account).filter_by(external_id="A-Beto").one()  # owes 1,500 of the 2,000 assigned
+    apply_payment(ledger, beto, None, Decimal("2000.00"), at("2026-11-25"), at("2026-11-25"),
+                  provider="external_transfer", provider_ref="external:banco-aurora:OVER")  # 500 too much
+    ledger.commit()
+    [row] = [row for row in as_dict(NOVEMBER, ledger)["recovery"] if row["stage"] == "early"]
+    assert (row["assigned"], row["collected"], row["recovery"]) == ("2000.00", "1500.00", 0.75)
