@@ -39,9 +39,13 @@ BLOCK_REASONS = ("opted_out", "wrong_number", "dispute", "paused")
 
 
 def midday_zone(now: datetime) -> str:
-    """A fixed-offset IANA zone where `now` falls at about 12:00."""
-    offset = 12 - now.astimezone(UTC).hour  # local = UTC + offset; Etc/GMT signs are inverted
-    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"
+    """A fixed-offset IANA zone where `now` falls as near 12:00 as it can on Mexico's date: the reminders are for
+    Mexico's day, and a debtor whose own clock is already on the next day gets none (bot.campaigns.delivery)."""
+    mexico_day = now.astimezone(ZoneInfo(config.country("MX").timezone)).date()
+    utc = now.astimezone(UTC)
+    offset = min((hours for hours in range(-12, 15) if (utc + timedelta(hours=hours)).date() == mexico_day),
+                 key=lambda hours: abs((utc + timedelta(hours=hours)).hour - 12))
+    return "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc/GMT signs are inverted
 
 
 @dataclass
