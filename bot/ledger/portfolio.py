@@ -187,14 +187,22 @@ def parse_row(raw: dict[str, Any], line: int, extra_columns: Iterable[str] = (),
     )
 
 
-def read_rows(stream: TextIO, report: ImportReport) -> Iterator[PortfolioRow]:
-    """Valid rows of a CSV stream; rejected rows go to `report.errors` and the file goes on."""
+def csv_reader(stream: TextIO, required: Iterable[str]) -> csv.DictReader[str]:
+    """A CSV reader with its header's names trimmed; PortfolioFormatError names the required columns missing.
+    Every creditor file (the portfolio, payments received elsewhere) is read through it."""
     reader = csv.DictReader(stream)
     header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    missing = [column for column in required if column not in header]
     if missing:
         raise PortfolioFormatError(f"missing columns: {', '.join(missing)}")
     reader.fieldnames = header
+    return reader
+
+
+def read_rows(stream: TextIO, report: ImportReport) -> Iterator[PortfolioRow]:
+    """Valid rows of a CSV stream; rejected rows go to `report.errors` and the file goes on."""
+    reader = csv_reader(stream, REQUIRED_COLUMNS)
+    header = list(reader.fieldnames or [])
     extra_columns = [c for c in header if c not in REQUIRED_COLUMNS and c not in KNOWN_OPTIONAL_COLUMNS]
     countries = frozenset(config.countries())
     first_line_of: dict[tuple[str, str], int] = {}

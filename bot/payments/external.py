@@ -10,7 +10,6 @@ method (transfer, cash, deposit, card, other), reference.
 """
 from __future__ import annotations
 
-import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.ledger.models import Account, AuditLog, Creditor, Payment
-from bot.ledger.portfolio import PortfolioFormatError, RowError, amount_in, required_text
+from bot.ledger.portfolio import RowError, amount_in, csv_reader, required_text
 from bot.payments.events import apply_payment
 from bot.payments.links import PaymentProvider, withdraw_links
 
@@ -109,12 +108,7 @@ def import_payments(session: Session, stream: TextIO, now: datetime, actor: str 
                     provider: PaymentProvider | None = None) -> PaymentsReport:
     """Check every row, apply the good ones (oldest payment first), and report the rest. With the payment
     provider, an account paid off here has its open links expired there too."""
-    reader = csv.DictReader(stream)
-    header = [name.strip() for name in (reader.fieldnames or [])]
-    missing = [column for column in COLUMNS if column not in header]
-    if missing:
-        raise PortfolioFormatError(f"missing columns: {', '.join(missing)}")
-    reader.fieldnames = header
+    reader = csv_reader(stream, COLUMNS)
     creditors = {creditor.code: creditor for creditor in session.scalars(select(Creditor))}
     report = PaymentsReport()
     valid: list[ExternalPayment] = []
