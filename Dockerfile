@@ -21,7 +21,7 @@ RUN mkdir -p /opt/rasa/bin /opt/rasa/lib \
 COPY constraints-rasa.txt /tmp/
 # The same pins as `make setup`'s .venv-rasa (Makefile), so the trainer's models match `make model`'s.
 RUN /opt/rasa/bin/python -m pip install --no-cache-dir --upgrade pip \
-    && /opt/rasa/bin/python -m pip install --no-cache-dir -c /tmp/constraints-rasa.txt rasa==3.6.21
+    && /opt/rasa/bin/python -m pip install --no-cache-dir -c /tmp/constraints-rasa.txt rasa==3.6.21 jsonschema==3.2.0
 
 FROM python:3.12-slim-bookworm AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \

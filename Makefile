@@ -35,7 +35,10 @@ $(RASA_VENV)/.installed: constraints-rasa.txt
 	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (pyenv install 3.10.13)"; exit 1; }
 	test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
 	$(RASA_VENV)/bin/pip install -q --upgrade pip
-	$(RASA_VENV)/bin/pip install -q -c constraints-rasa.txt rasa==3.6.21
+	# jsonschema 3.2 (Rasa allows >=3.2,<4.18): Rasa checks every action server answer with jsonschema.validate,
+	# which under 4.x re-checks the schema against the 2020-12 metaschema each time: 15 ms of Rasa's event loop
+	# per action call, against 2 ms (README, "Performance").
+	$(RASA_VENV)/bin/pip install -q -c constraints-rasa.txt rasa==3.6.21 jsonschema==3.2.0
 	touch $@
 
 setup: $(VENV)/.installed $(RASA_VENV)/.installed

@@ -1,6 +1,9 @@
 """What every action needs from the tracker: who is writing, and a unit of work on the ledger."""
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +16,17 @@ from bot.common.phones import InvalidPhone, split_sender_id
 from bot.ledger.db import session_scope
 from bot.messaging.contact import contact_key
 from bot.messaging.conversations import DEFAULT_COUNTRY, conversation_country, get_or_create_conversation
+
+
+def in_thread[**P, R](method: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run an action's work on a worker thread. Actions read and write the ledger with blocking SQL; run on the
+    action server's one event loop, every debtor's action call would wait for every other's queries."""
+
+    @functools.wraps(method)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await asyncio.to_thread(method, *args, **kwargs)
+
+    return run
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ask_to_rephrase, offer_a_person, sender_of, utcnow
+from actions.common import ask_to_rephrase, in_thread, offer_a_person, sender_of, utcnow
 from actions.slots import (
     AWAITING,
     AWAITING_PLAN_DETAILS,
@@ -48,8 +48,9 @@ class ActionHandoff(Action):
     def name(self) -> str:
         return "action_handoff"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         return hand_off(tracker, dispatcher, "debtor_request")
 
 
@@ -59,8 +60,9 @@ class ActionFallback(Action):
     def name(self) -> str:
         return "action_fallback"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         return ask_to_rephrase(tracker, dispatcher)
 
 
@@ -81,8 +83,9 @@ class ActionConfirmOptOut(Action):
     def name(self) -> str:
         return "action_confirm_opt_out"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         if tracker.get_slot(PENDING_OFFER) == OFFER_TO_STOP:
             return stop_contact(tracker, dispatcher)
         dispatcher.utter_message(response="utter_confirm_opt_out")
@@ -96,8 +99,9 @@ class ActionCancelRequest(Action):
     def name(self) -> str:
         return "action_cancel_request"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         if tracker.get_slot(PENDING_OFFER) == OFFER_OF_A_PLAN or tracker.get_slot(AWAITING) == AWAITING_PLAN_DETAILS:
             dispatcher.utter_message(response="utter_plan_cancelled")
             return [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None), SlotSet(PLAN_REQUEST, None),
@@ -112,8 +116,9 @@ class ActionRespondUpset(Action):
     def name(self) -> str:
         return "action_respond_upset"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         dispatcher.utter_message(response="utter_stay_calm")
         return offer_a_person("upset")
 
@@ -125,8 +130,9 @@ class ActionWrongPerson(Action):
     def name(self) -> str:
         return "action_wrong_person"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         if sender.e164:
             with session_scope() as session:

@@ -13,6 +13,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     Sender,
     ask_to_rephrase,
+    in_thread,
     offer_a_person,
     sender_country,
     sender_of,
@@ -67,8 +68,9 @@ class ValidateIdentityForm(FormValidationAction):
     def name(self) -> str:
         return "validate_identity_form"
 
-    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
-                             tracker: Tracker, domain: DomainDict) -> list[str]:
+    @in_thread
+    def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                       tracker: Tracker, domain: DomainDict) -> list[str]:
         # Already verified (another session or channel) or locked: nothing to ask, the form ends.
         sender = sender_of(tracker)
         now = utcnow()
@@ -79,8 +81,9 @@ class ValidateIdentityForm(FormValidationAction):
                 return []
         return domain_slots
 
-    async def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
-                                       tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
+    @in_thread
+    def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
+                                 tracker: Tracker, domain: DomainDict) -> dict[str, Any]:
         sender = sender_of(tracker)
         now = utcnow()
         # The whole message, not only the entity the slot took: "1234 15/03/1985" is one answer.
@@ -112,8 +115,9 @@ class ActionAskIdentityAnswer(Action):
     def name(self) -> str:
         return "action_ask_identity_answer"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         feedback = tracker.get_slot(IDENTITY_FEEDBACK) or ""
         document = identity_document(sender_of(tracker).sender_id)
         if feedback.startswith("retry:"):
@@ -137,8 +141,9 @@ class ActionRespondAfterVerification(Action):
     def name(self) -> str:
         return "action_respond_after_verification"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         now = utcnow()
         events: list[EventType] = [SlotSet(IDENTITY_ANSWER, None)]
@@ -171,8 +176,9 @@ class ActionRespondVerified(Action):
     def name(self) -> str:
         return "action_respond_verified"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         sender: Sender = sender_of(tracker)
         now = utcnow()
         with session_scope() as session:

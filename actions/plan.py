@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session
 
 from actions.answers import NOTHING_PENDING, send_payment_link
-from actions.common import offer_a_person, sender_of, utcnow
+from actions.common import in_thread, offer_a_person, sender_of, utcnow
 from actions.conversation import hand_off, stop_contact
 from actions.slots import (
     AWAITING,
@@ -322,8 +322,9 @@ class ActionAnswerOffer(Action):
     def name(self) -> str:
         return "action_answer_offer"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         accepted = (tracker.latest_message.get("intent") or {}).get("name") == "affirm"
         offer = tracker.get_slot(PENDING_OFFER)
         cleared: list[EventType] = [SlotSet(PENDING_OFFER, None), SlotSet(PLAN_OFFER, None)]

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import sender_country, sender_of, utcnow
+from actions.common import in_thread, sender_country, sender_of, utcnow
 from bot.common import config
 from bot.common.locale import join_spanish, local_today
 from bot.identity.verification import verified_debtor
@@ -25,8 +25,9 @@ class ActionWhoIsWriting(Action):
     def name(self) -> str:
         return "action_who_is_writing"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         now = utcnow()
         with session_scope() as session:
@@ -54,8 +55,9 @@ class ActionTellHours(Action):
     def name(self) -> str:
         return "action_tell_hours"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         country = sender_country(sender_of(tracker).sender_id)
         dispatcher.utter_message(response="utter_hours", hours=business_hours_text(country),
                                  country=config.country(country).name)

@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import sender_country, sender_of, utcnow
+from actions.common import in_thread, sender_country, sender_of, utcnow
 from actions.slots import DEBTOR_FIRST_NAME, VERIFIED, VOSEO
 from bot.common import config
 from bot.identity.verification import verified_debtor
@@ -19,8 +19,9 @@ class ActionSessionStart(Action):
     def name(self) -> str:
         return "action_session_start"
 
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: dict[str, Any]) -> list[EventType]:
+    @in_thread
+    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+            domain: dict[str, Any]) -> list[EventType]:
         sender = sender_of(tracker)
         debtor = None
         first_name: str | None = None

@@ -28,7 +28,7 @@ from api.routes import (
     sandbox,
     twilio,
 )
-from api.worker import RetryWorker
+from api.worker import ReplyDispatcher, RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
@@ -41,6 +41,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
+    app.state.reply_dispatcher = ReplyDispatcher(get_settings().reply_threads)
     campaigns = None
     if get_settings().campaigns_in_app_minutes:  # the demo: reminders without a separate worker service
         from api.tasks import EmbeddedCampaigns
@@ -54,6 +55,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         models.stop()
     if campaigns is not None:
         campaigns.stop()
+    app.state.reply_dispatcher.stop()
     worker.stop()
 
 

@@ -1,36 +1,91 @@
-"""Gateway throughput and latency under load: `make bench` (or `python -m benchmarks.gateway`).
+"""A burst of replies to a reminder campaign: `make bench` (or `python -m benchmarks.gateway`).
 
-N simulated debtors (default 50) each send a short conversation at the same time through the signed
-Twilio webhook of the real app (uvicorn, PostgreSQL, Redis locks, Rasa with Redis tracker and lock stores,
-the real action server). Then the same load goes straight to Rasa's REST channel, in the same run, so the
-gateway's own cost shows as the ratio between the two.
+The real stack runs as in production, each part its own process: PostgreSQL, Redis, Rasa (Redis tracker and
+lock stores), the action server, two app processes (uvicorn; one answering Twilio with TwiML, one in
+REPLY_MODE=rest sending replies through a local fake of Twilio's API with the official SDK). The portfolio
+holds 100,000 debtors. N debtors (default 50) at once each verify themselves and ask for their balance
+(4 messages, each sent when the previous one was answered):
+
+1. straight to Rasa's REST channel (the same senders' conversations, without the gateway);
+2. through the signed Twilio webhook, TwiML mode (the whole path: gateway + Rasa + actions);
+3. through the webhook in REST mode: how long Twilio waits for our acknowledgement, and how long the debtor
+   waits for the reply;
+4. the TwiML burst again under py-spy: CPU per process and where each message's time goes, stage by stage;
+5. one debtor at a time: a message on a short tracker (~10 events) and on a long one (~200), and a
+   portfolio of 1,000 debtors against 100,000.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import uvicorn
 from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
+from benchmarks.campaigns import fresh_database
+from benchmarks.profiling import IDLE, CpuMeter, Rule, Sampler, classify
 from bot.admin.rasa_model import active_model, model_path
-from bot.common.settings import get_settings
-from bot.ledger.db import migrate, reset_engines
+from bot.common.settings import PROJECT_ROOT
 from scripts import servers
 from scripts.services import free_port, start_postgres, start_redis
+from tests.fakes.twilio_api import FakeTwilio
 
-CONVERSATION = ["hola", "1234", "eres un robot?", "gracias"]
 TOKEN = "bench-twilio-token"
+RASA_TOKEN = "bench"
 PUBLIC = "https://bench.acuerdo.example"
+OUR_NUMBER = "whatsapp:+15550001111"
+PORTFOLIO = 100_000
+SMALL_PORTFOLIO = 1_000
+
+SEED = [
+    """INSERT INTO creditors (code, name, created_at) VALUES ('banco-aurora', 'Banco Aurora', now())
+       ON CONFLICT DO NOTHING""",
+    """INSERT INTO debtors (external_id, full_name, document_id, country, is_demo, extra, created_at, updated_at)
+       SELECT 'D' || g, 'Deudor ' || g, lpad(g::text, 8, '0'), 'MX', false, '{}', now(), now()
+       FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) g""",
+    """INSERT INTO phones (debtor_id, e164, verified, wrong_number, created_at)
+       SELECT d.id, '+5255' || lpad(substr(d.external_id, 2), 8, '0'), false, false, now()
+       FROM debtors d JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) g
+            ON d.external_id = 'D' || g""",
+    """INSERT INTO accounts (external_id, creditor_id, debtor_id, product, currency, principal, interest, fees,
+                             due_date, status, created_at, updated_at)
+       SELECT 'A' || substr(d.external_id, 2), (SELECT id FROM creditors WHERE code = 'banco-aurora'), d.id,
+              'Préstamo', 'MXN', 1000 + d.id % 5000, d.id % 300, 0, current_date - (d.id % 90), 'active',
+              now() - interval '90 days', now()
+       FROM debtors d JOIN generate_series(CAST(:first AS integer), CAST(:last AS integer)) g
+            ON d.external_id = 'D' || g""",
+    "ANALYZE",
+]
+
+
+def seed(url: str, first: int, last: int) -> None:
+    """Debtors `first`..`last` (Mexico), each with one WhatsApp number and one overdue account."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in SEED:
+            connection.execute(text(statement), {"first": first, "last": last})
+    engine.dispose()
+
+
+def phone_of(debtor: int) -> str:
+    return f"+5255{debtor:08d}"
+
+
+def conversation_of(debtor: int) -> list[str]:
+    """Hello, the last four digits of the document, the balance, thanks: the commonest reply to a reminder."""
+    return ["hola", f"{debtor:08d}"[-4:], "cuanto debo?", "gracias"]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -38,89 +93,308 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def drive(debtors: int, send: Callable[[int, int, str], None]) -> tuple[float, list[float]]:
-    """Every debtor sends the conversation in order; all debtors at once. Returns (seconds, latencies ms)."""
+@dataclass
+class Burst:
+    label: str
+    seconds: float
+    latencies: list[float]  # ms until the debtor had the reply
+    acks: list[float]  # ms until the webhook answered (REST mode), else empty
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def line(self) -> str:
+        return (f"  {self.label:<34} {len(self.latencies):>4} msgs {self.seconds:6.1f} s {self.rate:6.1f} msg/s"
+                f"  p50 {statistics.median(self.latencies):6.0f}  p95 {percentile(self.latencies, 0.95):6.0f}"
+                f"  p99 {percentile(self.latencies, 0.99):6.0f} ms")
+
+
+def drive(label: str, debtors: range, send: Callable[[int, int, str], float | None]) -> Burst:
+    """Every debtor sends its conversation in order, all at once; `send` returns the ack time (REST mode)."""
     latencies: list[float] = []
+    acks: list[float] = []
     lock = threading.Lock()
 
-    def debtor(index: int) -> None:
-        for turn, message in enumerate(CONVERSATION):
+    def debtor(number: int) -> None:
+        for turn, message in enumerate(conversation_of(number)):
             began = time.perf_counter()
-            send(index, turn, message)
+            ack = send(number, turn, message)
             with lock:
                 latencies.append((time.perf_counter() - began) * 1000)
+                if ack is not None:
+                    acks.append(ack)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=debtors) as pool:
-        list(pool.map(debtor, range(debtors)))
-    return time.perf_counter() - started, latencies
+    with ThreadPoolExecutor(max_workers=len(debtors)) as pool:
+        list(pool.map(debtor, debtors))
+    return Burst(label, time.perf_counter() - started, latencies, acks)
 
 
-def report(label: str, seconds: float, latencies: list[float]) -> float:
-    rate = len(latencies) / seconds
-    print(f"  {label:<28} {len(latencies):>5} msgs in {seconds:6.1f} s = {rate:6.1f} msg/s   "
-          f"p50 {statistics.median(latencies):7.1f} ms  p95 {percentile(latencies, 0.95):7.1f} ms  "
-          f"p99 {percentile(latencies, 0.99):7.1f} ms")
-    return rate
+class SentReplies(list[dict[str, str]]):
+    """The fake Twilio's record of sent messages; a debtor's thread waits here for its reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = threading.Condition()
+        self._count: Counter[str] = Counter()
+
+    def append(self, item: dict[str, str]) -> None:
+        with self._changed:
+            super().append(item)
+            self._count[item.get("To", "")] += 1
+            self._changed.notify_all()
+
+    def count_to(self, to: str) -> int:
+        with self._changed:
+            return self._count[to]
+
+    def wait_for(self, to: str, more_than: int, timeout: float = 60) -> None:
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._count[to] > more_than, timeout=timeout):
+                raise TimeoutError(f"no reply to {to} within {timeout:.0f} s")
+
+
+@dataclass
+class App:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+def start_app(env: dict[str, str], reply_mode: str, log: Path) -> App:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=PROJECT_ROOT, env={**env, "REPLY_MODE": reply_mode}, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return App(url, process)
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise TimeoutError(f"the app ({reply_mode}) did not start: {log.read_text()[-2000:]}")
+
+
+class Load:
+    """Sends one debtor's message by each route."""
+
+    def __init__(self, client: httpx.Client, rasa_url: str, twiml_app: App, rest_app: App,
+                 sent: SentReplies) -> None:
+        self._client, self._rasa, self._twiml, self._rest, self._sent = client, rasa_url, twiml_app, rest_app, sent
+        self._validator = RequestValidator(TOKEN)
+        self._sids = iter(range(10**9))
+        self._sid_lock = threading.Lock()
+
+    def _form(self, debtor: int, message: str) -> dict[str, str]:
+        with self._sid_lock:
+            sid = next(self._sids)
+        return {"From": f"whatsapp:{phone_of(debtor)}", "To": OUR_NUMBER, "Body": message,
+                "MessageSid": f"SMbench{sid:026d}", "NumMedia": "0"}
+
+    def _post(self, app: App, form: dict[str, str]) -> httpx.Response:
+        signature = self._validator.compute_signature(PUBLIC + "/webhooks/twilio/whatsapp", form)
+        return self._client.post(f"{app.url}/webhooks/twilio/whatsapp", data=form,
+                                 headers={"X-Twilio-Signature": signature})
+
+    def rasa(self, debtor: int, _turn: int, message: str) -> None:
+        response = self._client.post(f"{self._rasa}/webhooks/rest/webhook", json={
+            "sender": f"whatsapp:{phone_of(debtor)}", "message": message, "metadata": {"channel": "whatsapp"}})
+        assert response.status_code == 200 and response.json(), response.text
+
+    def twiml(self, debtor: int, _turn: int, message: str) -> None:
+        response = self._post(self._twiml, self._form(debtor, message))
+        assert response.status_code == 200 and "<Message>" in response.text, response.text
+
+    def rest(self, debtor: int, _turn: int, message: str) -> float:
+        to = f"whatsapp:{phone_of(debtor)}"
+        before = self._sent.count_to(to)
+        began = time.perf_counter()
+        response = self._post(self._rest, self._form(debtor, message))
+        ack = (time.perf_counter() - began) * 1000
+        assert response.status_code == 200 and "<Message>" not in response.text, response.text
+        self._sent.wait_for(to, before)
+        return ack
+
+
+# --- where the time goes -------------------------------------------------------------------------------
+RULES = {
+    "app": [
+        Rule("lock: waiting for the conversation", ("acquire (redis", "hold (bot/messaging/locks", "_wait (")),
+        Rule("dialogue: waiting for Rasa", ("respond (bot/messaging/dialogue",)),
+        Rule("sending replies (Twilio SDK)", ("hand_over (bot/messaging/outbox", "twilio/")),
+        Rule("SQL (app)", ("sqlalchemy/", "psycopg/")),
+        Rule("webhook: signature, form, routing", ("signed_form", "starlette/", "fastapi/", "uvicorn/",
+                                                   "h11", "anyio/")),
+    ],
+    "rasa": [
+        Rule("tracker store (Redis get/set, JSON, replay)", ("tracker_store.py",)),
+        Rule("lock store (Redis)", ("lock_store.py",)),
+        Rule("NLU: DIET (TensorFlow)", ("diet_classifier", "tensorflow/", "rasa/utils/tensorflow")),
+        Rule("NLU: featurizers, tokenizer", ("rasa/nlu/",)),
+        Rule("policy prediction (RulePolicy)", ("rasa/core/policies/",)),
+        Rule("action call (HTTP, payload)", ("rasa/core/actions/action.py", "aiohttp/", "rasa/utils/endpoints")),
+        Rule("graph runner, tracker state", ("rasa/engine/", "rasa/shared/core/trackers", "rasa/shared/core/events",
+                                              "rasa/shared/core/domain")),
+        Rule("HTTP server (Sanic), channel", ("sanic/", "rasa/core/channels")),
+        Rule("processor (rest)", ("rasa/core/processor", "rasa/core/agent")),
+    ],
+    "actions": [
+        Rule("SQL inside actions", ("sqlalchemy/", "psycopg/")),
+        Rule("action code (bot, actions)", ("(actions/", "(bot/")),
+        Rule("tracker JSON in, events out (rasa-sdk)", ("rasa_sdk/", "json/")),
+        Rule("HTTP server (Sanic)", ("sanic/",)),
+    ],
+}
+
+
+def breakdown(samples: dict[str, Counter[str]], cpu: dict[str, float], messages: int, rate: int) -> None:
+    """Per process: CPU ms a message, then each stage's thread-ms a message (all threads summed)."""
+    print(f"\nWhere a message's time goes ({messages} messages under load; py-spy at {rate} Hz, --idle)")
+    print(f"  {'process':<10}{'CPU ms/msg':>11}")
+    for name, seconds in cpu.items():
+        print(f"  {name:<10}{seconds * 1000 / messages:>11.1f}")
+    print(f"  {'total':<10}{sum(cpu.values()) * 1000 / messages:>11.1f}   "
+          f"(2 cores: at most {2 * messages / max(sum(cpu.values()), 1e-9):.0f} msg/s if CPU-bound)")
+    print(f"\n  {'stage':<46}{'process':<9}{'thread-ms/msg':>14}{'% busy':>8}")
+    for name, stacks in samples.items():
+        stages = classify(stacks, RULES[name])
+        busy = sum(count for stage, count in stages.items() if stage != IDLE) or 1
+        for stage, count in stages.most_common():
+            share = "" if stage == IDLE else f"{100 * count / busy:7.0f}%"
+            print(f"  {stage:<46}{name:<9}{count * 1000 / rate / messages:>14.1f}{share:>8}")
+
+
+# --- one debtor at a time ------------------------------------------------------------------------------
+def sequential_ms(send: Callable[[], None], times: int) -> float:
+    durations = []
+    for _ in range(times):
+        began = time.perf_counter()
+        send()
+        durations.append((time.perf_counter() - began) * 1000)
+    return statistics.median(durations)
+
+
+def tracker_events(client: httpx.Client, rasa_url: str, sender: str) -> int:
+    response = client.get(f"{rasa_url}/conversations/{sender}/tracker", params={"token": RASA_TOKEN})
+    return len(response.json().get("events") or [])
+
+
+def growth(load: Load, client: httpx.Client, rasa_url: str, short: int = 20, long: int = 21) -> None:
+    """A message's time on a short and a long tracker; on a small and a large portfolio."""
+    print("\nOne debtor at a time (median of 20 messages, whole path: webhook → Rasa → actions → reply)")
+    for debtor, target in ((short, 10), (long, 200)):
+        for turn, message in enumerate(conversation_of(debtor)[:2]):
+            load.twiml(debtor, turn, message)  # verified
+        sender = f"whatsapp:{phone_of(debtor)}"
+        while tracker_events(client, rasa_url, sender) < target:
+            load.twiml(debtor, 2, "cuanto debo?")
+        events = tracker_events(client, rasa_url, sender)
+        ms = sequential_ms(lambda number=debtor: load.twiml(number, 2, "cuanto debo?"), 20)  # type: ignore[misc]
+        print(f"  tracker of {events:>4} events before (balance question)        {ms:7.0f} ms")
+
+
+def portfolio(load: Load, url: str, small: int = 30, large_from: int = PORTFOLIO - 20) -> None:
+    def conversation(debtor: int) -> Callable[[], None]:
+        def run() -> None:
+            for turn, message in enumerate(conversation_of(debtor)):
+                load.twiml(debtor, turn, message)
+        return run
+
+    numbers = iter(range(small, small + 10))
+    small_ms = sequential_ms(lambda: conversation(next(numbers))(), 10) / 4
+    seed(url, SMALL_PORTFOLIO + 1, PORTFOLIO)
+    numbers = iter(range(large_from, large_from + 10))
+    large_ms = sequential_ms(lambda: conversation(next(numbers))(), 10) / 4
+    print(f"  portfolio of {SMALL_PORTFOLIO:>7,} debtors (a message, in a whole conversation)    {small_ms:7.0f} ms")
+    print(f"  portfolio of {PORTFOLIO:>7,} debtors (a message, in a whole conversation)    {large_ms:7.0f} ms")
+
+
+def bursts(load: Load, debtors: int, blocks: Iterator[int]) -> None:
+    print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
+          f"({os.cpu_count()} cores)")
+    rasa = drive("Rasa REST channel directly", range(next(blocks), next(blocks)), load.rasa)
+    print(rasa.line())
+    twiml = drive("gateway, TwiML (whole path)", range(next(blocks), next(blocks)), load.twiml)
+    print(twiml.line())
+    rest = drive("gateway, REST mode: until replied", range(next(blocks), next(blocks)), load.rest)
+    print(rest.line())
+    print(f"  {'gateway, REST mode: acknowledgement':<34} {len(rest.acks):>4} acks{'':>20}"
+          f"  p50 {statistics.median(rest.acks):6.1f}  p95 {percentile(rest.acks, 0.95):6.1f}"
+          f"  p99 {percentile(rest.acks, 0.99):6.1f} ms")
+    print(f"  gateway / Rasa: throughput {twiml.rate / rasa.rate:.2f}x (goal >= 0.95), p95 "
+          f"{percentile(twiml.latencies, 0.95) / percentile(rasa.latencies, 0.95):.2f}x (goal <= 1.2)")
+
+
+def profile(load: Load, roots: dict[str, int], debtors: range, rate: int, folder: Path) -> None:
+    """The TwiML burst again with py-spy on the app, Rasa and the action server, and CPU meters on all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    samplers = [Sampler(name, roots[name], folder / f"{name}.spy", rate=rate) for name in ("app", "rasa", "actions")]
+    meter = CpuMeter(roots)
+    for sampler in samplers:
+        sampler.start()
+    time.sleep(2)  # py-spy attached
+    meter.start()
+    profiled = drive("gateway, TwiML, under py-spy", debtors, load.twiml)
+    cpu = meter.stop()
+    samples = {sampler.name: sampler.stop() for sampler in samplers}
+    print(profiled.line())
+    breakdown(samples, cpu, len(profiled.latencies), rate)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debtors", type=int, default=50)
+    parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
+    parser.add_argument("--only-profile", action="store_true", help="skip all but the profiled burst")
+    parser.add_argument("--profiles", type=Path, help="keep py-spy's raw stacks here (default: thrown away)")
     args = parser.parse_args()
     model = active_model()
     if model is None or model != model_path():
         raise SystemExit("no model for the current inputs: run `make model` first")
     postgres, redis = start_postgres(), start_redis()
-    engine = create_engine(postgres.admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text('CREATE DATABASE "bench"'))
-    engine.dispose()
-    database_url = postgres.url("bench")
-    migrate(database_url)
+    fake = FakeTwilio(sent=SentReplies()).start()
+    apps: list[App] = []
     with tempfile.TemporaryDirectory() as tmp:
-        running = servers.start(model, free_port(), free_port(), env={"DATABASE_URL": database_url},
-                                log_dir=Path(tmp), token="bench", redis_url=redis.url)
-        os.environ.update({"DATABASE_URL": database_url, "REDIS_URL": redis.url, "RASA_URL": running.rasa_url,
-                           "PUBLIC_BASE_URL": PUBLIC, "TWILIO_AUTH_TOKEN": TOKEN, "RETRY_INTERVAL_SECONDS": "3600",
-                           "RASA_TIMEOUT_SECONDS": "30"})
-        get_settings.cache_clear()
-        reset_engines()
-        from api.main import create_app
-
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning",
-                                               workers=1))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.1)
-        validator = RequestValidator(TOKEN)
+        logs = Path(tmp)
+        url = fresh_database(postgres, "bench")
+        seed(url, 1, SMALL_PORTFOLIO)
+        env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url, "PUBLIC_BASE_URL": PUBLIC,
+               "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE": fake.url, "RASA_TOKEN": RASA_TOKEN,
+               "RETRY_INTERVAL_SECONDS": "3600", "RASA_TIMEOUT_SECONDS": "30", "NLU_INBOX_REFRESH_MINUTES": "0",
+               "MODEL_JOBS_IN_APP": "false"}
+        running = servers.start(model, free_port(), free_port(), env=env, log_dir=logs, token=RASA_TOKEN,
+                                redis_url=redis.url)
         try:
-            with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=args.debtors)) as client:
-                def via_gateway(index: int, turn: int, message: str) -> None:
-                    form = {"From": f"whatsapp:+52155{index:08d}", "To": "whatsapp:+15550001111", "Body": message,
-                            "MessageSid": f"SMbench{index:08d}{turn:04d}", "NumMedia": "0"}
-                    signature = validator.compute_signature(PUBLIC + "/webhooks/twilio/whatsapp", form)
-                    response = client.post(f"http://127.0.0.1:{port}/webhooks/twilio/whatsapp", data=form,
-                                           headers={"X-Twilio-Signature": signature})
-                    assert response.status_code == 200 and "<Message>" in response.text, response.text
-
-                def straight_to_rasa(index: int, turn: int, message: str) -> None:
-                    response = client.post(f"{running.rasa_url}/webhooks/rest/webhook",
-                                           json={"sender": f"direct:{index}", "message": message})
-                    assert response.status_code == 200 and response.json(), response.text
-
-                drive(5, straight_to_rasa)  # warm-up (not counted)
-                print(f"Gateway load: {args.debtors} debtors at once, {len(CONVERSATION)} messages each "
-                      f"(PostgreSQL, Redis, Rasa with Redis stores, 2 cores)")
-                gateway_rate = report("signed webhook (gateway)", *drive(args.debtors, via_gateway))
-                rasa_rate = report("Rasa REST channel directly", *drive(args.debtors, straight_to_rasa))
-                print(f"  gateway throughput / Rasa throughput = {gateway_rate / rasa_rate:.2f}")
+            env["RASA_URL"] = running.rasa_url
+            apps = [start_app(env, "twiml", logs / "app-twiml.log"), start_app(env, "rest", logs / "app-rest.log")]
+            with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
+                load = Load(client, running.rasa_url, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
+                for debtor in range(1, 6):  # warm-up (not counted)
+                    load.twiml(debtor, 0, "hola")
+                    load.rasa(debtor + 5, 0, "hola")
+                    load.rest(debtor + 10, 0, "hola")
+                blocks = iter(range(1_000, PORTFOLIO, args.debtors))  # fresh debtors for every burst
+                if not args.only_profile:
+                    growth(load, client, running.rasa_url)
+                    portfolio(load, url)
+                    bursts(load, args.debtors, blocks)
+                roots = {"app": apps[0].process.pid, "rasa": running.processes[1].pid,
+                         "actions": running.processes[0].pid,
+                         "postgres": int((postgres.data_dir / "postmaster.pid").read_text().split()[0]),
+                         "redis": redis.process.pid}
+                profile(load, roots, range(next(blocks), next(blocks)), args.rate, args.profiles or logs)
         finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+            for app in apps:
+                app.stop()
             running.stop()
+            fake.stop()
             redis.stop()
             postgres.stop()
 

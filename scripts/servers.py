@@ -104,6 +104,9 @@ def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int =
     """Rasa's endpoints: our action server, and the tracker store every Rasa server shares — Redis (with its lock
     store), or without Redis a SQLite file — so a conversation continues on whichever server is live.
 
+    Rasa sends the whole domain with every action call: `enable_selective_domain` would spare that, but
+    rasa-sdk 3.21 then answers 449 (it expects the domain digest Rasa 3.6 never sends).
+
     Trackers hold what debtors wrote: in Redis they expire `retention_days` after a conversation's last turn.
     """
     text = f'action_endpoint:\n  url: "{action_url}/webhook"\n'

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from api.deps import DbSession, GatewayDep, TransportDep
+from api.deps import DbSession, GatewayDep
 from api.limits import read_body_capped
-from api.worker import flush_outbox
+from api.worker import ReplyDispatcher
 from bot.common.phones import InvalidPhone
 from bot.common.settings import get_settings
 from bot.ledger.models import MessageStatus, utcnow
 from bot.messaging.gateway import Gateway, Inbound
-from bot.messaging.outbox import Transport, record_status
+from bot.messaging.outbox import record_status
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"])
 MAX_WEBHOOK_BYTES = 64 * 1024  # Twilio's form posts are a few KB (a WhatsApp body is at most 4,096 characters)
@@ -54,19 +54,23 @@ def twiml(replies: list[str]) -> Response:
     return Response(content=str(response), media_type="application/xml")
 
 
-def _deliver_in_background(gateway: Gateway, transport: Transport, sender_id: str) -> None:
-    gateway.process(sender_id, MessageStatus.QUEUED)
-    flush_outbox(transport)
+def reply_dispatcher(request: Request) -> ReplyDispatcher:
+    """The app's reply threads (REST mode), started with the app (api.main.lifespan)."""
+    return request.app.state.reply_dispatcher
 
 
-def _handle(channel: str, form: dict[str, str], gateway: Gateway, transport: Transport,
-            background: BackgroundTasks) -> Response:
+ReplyDispatcherDep = Annotated[ReplyDispatcher, Depends(reply_dispatcher)]
+
+
+def _handle(channel: str, form: dict[str, str], gateway: Gateway, dispatcher: ReplyDispatcher) -> Response:
+    """REST mode (the default): store, hand the conversation to the reply threads, answer Twilio at once; the
+    acknowledgement never waits for Rasa. TwiML mode: the replies go in the answer."""
     try:
         inbound = _inbound(channel, form)
         if get_settings().reply_mode == "rest":
             stored = gateway.store(inbound)
             if not stored.duplicate:
-                background.add_task(_deliver_in_background, gateway, transport, stored.sender_id)
+                dispatcher.submit(stored.sender_id)
             return twiml([])
         _, replies = gateway.receive(inbound, MessageStatus.SENT)
     except InvalidPhone:
@@ -75,13 +79,13 @@ def _handle(channel: str, form: dict[str, str], gateway: Gateway, transport: Tra
 
 
 @router.post("/whatsapp")
-def whatsapp(background: BackgroundTasks, form: TwilioForm, gateway: GatewayDep, transport: TransportDep) -> Response:
-    return _handle("whatsapp", form, gateway, transport, background)
+def whatsapp(form: TwilioForm, gateway: GatewayDep, dispatcher: ReplyDispatcherDep) -> Response:
+    return _handle("whatsapp", form, gateway, dispatcher)
 
 
 @router.post("/sms")
-def sms(background: BackgroundTasks, form: TwilioForm, gateway: GatewayDep, transport: TransportDep) -> Response:
-    return _handle("sms", form, gateway, transport, background)
+def sms(form: TwilioForm, gateway: GatewayDep, dispatcher: ReplyDispatcherDep) -> Response:
+    return _handle("sms", form, gateway, dispatcher)
 
 
 @router.post("/status")

@@ -87,9 +87,12 @@ class Settings(BaseSettings):
 
     demo_enabled: bool = Field(default=False, description="Serve /demo (lists the demo debtors and their "
                                "verification digits): `make demo` turns it on; refused in production.")
-    reply_mode: str = Field(default="twiml", pattern="^(twiml|rest)$",
-                            description="twiml: replies in the webhook response; rest: 200 at once, replies via "
-                            "the outbox.")
+    reply_mode: str = Field(default="rest", pattern="^(twiml|rest)$",
+                            description="rest: the webhook answers Twilio at once (never waiting for Rasa) and the "
+                            "replies leave through the outbox; twiml: replies in the webhook's answer (Twilio gives "
+                            "up after 15 s).")
+    reply_threads: int = Field(default=16, ge=1, le=256, description="REST mode: threads per app process that run "
+                               "the dialogue and send the replies (conversations answered at once).")
     twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111",
                                       description="Sender when a conversation has none.")
     twilio_sms_from: str = "+15550001111"

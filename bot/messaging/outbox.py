@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
 from bot.common import config
@@ -142,10 +142,7 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
     "sending". Returns how many left. Reminders (messages with a contact decision) are the campaign workers'
     (bot.campaigns.delivery), which keep the rate per sender and know whether a reminder is still due.
     `checkpoint` commits each claim before the provider is called (a crash then never sends twice)."""
-    queued = list(session.scalars(
-        select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED,
-                              Message.contact_decision.is_(None))
-        .order_by(Message.id).limit(limit)))
+    queued = list(session.scalars(_queued_replies().limit(limit)))
     sent = sum(send_one(session, transport, message, now, checkpoint) for message in queued)
     stale = list(session.scalars(
         select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.SENDING,
@@ -156,6 +153,19 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
         if checkpoint is not None:
             checkpoint()
     return sent
+
+
+def send_replies_of(session: Session, transport: Transport, conversation_id: int, now: datetime,
+                    checkpoint: Callable[[], None] | None = None) -> int:
+    """Send one conversation's queued replies, in order (REST mode, right after the dialogue answered): a burst
+    of debtors does not have every reply thread walk the whole outbox. Returns how many left."""
+    queued = list(session.scalars(_queued_replies().where(Message.conversation_id == conversation_id)))
+    return sum(send_one(session, transport, message, now, checkpoint) for message in queued)
+
+
+def _queued_replies() -> Select[tuple[Message]]:
+    return (select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.QUEUED,
+                                  Message.contact_decision.is_(None)).order_by(Message.id))
 
 
 def _decision_for(session: Session, message: Message, now: datetime) -> ContactDecision:

@@ -1,12 +1,28 @@
 """Requests as Twilio makes them (the app fixtures are in tests/conftest.py)."""
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import TypeVar
 
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from tests.conftest import AUTH_TOKEN, PUBLIC_BASE_URL
+
+T = TypeVar("T")
+
+
+def eventually[T](check: Callable[[], T], timeout: float = 30) -> T:
+    """What `check` returns once it is truthy: REST mode answers on the app's reply threads, after the webhook."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, f"not within {timeout:.0f} s: {check}"
+            return result
+        time.sleep(0.05)
 
 
 def twiml_messages(response) -> list[str]:  # type: ignore[no-untyped-def]

@@ -1,6 +1,8 @@
 """The WhatsApp/SMS gateway through signed Twilio webhooks, with the real Rasa and action servers."""
 from __future__ import annotations
 
+import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -14,7 +16,7 @@ from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, Direction, Message, MessageStatus, utcnow
 from bot.messaging.contact import is_opted_out
 from bot.messaging.outbox import queue_proactive, send_queued
-from tests.api.conftest import signed_post, sms_form, twiml_messages, whatsapp_form
+from tests.api.conftest import eventually, signed_post, sms_form, twiml_messages, whatsapp_form
 from tests.conftest import Stack
 from tests.expected import ASK, GREETING
 from tests.fakes.twilio_api import FakeTwilio
@@ -169,11 +171,15 @@ def test_rest_mode_answers_at_once_and_sends_through_the_outbox(rest_mode_client
                                                                 stack: Stack) -> None:
     response = signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form("+5215500000111", "hola"))
     assert twiml_messages(response) == []
+
+    def both_sent() -> list[Message]:
+        outbound = stored(stack.database_url, "sms:+525500000111", Direction.OUTBOUND)
+        return outbound if [m.status for m in outbound] == [MessageStatus.SENT] * 2 else []
+
+    outbound = eventually(both_sent)  # REST mode: the reply threads answer after the webhook returned
     assert [(m["To"], m["From"], m["Body"]) for m in fake_twilio.sent] == [
         ("+525500000111", "+15550001111", GREETING), ("+525500000111", "+15550001111", ASK)]
     assert fake_twilio.sent[0]["StatusCallback"] == "https://acuerdo.example/webhooks/twilio/status"
-    outbound = stored(stack.database_url, "sms:+525500000111", Direction.OUTBOUND)
-    assert [m.status for m in outbound] == [MessageStatus.SENT, MessageStatus.SENT]
     # delivery statuses come back signed and move forward only
     for status in ("delivered", "sent"):
         callback = {"MessageSid": outbound[0].external_id, "MessageStatus": status, "AccountSid": "AC" + "0" * 32}
@@ -190,10 +196,11 @@ def test_blocked_number_at_send_time_is_recorded_as_opted_out(rest_mode_client: 
     fake_twilio.blocked.add("+525500000112")
     try:
         signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form("+5215500000112", "hola"))
+        outbound = eventually(lambda: [m for m in stored(stack.database_url, "sms:+525500000112", Direction.OUTBOUND)
+                                       if m.status is MessageStatus.FAILED])
     finally:
         fake_twilio.blocked.discard("+525500000112")
-    outbound = stored(stack.database_url, "sms:+525500000112", Direction.OUTBOUND)
-    assert outbound[0].status is MessageStatus.FAILED and outbound[0].error_code == "21610"
+    assert outbound[0].error_code == "21610"
     with session_scope(stack.database_url) as session:
         assert is_opted_out(session, "+525500000112")
 
@@ -227,3 +234,21 @@ def test_whatsapp_window_closed_means_template_only(client: TestClient, fake_twi
 def _debtor_id(session, external_id: str) -> int:  # type: ignore[no-untyped-def]
     from bot.ledger.models import Debtor
     return session.scalar(select(Debtor.id).where(Debtor.external_id == external_id))
+
+
+def test_rest_mode_acknowledges_while_rasa_cannot_answer(rest_mode_client: TestClient, fake_twilio: FakeTwilio,
+                                                         stack: Stack) -> None:
+    """Twilio's acknowledgement never waits for the dialogue: with the real Rasa frozen (SIGSTOP), the webhook
+    still answers, the message is stored, and the debtor's reply leaves once Rasa runs again."""
+    rasa = stack.servers.processes[1]
+    os.kill(rasa.pid, signal.SIGSTOP)
+    try:
+        response = signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form("+5215500000113", "hola"))
+        assert response.status_code == 200 and twiml_messages(response) == []
+        inbound = stored(stack.database_url, "sms:+525500000113", Direction.INBOUND)
+        assert [m.body for m in inbound] == ["hola"]
+        assert not [m for m in fake_twilio.sent if m["To"] == "+525500000113"]  # Rasa has not said a word
+    finally:
+        os.kill(rasa.pid, signal.SIGCONT)
+    sent = eventually(lambda: [m["Body"] for m in fake_twilio.sent if m["To"] == "+525500000113"])
+    assert sent[0] == GREETING

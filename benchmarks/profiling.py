@@ -1,0 +1,144 @@
+"""Where a message's time goes, measured on running servers: CPU per process and py-spy samples per stage.
+
+Sampling (py-spy, `--idle`) sees what each thread is doing, including a thread blocked in a socket read: an
+event-loop server (Rasa, the action server) that waits on Redis or SQL *inside* a request shows it as that
+stage, and an idle loop shows as `waiting (idle)`. Samples are sorted into stages by the first rule whose
+pattern appears in the stack (the rules are checked in order, so narrower rules come first).
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PY_SPY = Path(sys.executable).with_name("py-spy")
+IDLE = "waiting (idle)"
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            tree.setdefault(int(fields[1]), []).append(int(entry.name))
+    return tree
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (Sanic workers, PostgreSQL backends)."""
+    tree, found, todo = _children(), [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(tree.get(current, []))
+    return found
+
+
+def cpu_seconds(pids: Iterable[int]) -> float:
+    """User + system CPU of these processes so far (every thread; live processes only)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds each named process tree spends between `start` and `stop`."""
+
+    roots: dict[str, int]
+    _before: dict[str, float] = field(default_factory=dict)
+    used: dict[str, float] = field(default_factory=dict)
+
+    def _now(self) -> dict[str, float]:
+        return {name: cpu_seconds(process_tree(pid)) for name, pid in self.roots.items()}
+
+    def start(self) -> None:
+        self._before = self._now()
+
+    def stop(self) -> dict[str, float]:
+        after = self._now()
+        self.used = {name: after[name] - self._before.get(name, 0.0) for name in self.roots}
+        return self.used
+
+
+@dataclass(frozen=True)
+class Rule:
+    stage: str
+    patterns: tuple[str, ...]
+
+    def matches(self, stack: str) -> bool:
+        return any(pattern in stack for pattern in self.patterns)
+
+
+@dataclass
+class Sampler:
+    """py-spy recording one process (and its subprocesses) until `stop`."""
+
+    name: str
+    pid: int
+    output: Path
+    rate: int = 200
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [str(PY_SPY), "record", "--pid", str(self.pid), "--rate", str(self.rate), "--idle", "--subprocesses",
+             "--format", "raw", "--output", str(self.output), "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> Counter[str]:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)  # py-spy writes its file on Ctrl-C
+        self.process.wait(timeout=60)
+        return read_raw(self.output)
+
+
+def read_raw(path: Path) -> Counter[str]:
+    """py-spy's raw format: `frame;frame;…;innermost count` per distinct stack."""
+    stacks: Counter[str] = Counter()
+    if not path.exists():
+        return stacks
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks[stack] += int(count)
+    return stacks
+
+
+_IDLE_LEAF = re.compile(r"\b(select|poll|epoll_wait|_run_once|wait|sleep|accept|_worker|get)\b \(")
+
+
+def is_idle(stack: str) -> bool:
+    """A thread parked in the event loop's poll or an idle pool thread waiting for work."""
+    innermost = stack.rsplit(";", 1)[-1]
+    outer = stack.split(";")
+    waiting_for_work = any(frame.startswith(("_worker (concurrent/futures", "worker_thread (anyio",
+                                             "run (anyio/_backends")) for frame in outer[-4:])
+    return ("select (selectors.py" in innermost or "_run_once (asyncio" in innermost or "poll (" in innermost
+            or (waiting_for_work and bool(_IDLE_LEAF.search(innermost))))
+
+
+def classify(stacks: Counter[str], rules: Sequence[Rule]) -> Counter[str]:
+    stages: Counter[str] = Counter()
+    for stack, count in stacks.items():
+        if is_idle(stack):
+            stages[IDLE] += count
+            continue
+        stage = next((rule.stage for rule in rules if rule.matches(stack)), "other")
+        stages[stage] += count
+    return stages
