@@ -13,6 +13,7 @@ from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
 from api.pages import STATIC_DIR
+from api.replies import replies_for_app
 from api.routes import (
     admin,
     admin_models,
@@ -28,7 +29,7 @@ from api.routes import (
     sandbox,
     twilio,
 )
-from api.worker import ReplyDispatcher, RetryWorker
+from api.worker import RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
@@ -41,7 +42,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
-    app.state.reply_dispatcher = ReplyDispatcher(get_settings().reply_threads)
+    app.state.replies, reply_threads = replies_for_app()  # REST mode's dialogue and replies
     campaigns = None
     if get_settings().campaigns_in_app_minutes:  # the demo: reminders without a separate worker service
         from api.tasks import EmbeddedCampaigns
@@ -55,7 +56,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         models.stop()
     if campaigns is not None:
         campaigns.stop()
-    app.state.reply_dispatcher.stop()
+    if reply_threads is not None:
+        reply_threads.stop()
     worker.stop()
 
 

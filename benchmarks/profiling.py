@@ -3,12 +3,12 @@
 Sampling (py-spy, `--idle`) sees what each thread is doing, including a thread blocked in a socket read: an
 event-loop server (Rasa, the action server) that waits on Redis or SQL *inside* a request shows it as that
 stage, and an idle loop shows as `waiting (idle)`. Samples are sorted into stages by the first rule whose
-pattern appears in the stack (the rules are checked in order, so narrower rules come first).
+pattern appears in the stack (the rules are checked in order, so narrower rules come first), unless the
+thread is parked (a poll, a queue) outside any query or request.
 """
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -120,17 +120,21 @@ def read_raw(path: Path) -> Counter[str]:
     return stacks
 
 
-_IDLE_LEAF = re.compile(r"\b(select|poll|epoll_wait|_run_once|wait|sleep|accept|_worker|get)\b \(")
+# Where a thread with nothing to do sits: an event loop's poll (uvloop's is C code, so the Python stack ends in
+# the function that started the loop), a pool thread's queue, a manager process's socket.
+_PARKED = frozenset({"select", "poll", "epoll_wait", "run_forever", "run_until_complete", "run", "serve",
+                     "_run_server_forever", "_serve_http_1", "wait", "get", "accept", "recv", "_recv",
+                     "_recv_bytes", "sleep", "serve_forever", "main", "_worker"})
+
+
+_WORKING = ("sqlalchemy/", "psycopg/", "redis/", "httpx/", "httpcore/", "(bot/", "(actions/")
 
 
 def is_idle(stack: str) -> bool:
-    """A thread parked in the event loop's poll or an idle pool thread waiting for work."""
-    innermost = stack.rsplit(";", 1)[-1]
-    outer = stack.split(";")
-    waiting_for_work = any(frame.startswith(("_worker (concurrent/futures", "worker_thread (anyio",
-                                             "run (anyio/_backends")) for frame in outer[-4:])
-    return ("select (selectors.py" in innermost or "_run_once (asyncio" in innermost or "poll (" in innermost
-            or (waiting_for_work and bool(_IDLE_LEAF.search(innermost))))
+    """Parked, and not inside a request's blocking call (a SQL query or a Redis command waits in a poll too)."""
+    innermost = stack.rsplit(";", 1)[-1].split(" (", 1)[0]
+    parked = innermost.rsplit(".", 1)[-1] in _PARKED or innermost.startswith("process ")
+    return parked and not any(marker in stack for marker in _WORKING)
 
 
 def classify(stacks: Counter[str], rules: Sequence[Rule]) -> Counter[str]:
@@ -138,7 +142,6 @@ def classify(stacks: Counter[str], rules: Sequence[Rule]) -> Counter[str]:
     for stack, count in stacks.items():
         if is_idle(stack):
             stages[IDLE] += count
-            continue
-        stage = next((rule.stage for rule in rules if rule.matches(stack)), "other")
-        stages[stage] += count
+        else:
+            stages[next((rule.stage for rule in rules if rule.matches(stack)), "other")] += count
     return stages

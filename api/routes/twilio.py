@@ -9,7 +9,7 @@ from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import DbSession, GatewayDep
 from api.limits import read_body_capped
-from api.worker import ReplyDispatcher
+from api.replies import Replies
 from bot.common.phones import InvalidPhone
 from bot.common.settings import get_settings
 from bot.ledger.models import MessageStatus, utcnow
@@ -54,23 +54,23 @@ def twiml(replies: list[str]) -> Response:
     return Response(content=str(response), media_type="application/xml")
 
 
-def reply_dispatcher(request: Request) -> ReplyDispatcher:
-    """The app's reply threads (REST mode), started with the app (api.main.lifespan)."""
-    return request.app.state.reply_dispatcher
+def answering(request: Request) -> Replies:
+    """Who answers in REST mode (api.replies): the app's reply threads, or reply workers apart."""
+    return request.app.state.replies
 
 
-ReplyDispatcherDep = Annotated[ReplyDispatcher, Depends(reply_dispatcher)]
+AnsweringDep = Annotated[Replies, Depends(answering)]
 
 
-def _handle(channel: str, form: dict[str, str], gateway: Gateway, dispatcher: ReplyDispatcher) -> Response:
-    """REST mode (the default): store, hand the conversation to the reply threads, answer Twilio at once; the
+def _handle(channel: str, form: dict[str, str], gateway: Gateway, answering: Replies) -> Response:
+    """REST mode (the default): store, hand the conversation over (api.replies), answer Twilio at once; the
     acknowledgement never waits for Rasa. TwiML mode: the replies go in the answer."""
     try:
         inbound = _inbound(channel, form)
         if get_settings().reply_mode == "rest":
             stored = gateway.store(inbound)
             if not stored.duplicate:
-                dispatcher.submit(stored.sender_id)
+                answering.submit(stored.sender_id)
             return twiml([])
         _, replies = gateway.receive(inbound, MessageStatus.SENT)
     except InvalidPhone:
@@ -79,13 +79,13 @@ def _handle(channel: str, form: dict[str, str], gateway: Gateway, dispatcher: Re
 
 
 @router.post("/whatsapp")
-def whatsapp(form: TwilioForm, gateway: GatewayDep, dispatcher: ReplyDispatcherDep) -> Response:
-    return _handle("whatsapp", form, gateway, dispatcher)
+def whatsapp(form: TwilioForm, gateway: GatewayDep, answering: AnsweringDep) -> Response:
+    return _handle("whatsapp", form, gateway, answering)
 
 
 @router.post("/sms")
-def sms(form: TwilioForm, gateway: GatewayDep, dispatcher: ReplyDispatcherDep) -> Response:
-    return _handle("sms", form, gateway, dispatcher)
+def sms(form: TwilioForm, gateway: GatewayDep, answering: AnsweringDep) -> Response:
+    return _handle("sms", form, gateway, answering)
 
 
 @router.post("/status")

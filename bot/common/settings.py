@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; PostgreSQL in production (postgresql+psycopg://…).",
     )
     redis_url: str | None = Field(default=None, description="Unset in the demo: in-process locks.")
+    db_pool_size: int = Field(default=20, ge=1, le=200, description="PostgreSQL connections each process keeps "
+                              "open (half as many more at a peak); mind PostgreSQL's max_connections.")
     training_data_dir: Path = Field(default=PROJECT_ROOT / "data" / "nlu", description="The NLU training files "
                                     "the admin pages edit (what `rasa train` reads).")
     domain_file: Path = Field(default=PROJECT_ROOT / "domain.yml", description="The Rasa domain the admin pages "
@@ -91,8 +93,12 @@ class Settings(BaseSettings):
                             description="rest: the webhook answers Twilio at once (never waiting for Rasa) and the "
                             "replies leave through the outbox; twiml: replies in the webhook's answer (Twilio gives "
                             "up after 15 s).")
-    reply_threads: int = Field(default=16, ge=1, le=256, description="REST mode: threads per app process that run "
-                               "the dialogue and send the replies (conversations answered at once).")
+    reply_threads: int = Field(default=8, ge=1, le=256, description="REST mode: threads (per app process, or per "
+                               "reply worker) that run the dialogue and send the replies: conversations answered "
+                               "at once.")
+    replies_in_app: bool = Field(default=True, description="REST mode: the app's own threads answer; false: it "
+                                 "queues conversations in Redis for `python -m api.replies` workers (production: "
+                                 "the webhook then never shares its interpreter with them).")
     twilio_whatsapp_from: str = Field(default="whatsapp:+15550001111",
                                       description="Sender when a conversation has none.")
     twilio_sms_from: str = "+15550001111"

@@ -42,7 +42,10 @@ def make_engine(url: str) -> Engine:
         return engine
     # Sessions in UTC: date() and date arithmetic on timestamptz then mean UTC days, whatever the server's zone.
     options = {"options": "-c timezone=UTC"} if url.startswith("postgresql") else {}
-    return create_engine(url, pool_pre_ping=True, connect_args=options)
+    # A pool that keeps its connections: SQLAlchemy's default (5, plus 10 made and closed again on demand) had a
+    # burst of webhooks open a PostgreSQL connection (a backend process) per request beyond the fifth.
+    pool = get_settings().db_pool_size
+    return create_engine(url, pool_pre_ping=True, connect_args=options, pool_size=pool, max_overflow=pool // 2)
 
 
 @lru_cache(maxsize=8)

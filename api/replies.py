@@ -1,0 +1,134 @@
+"""REST mode: the webhook stores a message and answers Twilio; the dialogue and the replies happen here.
+
+Two ways to run it:
+- in the app (REPLIES_IN_APP=true, the default and the demo): a pool of reply threads in the app process;
+- `python -m api.replies` (REPLIES_IN_APP=false, production): the app pushes the conversation onto a Redis list
+  and reply workers, processes of their own, take it from there. Their threads then never compete with the
+  webhook for the app's interpreter lock, so Twilio's acknowledgement stays fast under a burst.
+
+Nothing is lost either way: the message is stored before the webhook answers, and the app's retry worker
+(api.worker) takes any message that waited more than a few seconds, whether a push was lost or a worker died.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import redis
+from sqlalchemy import select
+
+from api.deps import get_gateway, get_redis, get_transport
+from bot.common.settings import exit_if_unsafe, get_settings
+from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation, MessageStatus, utcnow
+from bot.messaging.gateway import Gateway
+from bot.messaging.outbox import Transport, send_replies_of
+
+log = logging.getLogger(__name__)
+QUEUE_KEY = "acuerdo:replies"
+
+
+class Replies(Protocol):
+    def submit(self, sender_id: str) -> None:
+        """Answer this conversation's waiting messages soon (the webhook has stored them)."""
+        ...
+
+
+def answer_and_send(gateway: Gateway, transport: Transport, sender_id: str) -> None:
+    """The dialogue for every waiting message of the conversation, then its replies out, in order."""
+    gateway.process(sender_id, MessageStatus.QUEUED)
+    with session_scope() as session:
+        conversation_id = session.scalar(select(Conversation.id).where(Conversation.sender_id == sender_id))
+        if conversation_id is not None:
+            send_replies_of(session, transport, conversation_id, utcnow(), checkpoint=session.commit)
+
+
+class ReplyDispatcher:
+    """Reply threads. A conversation already queued is not queued again: its turn handles every message waiting
+    by then (a message arriving during the turn queues another)."""
+
+    def __init__(self, threads: int) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="acuerdo-reply")
+        self._queued: set[str] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, sender_id: str) -> None:
+        with self._lock:
+            if sender_id in self._queued:
+                return
+            self._queued.add(sender_id)
+        self._pool.submit(self._run, sender_id)
+
+    def _run(self, sender_id: str) -> None:
+        with self._lock:
+            self._queued.discard(sender_id)
+        try:
+            answer_and_send(get_gateway(), get_transport(), sender_id)
+        except Exception:  # the message stays stored and waiting: the retry worker tries again
+            log.exception("answering %s failed", sender_id)
+
+    def stop(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class RedisReplies:
+    """The app's side when reply workers run apart: one push per stored message."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._client = client
+
+    def submit(self, sender_id: str) -> None:
+        try:
+            self._client.rpush(QUEUE_KEY, sender_id)
+        except redis.RedisError:  # stored already: the retry worker answers it in a few seconds
+            log.warning("could not queue %s for a reply worker", sender_id, exc_info=True)
+
+
+def replies_for_app() -> tuple[Replies, ReplyDispatcher | None]:
+    """What the webhook hands conversations to, and the threads the app must stop (None: workers apart)."""
+    settings = get_settings()
+    client = get_redis()
+    if settings.replies_in_app or client is None:
+        dispatcher = ReplyDispatcher(settings.reply_threads)
+        return dispatcher, dispatcher
+    return RedisReplies(client), None
+
+
+def serve(stopped: threading.Event, client: redis.Redis, threads: int) -> None:
+    """Take conversations off the Redis list until `stopped`."""
+    dispatcher = ReplyDispatcher(threads)
+    try:
+        while not stopped.is_set():
+            try:
+                item = client.blpop([QUEUE_KEY], timeout=1)
+            except redis.RedisError:
+                log.warning("Redis unavailable; retrying", exc_info=True)
+                stopped.wait(1)
+                continue
+            if item is not None:
+                sender_id = item[1]
+                dispatcher.submit(sender_id.decode() if isinstance(sender_id, bytes) else str(sender_id))
+    finally:
+        dispatcher.stop()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    exit_if_unsafe("the reply worker")
+    client = get_redis()
+    if client is None:
+        raise SystemExit("the reply worker needs REDIS_URL (without Redis the app answers itself: REPLIES_IN_APP)")
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    log.info("reply worker started (%d threads)", get_settings().reply_threads)
+    try:
+        serve(stopped, client, get_settings().reply_threads)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
