@@ -18,7 +18,7 @@ from bot.ledger.db import get_engine, session_scope
 from bot.messaging.dialogue import RasaDialogue
 from bot.messaging.dialogue_route import LiveRasaUrl
 from bot.messaging.gateway import Gateway
-from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks, SeenMessages
+from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks
 from bot.messaging.outbox import OutboundRequest, Transport
 
 
@@ -45,7 +45,7 @@ def live_rasa_url() -> LiveRasaUrl:
 def get_gateway() -> Gateway:
     settings = get_settings()
     return Gateway(RasaDialogue(live_rasa_url(), settings.rasa_timeout_seconds, token=settings.rasa_token), _locks(),
-                   max_text_chars=settings.max_text_chars, seen=SeenMessages(get_redis()))
+                   max_text_chars=settings.max_text_chars)
 
 
 class DemoTransport:

@@ -29,6 +29,7 @@ from api.routes import (
     sandbox,
     twilio,
 )
+from api.timing import ServerTiming
 from api.worker import RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
@@ -39,6 +40,11 @@ from bot.ledger.models import Role
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    import os
+
+    import anyio
+    if os.environ.get("WEB_THREADS"):
+        anyio.to_thread.current_default_thread_limiter().total_tokens = int(os.environ["WEB_THREADS"])
     change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
@@ -68,6 +74,8 @@ def create_app() -> FastAPI:
     hidden = settings.is_production
     app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, docs_url=None if hidden else "/docs",
                   redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
+    app.add_middleware(ServerTiming)
+    app.include_router(twilio.router)  # first: the hot path (a burst of webhooks) matches without walking the rest
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(auth.console_router)  # /console/login and /console/logout
@@ -87,7 +95,6 @@ def create_app() -> FastAPI:
         """The API's schema, in every environment, for admins only (production publishes none)."""
         require_role(principal, Role.ADMIN)
         return app.openapi()
-    app.include_router(twilio.router)
     app.include_router(payments.router)
     if settings.payment_provider == "sandbox" and not settings.is_production:
         app.include_router(sandbox.router)

@@ -34,7 +34,7 @@ from bot.messaging.conversations import (
     uses_voseo,
 )
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
-from bot.messaging.locks import ConversationLocks, SeenMessages
+from bot.messaging.locks import ConversationLocks
 from bot.messaging.outbox import store_outbound
 from bot.messaging.third_party import speaks_for_someone_else
 
@@ -66,6 +66,13 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Turn:
+    replies: list[str]
+    answered: bool  # False: the dialogue was unavailable, the message waits (pending)
+    next_waiting: int | None  # the conversation's next message waiting for the bot
+
+
+@dataclass(frozen=True)
 class Stored:
     message_id: int
     sender_id: str
@@ -94,25 +101,19 @@ def handoff_keyword_in(normalised: str) -> str | None:
 
 class Gateway:
     def __init__(self, dialogue: Dialogue, locks: ConversationLocks, *, max_text_chars: int = 1000,
-                 seen: SeenMessages | None = None, clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow) -> None:
         self._dialogue = dialogue
         self._locks = locks
-        self._seen = seen or SeenMessages(None)
         self._max_text_chars = max_text_chars
         self._clock = clock
 
     # --- 1. store ----------------------------------------------------------------------------------
     def store(self, inbound: Inbound) -> Stored:
         sender_id = sender_id_for(inbound.channel, inbound.sender.removeprefix(f"{inbound.channel}:"))
-        if inbound.external_id and self._seen.seen(inbound.external_id):
-            return Stored(0, sender_id, duplicate=True)
         for attempt in range(3):  # two first messages at once race to create the conversation
             try:
                 with session_scope() as session:
-                    stored = self._store(session, inbound, sender_id)
-                if inbound.external_id:
-                    self._seen.mark(inbound.external_id)
-                return stored
+                    return self._store(session, inbound, sender_id)
             except IntegrityError:
                 duplicate = self._find_duplicate(inbound)
                 if duplicate is not None:
@@ -122,10 +123,8 @@ class Gateway:
         raise AssertionError("unreachable")
 
     def _store(self, session: Session, inbound: Inbound, sender_id: str) -> Stored:
-        if inbound.external_id:
-            existing = session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
-            if existing is not None:
-                return Stored(existing, sender_id, duplicate=True)
+        # A repeated MessageSid (Twilio retries) fails the insert, unique: `store` then answers with the stored one.
+        # No look-up first, in the database or in Redis: round trips every message paid for a rare retry.
         now = self._clock()
         conversation = get_or_create_conversation(session, sender_id)
         conversation.last_inbound_at = now
@@ -145,27 +144,37 @@ class Gateway:
             return session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
 
     # --- 2. process --------------------------------------------------------------------------------
-    def process(self, sender_id: str, reply_status: MessageStatus, *, retry_pending: bool = False) -> None:
-        """Handle every waiting message of this conversation, oldest first, one at a time.
+    def process(self, sender_id: str, reply_status: MessageStatus, *,
+                retry_pending: bool = False) -> dict[int, list[str]]:
+        """Handle every waiting message of this conversation, oldest first, one at a time; the replies to each.
 
         While a message of the conversation is pending (the bot was unavailable), new messages only wait
         behind it, unless `retry_pending`: the retry worker is the one that tries the bot again. This
         keeps webhook answers fast during an outage and the debtor gets a single holding reply.
         """
+        answered: dict[int, list[str]] = {}
         with self._locks.hold(sender_id):
-            if not retry_pending and self._has_pending(sender_id):
-                return
-            while (message_id := self._next_waiting(sender_id)) is not None:
-                if not self._process_one(message_id, reply_status):
+            waiting = self._waiting(sender_id)
+            if not waiting or (not retry_pending and any(status is MessageStatus.PENDING for _, status in waiting)):
+                return answered
+            message_id: int | None = waiting[0][0]
+            while message_id is not None:
+                turn = self._process_one(message_id, reply_status)
+                answered[message_id] = turn.replies
+                if not turn.answered:
                     break  # the bot is unavailable: the rest waits, in order
+                message_id = turn.next_waiting
+        return answered
 
     def receive(self, inbound: Inbound, reply_status: MessageStatus) -> tuple[Stored, list[str]]:
         """Store, process, and return the replies to this very message (empty for a duplicate)."""
         stored = self.store(inbound)
         if stored.duplicate:
             return stored, []
-        self.process(stored.sender_id, reply_status)
-        return stored, self.replies_to(stored.message_id)
+        answered = self.process(stored.sender_id, reply_status)
+        if stored.message_id in answered:
+            return stored, answered[stored.message_id]
+        return stored, self.replies_to(stored.message_id)  # another request's turn answered it
 
     def resume_waiting(self, *, handoff_after: timedelta, settle: timedelta = timedelta(seconds=5)) -> int:
         """The retry worker's pass: try the bot again for every conversation with waiting messages.
@@ -205,28 +214,22 @@ class Gateway:
                                                                  voseo=uses_voseo(session, conversation)), now,
                                status=MessageStatus.QUEUED, in_reply_to=waiting[-1])
 
-    def _has_pending(self, sender_id: str) -> bool:
-        with session_scope() as session:
-            return session.scalar(
-                select(Message.id).join(Conversation)
-                .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
-                       Message.status == MessageStatus.PENDING).limit(1)) is not None
-
     def replies_to(self, message_id: int) -> list[str]:
         with session_scope() as session:
             return list(session.scalars(select(Message.body).where(Message.in_reply_to_id == message_id)
                                         .order_by(Message.id)))
 
-    def _next_waiting(self, sender_id: str) -> int | None:
+    def _waiting(self, sender_id: str) -> list[tuple[int, MessageStatus]]:
+        """The conversation's messages waiting for the bot, oldest first, with their status (one query)."""
         with session_scope() as session:
-            return session.scalar(
-                select(Message.id).join(Conversation)
+            return [(row.id, row.status) for row in session.execute(
+                select(Message.id, Message.status).join(Conversation)
                 .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
                        Message.status.in_(_WAITING))
-                .order_by(Message.id).limit(1))
+                .order_by(Message.id))]
 
-    def _process_one(self, message_id: int, reply_status: MessageStatus) -> bool:
-        """Returns False when the dialogue was unavailable (the message stays pending)."""
+    def _process_one(self, message_id: int, reply_status: MessageStatus) -> Turn:
+        """One message answered; not `answered` when the dialogue was unavailable (the message stays pending)."""
         with session_scope() as session:
             message = session.get(Message, message_id)
             assert message is not None
@@ -272,9 +275,9 @@ class Gateway:
             except DialogueUnavailable:
                 holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
                 self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
-                return False
-        self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
-        return True
+                return Turn(holding, answered=False, next_waiting=None)
+        return Turn(replies, answered=True,
+                    next_waiting=self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED))
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
         """A debtor waiting for a person is never met with silence: their first message in the queue (often the
@@ -302,7 +305,8 @@ class Gateway:
             conversation.reset_dialogue = False
 
     def _finish(self, message_id: int, replies: list[str], reply_status: MessageStatus,
-                status: MessageStatus) -> None:
+                status: MessageStatus) -> int | None:
+        """Store the replies and the message's new status; the conversation's next waiting message, if any."""
         now = self._clock()
         with session_scope() as session:
             message = session.get(Message, message_id)
@@ -312,3 +316,7 @@ class Gateway:
             message.status = status
             message.processed_at = now if status is MessageStatus.PROCESSED else None
             message.updated_at = now
+            session.flush()
+            return session.scalar(select(Message.id).where(
+                Message.conversation_id == message.conversation_id, Message.direction == Direction.INBOUND,
+                Message.status.in_(_WAITING)).order_by(Message.id).limit(1))

@@ -87,31 +87,3 @@ class RedisLocks:
                 lock.release()
             except (redis.ConnectionError, redis.exceptions.LockError) as exc:
                 log.warning("could not release the Redis lock for %s: %s (it expires by itself)", key, exc)
-
-
-class SeenMessages:
-    """Fast answer to "did we already store this MessageSid?" for Twilio's retries.
-
-    Marked only after the database commit, so a hit always means stored; a miss (or Redis being down)
-    falls through to the database, whose unique constraint is the real guarantee.
-    """
-
-    def __init__(self, client: redis.Redis | None, ttl_seconds: int = 3 * 24 * 3600) -> None:
-        self._client = client
-        self._ttl = ttl_seconds
-
-    def seen(self, external_id: str) -> bool:
-        if self._client is None:
-            return False
-        try:
-            return bool(self._client.exists(f"acuerdo:sid:{external_id}"))
-        except redis.ConnectionError:
-            return False
-
-    def mark(self, external_id: str) -> None:
-        if self._client is None:
-            return
-        try:
-            self._client.set(f"acuerdo:sid:{external_id}", 1, ex=self._ttl)
-        except redis.ConnectionError:
-            log.warning("Redis unreachable: MessageSid %s de-duplicated by the database only", external_id)

@@ -45,7 +45,7 @@ def fault_client(fault_stack: tuple[Stack, object], fake_twilio: FakeTwilio,
                        "REDIS_URL": stack.redis_url or "", "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
                        "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "TWILIO_API_BASE": fake_twilio.url,
                        "RASA_TIMEOUT_SECONDS": "5", "RETRY_INTERVAL_SECONDS": "3600",
-                       "BOT_HANDOFF_AFTER_SECONDS": "300"}.items():
+                       "BOT_HANDOFF_AFTER_SECONDS": "300", "REPLY_MODE": "twiml"}.items():
         monkeypatch.setenv(key, value)
     refresh_app_state()
     fake_twilio.sent.clear()
