@@ -23,6 +23,13 @@ COPY constraints-rasa.txt /tmp/
 RUN /opt/rasa/bin/python -m pip install --no-cache-dir --upgrade pip \
     && /opt/rasa/bin/python -m pip install --no-cache-dir -c /tmp/constraints-rasa.txt rasa==3.6.21 jsonschema==3.2.0
 
+# The Rasa servers of docker-compose.yml (blue, green): the pinned Rasa above, run as uid 1001.
+FROM rasa AS rasa-server
+ENV PATH=/opt/rasa/bin:$PATH RASA_TELEMETRY_ENABLED=false
+RUN useradd --uid 1001 --create-home rasa
+USER 1001
+WORKDIR /app
+
 FROM python:3.12-slim-bookworm AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
     ACUERDO_ENV=production DEMO_ENABLED=false

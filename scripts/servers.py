@@ -145,7 +145,8 @@ def start(model: Path, rasa_port: int, action_port: int, env: dict[str, str], lo
     log_dir.mkdir(parents=True, exist_ok=True)
     servers = Servers(rasa_url=f"http://127.0.0.1:{rasa_port}", action_url=f"http://127.0.0.1:{action_port}",
                       token=token)
-    base_env = {**os.environ, **env, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
+    base_env = {"TF_INTRA_OP_PARALLELISM_THREADS": "1", "TF_INTER_OP_PARALLELISM_THREADS": "1",  # as in compose
+                **os.environ, **env, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
                 "PYTHONUNBUFFERED": "1", "SANIC_HOST": "127.0.0.1"}  # the action server on loopback only
     try:
         action_log = log_dir / "action-server.log"

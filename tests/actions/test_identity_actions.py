@@ -1,5 +1,6 @@
 import asyncio
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from actions.common import triggering_message, utcnow
+from actions.common import in_thread, triggering_message, utcnow
 from actions.identity import (
     ActionAskIdentityAnswer,
     ActionRespondAfterVerification,
@@ -246,3 +247,24 @@ def test_asking_which_document_spends_no_attempt(ledger: Session, question: str)
         assert (messages, slots) == ([], {"identity_answer": None, "identity_feedback": "which_document"})
     _, slots = validate("0000")
     assert slots["identity_feedback"] == "retry:2"  # the questions cost nothing: still the first failure
+
+
+def test_actions_run_their_work_off_the_event_loop() -> None:
+    """Two actions at once overlap (each waits for the other to start): blocking SQL in one never holds the
+    action server's single event loop, and so every other debtor's action, hostage."""
+    started = {"first": threading.Event(), "second": threading.Event()}
+    loop_threads: list[int] = []
+
+    class Probe:
+        @in_thread
+        def run(self, name: str, other: str) -> tuple[int, bool]:
+            started[name].set()
+            return threading.get_ident(), started[other].wait(timeout=10)
+
+    async def both() -> list[tuple[int, bool]]:
+        loop_threads.append(threading.get_ident())
+        return list(await asyncio.gather(Probe().run("first", "second"), Probe().run("second", "first")))
+
+    results = asyncio.run(both())
+    assert all(saw_the_other for _, saw_the_other in results)
+    assert all(thread != loop_threads[0] for thread, _ in results)

@@ -1,0 +1,79 @@
+"""REST mode with reply workers apart (production: REPLIES_IN_APP=false, `python -m api.replies`): the webhook
+stores and queues in Redis, a worker answers; with no worker, the app's retry pass answers. Real Rasa, Redis,
+PostgreSQL; Twilio is the local fake behind the official SDK."""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api import replies
+from api.deps import get_gateway, get_redis, get_transport
+from api.main import create_app
+from api.worker import flush_outbox
+from bot.ledger.models import Direction, MessageStatus
+from tests.api.conftest import eventually, signed_post, sms_form, twiml_messages
+from tests.api.test_twilio_gateway import stored
+from tests.conftest import Stack, refresh_app_state
+from tests.expected import ASK, GREETING
+from tests.fakes.twilio_api import FakeTwilio
+
+
+@pytest.fixture
+def queued_client(app_env: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    app_env.setenv("REPLY_MODE", "rest")
+    app_env.setenv("REPLIES_IN_APP", "false")
+    refresh_app_state()
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def sent_to(fake_twilio: FakeTwilio, number: str) -> list[str]:
+    return [message["Body"] for message in fake_twilio.sent if message["To"] == number]
+
+
+@pytest.mark.parametrize("stack", ["production"], indirect=True)
+def test_a_reply_worker_answers_what_the_webhook_queued(queued_client: TestClient, fake_twilio: FakeTwilio,
+                                                        stack: Stack) -> None:
+    client = get_redis()
+    assert client is not None
+    stopped = threading.Event()
+    worker = threading.Thread(target=replies.serve, args=(stopped, client, 2), daemon=True)
+    worker.start()
+    try:
+        response = signed_post(queued_client, "/webhooks/twilio/sms", sms_form("+5215500000121", "hola"))
+        assert response.status_code == 200 and twiml_messages(response) == []
+        assert eventually(lambda: len(sent_to(fake_twilio, "+525500000121")) >= 2)
+    finally:
+        stopped.set()
+        worker.join(timeout=30)
+    assert sent_to(fake_twilio, "+525500000121") == [GREETING, ASK]
+    inbound = stored(stack.database_url, "sms:+525500000121", Direction.INBOUND)
+    assert [m.status for m in inbound] == [MessageStatus.PROCESSED]
+
+
+@pytest.mark.parametrize("stack", ["production"], indirect=True)
+def test_with_no_reply_worker_the_retry_pass_answers(queued_client: TestClient, fake_twilio: FakeTwilio,
+                                                     stack: Stack) -> None:
+    client = get_redis()
+    assert client is not None
+    client.delete(replies.QUEUE_KEY)
+    signed_post(queued_client, "/webhooks/twilio/sms", sms_form("+5215500000122", "hola"))
+    assert client.lrange(replies.QUEUE_KEY, 0, -1) == [b"sms:+525500000122"]  # queued, nobody took it
+    inbound = stored(stack.database_url, "sms:+525500000122", Direction.INBOUND)
+    assert [m.status for m in inbound] == [MessageStatus.RECEIVED]  # stored before anything acted on it
+    assert sent_to(fake_twilio, "+525500000122") == []
+    # The retry pass (api.worker.run_once), without its settle time: it takes messages a few seconds old.
+    get_gateway().resume_waiting(handoff_after=timedelta(minutes=5), settle=timedelta(0))
+    flush_outbox(get_transport())
+    client.delete(replies.QUEUE_KEY)
+    assert sent_to(fake_twilio, "+525500000122") == [GREETING, ASK]
+
+
+def test_every_response_says_how_long_the_app_took(client: TestClient) -> None:
+    response = client.get("/healthz")
+    name, _, duration = response.headers["server-timing"].partition(";dur=")
+    assert name == "app" and float(duration) >= 0
