@@ -306,7 +306,7 @@ RULES = {
 }
 
 
-RULES["replies"] = RULES["app"]
+RULES["replies"] = [Rule(IDLE, ("serve (api/replies",)), *RULES["app"]]  # BLPOP: waiting for a conversation
 
 
 def breakdown(samples: dict[str, Counter[str]], cpu: dict[str, float], messages: int, rate: int) -> None:
