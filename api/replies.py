@@ -47,31 +47,56 @@ def answer_and_send(gateway: Gateway, transport: Transport, sender_id: str) -> N
 
 
 class ReplyDispatcher:
-    """Reply threads. A conversation already queued is not queued again: its turn handles every message waiting
-    by then (a message arriving during the turn queues another)."""
+    """Reply threads, at most one per conversation: a message arriving while its conversation's turn runs only
+    asks that turn to look once more when it ends (so a debtor typing fast never holds several threads, each
+    waiting on the same conversation lock), and the turn handles every message waiting by then."""
 
     def __init__(self, threads: int) -> None:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="acuerdo-reply")
-        self._queued: set[str] = set()
+        self._slots = threading.BoundedSemaphore(threads)
+        self._queued: set[str] = set()  # submitted, its turn not started
+        self._running: set[str] = set()
+        self._again: set[str] = set()  # a message came while its turn ran
         self._lock = threading.Lock()
 
     def submit(self, sender_id: str) -> None:
         with self._lock:
+            if sender_id in self._running:
+                self._again.add(sender_id)
+                return
             if sender_id in self._queued:
                 return
             self._queued.add(sender_id)
         self._pool.submit(self._run, sender_id)
 
+    def wait_for_a_thread(self, stopped: threading.Event) -> bool:
+        """Block until a reply thread is free (a worker takes from Redis only what it can start now, leaving
+        the rest to other workers); False if `stopped` first."""
+        while not stopped.is_set():
+            if self._slots.acquire(timeout=0.5):
+                self._slots.release()
+                return True
+        return False
+
     def _run(self, sender_id: str) -> None:
-        with self._lock:
-            self._queued.discard(sender_id)
-        try:
-            answer_and_send(get_gateway(), get_transport(), sender_id)
-        except Exception:  # the message stays stored and waiting: the retry worker tries again
-            log.exception("answering %s failed", sender_id)
+        with self._slots:
+            with self._lock:
+                self._queued.discard(sender_id)
+                self._running.add(sender_id)
+            while True:
+                try:
+                    answer_and_send(get_gateway(), get_transport(), sender_id)
+                except Exception:  # the message stays stored and waiting: the retry worker tries again
+                    log.exception("answering %s failed", sender_id)
+                with self._lock:
+                    if sender_id not in self._again:
+                        self._running.discard(sender_id)
+                        return
+                    self._again.discard(sender_id)
 
     def stop(self) -> None:
-        self._pool.shutdown(wait=True)
+        """Finish the turns in hand; turns not started stay stored, for the retry pass (never cut mid-turn)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class RedisReplies:
@@ -101,7 +126,7 @@ def serve(stopped: threading.Event, client: redis.Redis, threads: int) -> None:
     """Take conversations off the Redis list until `stopped`."""
     dispatcher = ReplyDispatcher(threads)
     try:
-        while not stopped.is_set():
+        while dispatcher.wait_for_a_thread(stopped):
             try:
                 item = client.blpop([QUEUE_KEY], timeout=1)
             except redis.RedisError:

@@ -274,10 +274,10 @@ class Gateway:
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel})
             except DialogueUnavailable:
                 holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
-                self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
-                return Turn(holding, answered=False, next_waiting=None)
-        return Turn(replies, answered=True,
-                    next_waiting=self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED))
+                stored, _ = self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
+                return Turn(stored, answered=False, next_waiting=None)
+        stored, next_waiting = self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
+        return Turn(stored, answered=True, next_waiting=next_waiting)
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
         """A debtor waiting for a person is never met with silence: their first message in the queue (often the
@@ -305,18 +305,19 @@ class Gateway:
             conversation.reset_dialogue = False
 
     def _finish(self, message_id: int, replies: list[str], reply_status: MessageStatus,
-                status: MessageStatus) -> int | None:
-        """Store the replies and the message's new status; the conversation's next waiting message, if any."""
+                status: MessageStatus) -> tuple[list[str], int | None]:
+        """Store the replies and the message's new status. Returns the replies as stored (split as the channel
+        needs: a TwiML answer sends exactly these) and the conversation's next waiting message, if any."""
         now = self._clock()
         with session_scope() as session:
             message = session.get(Message, message_id)
             assert message is not None
-            for reply in replies:
-                store_outbound(session, message.conversation, reply, now, status=reply_status, in_reply_to=message)
+            stored = [part.body or "" for reply in replies for part in store_outbound(
+                session, message.conversation, reply, now, status=reply_status, in_reply_to=message)]
             message.status = status
             message.processed_at = now if status is MessageStatus.PROCESSED else None
             message.updated_at = now
             session.flush()
-            return session.scalar(select(Message.id).where(
+            return stored, session.scalar(select(Message.id).where(
                 Message.conversation_id == message.conversation_id, Message.direction == Direction.INBOUND,
                 Message.status.in_(_WAITING)).order_by(Message.id).limit(1))

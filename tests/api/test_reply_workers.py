@@ -77,3 +77,39 @@ def test_every_response_says_how_long_the_app_took(client: TestClient) -> None:
     response = client.get("/healthz")
     name, _, duration = response.headers["server-timing"].partition(";dur=")
     assert name == "app" and float(duration) >= 0
+
+
+def test_a_conversation_holds_one_reply_thread_however_fast_its_debtor_writes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Messages arriving during a conversation's turn make that turn look once more; they never queue turns
+    that would each hold a thread waiting on the same conversation lock (the scheduling, with the turn's work
+    replaced by a recorder: the work itself is the gateway's, tested above and in tests/faults)."""
+    release = threading.Event()
+    turns: list[str] = []
+    at_once = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def turn(_gateway: object, _transport: object, sender_id: str) -> None:
+        with lock:
+            at_once["now"] += 1
+            at_once["most"] = max(at_once["most"], at_once["now"])
+        turns.append(sender_id)
+        if len(turns) == 1:
+            release.wait(timeout=10)
+        with lock:
+            at_once["now"] -= 1
+
+    monkeypatch.setattr(replies, "answer_and_send", turn)
+    monkeypatch.setattr(replies, "get_gateway", lambda: None)
+    monkeypatch.setattr(replies, "get_transport", lambda: None)
+    dispatcher = replies.ReplyDispatcher(threads=4)
+    dispatcher.submit("whatsapp:+525500000131")
+    eventually(lambda: turns)
+    for _ in range(5):  # the debtor keeps typing while the first turn runs
+        dispatcher.submit("whatsapp:+525500000131")
+    dispatcher.submit("whatsapp:+525500000132")  # another debtor is not held up
+    eventually(lambda: "whatsapp:+525500000132" in turns)
+    release.set()
+    dispatcher.stop()
+    assert turns.count("whatsapp:+525500000131") == 2  # the turn, then one more look
+    assert at_once["most"] == 2  # one thread per conversation

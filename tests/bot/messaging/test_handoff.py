@@ -15,6 +15,7 @@ from bot.ledger.models import Conversation, ConversationMode, Handoff, MessageSt
 from bot.messaging.conversations import handoff_eta
 from bot.messaging.gateway import Gateway, Inbound, handoff_keyword_in, keyword_of
 from bot.messaging.locks import InProcessLocks
+from bot.messaging.outbox import BODY_LIMIT
 from bot.messaging.third_party import speaks_for_someone_else
 
 NUMBER, SENDER = "+525512345678", "whatsapp:+525512345678"
@@ -120,3 +121,15 @@ def test_someone_writing_for_the_debtor_is_recognised(text: str, relative: bool)
 @pytest.mark.parametrize("text", ["cambié de número", "les escribo desde otro número", "es mi numero nuevo"])
 def test_a_new_number_goes_to_a_person(text: str) -> None:
     assert handoff_keyword_in(keyword_of(text)) is not None
+
+
+def test_a_long_reply_comes_back_split_as_stored(database_url: str) -> None:
+    """What a TwiML answer carries is what was stored: a reply over Twilio's 1,600 characters in parts."""
+    class Verbose(RecordingDialogue):
+        def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
+            return [("Te explico tu plan con calma. " * 80).strip()]
+
+    gateway = Gateway(Verbose(), InProcessLocks())
+    replies = gateway.receive(Inbound(channel="whatsapp", sender=NUMBER, body="explícame"), MessageStatus.SENT)[1]
+    assert len(replies) == 2 and all(len(part) <= BODY_LIMIT for part in replies)
+    assert " ".join(replies).split() == ("Te explico tu plan con calma. " * 80).split()
