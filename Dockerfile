@@ -23,12 +23,15 @@ COPY constraints-rasa.txt /tmp/
 RUN /opt/rasa/bin/python -m pip install --no-cache-dir --upgrade pip \
     && /opt/rasa/bin/python -m pip install --no-cache-dir -c /tmp/constraints-rasa.txt rasa==3.6.21 jsonschema==3.2.0
 
-# The Rasa servers of docker-compose.yml (blue, green): the pinned Rasa above, run as uid 1001.
+# The Rasa servers of docker-compose.yml (blue, green): the pinned Rasa above, run as uid 1001, with the code
+# that runs inside Rasa (rasa_server/: the tracker store endpoints.production.yml names; Rasa imports it from
+# its working directory).
 FROM rasa AS rasa-server
 ENV PATH=/opt/rasa/bin:$PATH RASA_TELEMETRY_ENABLED=false
 RUN useradd --uid 1001 --create-home rasa
-USER 1001
 WORKDIR /app
+COPY rasa_server ./rasa_server
+USER 1001
 
 FROM python:3.12-slim-bookworm AS app
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import REQUESTED_SLOT
 from rasa_sdk.types import DomainDict
 
 from actions.common import (
@@ -64,22 +66,50 @@ def _tell_lock(dispatcher: CollectingDispatcher, lock: Lock, now: datetime, *, v
         dispatcher.utter_message(response="utter_identity_locked", minutes=minutes)
 
 
+# One validation call asks `required_slots` three times (extraction, validation, the next slot to ask): the
+# ledger is read once a call, at its start.
+_NOTHING_TO_ASK: ContextVar[bool | None] = ContextVar("identity_form_nothing_to_ask", default=None)
+
+
 class ValidateIdentityForm(FormValidationAction):
+    """Checks each answer, and asks the form's next question itself: with an `action_ask_identity_answer`, Rasa's
+    form would call the action server a second time every turn only to ask it (issue 23)."""
+
     def name(self) -> str:
         return "validate_identity_form"
 
-    @in_thread
-    def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
-                       tracker: Tracker, domain: DomainDict) -> list[str]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: DomainDict) -> list[EventType]:
+        token = _NOTHING_TO_ASK.set(await _nothing_to_ask(tracker))
+        try:
+            events = await super().run(dispatcher, tracker, domain)
+        finally:
+            _NOTHING_TO_ASK.reset(token)
+        if events and events[-1] == SlotSet(REQUESTED_SLOT, IDENTITY_ANSWER):
+            # Said even when the message filled nothing; then Rasa rejects the form's turn (another rule answers)
+            # and drops this question with it. The feedback is cleared only when there is one: any other slot set
+            # would count as a validated answer, and Rasa would no longer reject the turn.
+            feedback = tracker.get_slot(IDENTITY_FEEDBACK)
+            await in_thread(ask_for_identity)(dispatcher, feedback or "", sender_of(tracker).sender_id)
+            if feedback:
+                events.append(SlotSet(IDENTITY_FEEDBACK, None))
+        return events
+
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
+                             tracker: Tracker, domain: DomainDict) -> list[str]:
         # Already verified (another session or channel) or locked: nothing to ask, the form ends.
-        sender = sender_of(tracker)
-        now = utcnow()
-        with session_scope() as session:
-            if sender.e164 and verified_debtor(session, sender.key, now):
-                return []
-            if lock_status(session, sender.key, now):
-                return []
-        return domain_slots
+        nothing_to_ask = _NOTHING_TO_ASK.get()
+        if nothing_to_ask is None:  # called on its own, not from `run`
+            nothing_to_ask = await _nothing_to_ask(tracker)
+        return [] if nothing_to_ask else domain_slots
+
+    async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                  domain: DomainDict) -> EventType | None:
+        # Always name the slot to ask for, even the form's own (rasa-sdk names it only when `required_slots`
+        # changed the list): on activation Rasa's form then asks at once, instead of calling this action a
+        # second time to learn what the first call already knew; and `run` knows when to ask.
+        required = await self.required_slots(self.domain_slots(domain), dispatcher, tracker, domain)
+        return SlotSet(REQUESTED_SLOT, next((slot for slot in required if tracker.slots.get(slot) is None), None))
 
     @in_thread
     def validate_identity_answer(self, slot_value: Any, dispatcher: CollectingDispatcher,
@@ -103,36 +133,37 @@ class ValidateIdentityForm(FormValidationAction):
         return {IDENTITY_ANSWER: None, IDENTITY_FEEDBACK: "hint"}
 
 
+@in_thread
+def _nothing_to_ask(tracker: Tracker) -> bool:
+    sender = sender_of(tracker)
+    now = utcnow()
+    with session_scope() as session:
+        if sender.e164 and verified_debtor(session, sender.key, now):
+            return True
+        return lock_status(session, sender.key, now) is not None
+
+
 def identity_document(sender_id: str) -> str:
     """What the number's country calls the document whose digits we ask for (INE/CURP, cédula, DNI, RUT)."""
     return config.country(sender_country(sender_id)).identity_document
 
 
-class ActionAskIdentityAnswer(Action):
-    """The form's one question per turn: a retry, a hint or an answer to "which document?" each already ask
+def ask_for_identity(dispatcher: CollectingDispatcher, feedback: str, sender_id: str) -> None:
+    """The form's one question a turn: a retry, a hint or an answer to "which document?" each already ask
     again, so the plain question is only said when nothing else was."""
-
-    def name(self) -> str:
-        return "action_ask_identity_answer"
-
-    @in_thread
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-            domain: dict[str, Any]) -> list[EventType]:
-        feedback = tracker.get_slot(IDENTITY_FEEDBACK) or ""
-        document = identity_document(sender_of(tracker).sender_id)
-        if feedback.startswith("retry:"):
-            left = int(feedback.partition(":")[2])
-            if left == 1:
-                dispatcher.utter_message(response="utter_identity_retry_last")
-            else:
-                dispatcher.utter_message(response="utter_identity_retry", attempts_left=left)
-        elif feedback == "which_document":
-            dispatcher.utter_message(response="utter_identity_which_document", document=document)
-        elif feedback == "hint":
-            dispatcher.utter_message(response="utter_identity_hint", document=document)
+    document = identity_document(sender_id)
+    if feedback.startswith("retry:"):
+        left = int(feedback.partition(":")[2])
+        if left == 1:
+            dispatcher.utter_message(response="utter_identity_retry_last")
         else:
-            dispatcher.utter_message(response="utter_ask_identity_answer", document=document)
-        return [SlotSet(IDENTITY_FEEDBACK, None)]
+            dispatcher.utter_message(response="utter_identity_retry", attempts_left=left)
+    elif feedback == "which_document":
+        dispatcher.utter_message(response="utter_identity_which_document", document=document)
+    elif feedback == "hint":
+        dispatcher.utter_message(response="utter_identity_hint", document=document)
+    else:
+        dispatcher.utter_message(response="utter_identity_question", document=document)
 
 
 class ActionRespondAfterVerification(Action):

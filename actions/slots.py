@@ -11,7 +11,7 @@ PLAN_OFFER: Final = "plan_offer"  # the plan(s) on the table, as JSON
 HANDOFF_REASON: Final = "handoff_reason"  # why a person is on offer; the hand-off keeps it
 AWAITING: Final = "awaiting"  # what a bare answer ("el viernes") answers
 IDENTITY_ANSWER: Final = "identity_answer"
-IDENTITY_FEEDBACK: Final = "identity_feedback"  # said by action_ask_identity_answer, the one prompt
+IDENTITY_FEEDBACK: Final = "identity_feedback"  # said by validate_identity_form, the one prompt
 PLAN_REQUEST: Final = "plan_request"  # what the debtor said about the plan (JSON, actions.plan.PlanState)
 
 # Values of PENDING_OFFER

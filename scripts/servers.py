@@ -20,6 +20,8 @@ import httpx
 from bot.common.settings import PROJECT_ROOT, get_settings
 
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
+# Rasa's Redis tracker store replaying one session a turn (rasa_server/tracker_store.py), as in production.
+TRACKER_STORE = "rasa_server.tracker_store.SessionRedisTrackerStore"
 
 
 @dataclass
@@ -104,18 +106,19 @@ def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int =
     """Rasa's endpoints: our action server, and the tracker store every Rasa server shares — Redis (with its lock
     store), or without Redis a SQLite file — so a conversation continues on whichever server is live.
 
-    Rasa sends the whole domain with every action call: `enable_selective_domain` would spare that, but
-    rasa-sdk 3.21 then answers 449 (it expects the domain digest Rasa 3.6 never sends).
+    Rasa sends the whole domain with every action call (23 KB of JSON, 0.1 ms: not worth sparing);
+    `enable_selective_domain` would, but rasa-sdk 3.21 then answers 449 (it expects a digest Rasa 3.6 never sends).
 
-    Trackers hold what debtors wrote: in Redis they expire `retention_days` after a conversation's last turn.
+    Trackers hold what debtors wrote: in Redis they expire `retention_days` after a conversation's last turn, and
+    a turn drops the events older than that (rasa_server/tracker_store.py, which also replays one session a turn).
     """
     text = f'action_endpoint:\n  url: "{action_url}/webhook"\n'
     if not redis_url and tracker_db is not None:
         text += f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{tracker_db}"\n'
     if redis_url:
         location = urlsplit(redis_url)
-        for store, db in (("tracker_store", 0), ("lock_store", 1)):
-            text += (f"{store}:\n  type: redis\n  url: {location.hostname}\n  port: {location.port or 6379}\n"
+        for store, db, kind in (("tracker_store", 0, TRACKER_STORE), ("lock_store", 1, "redis")):
+            text += (f"{store}:\n  type: {kind}\n  url: {location.hostname}\n  port: {location.port or 6379}\n"
                      f"  db: {db}\n  key_prefix: acuerdo\n")
             if store == "tracker_store":
                 text += f"  record_exp: {retention_days * 24 * 3600}\n"

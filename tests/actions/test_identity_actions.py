@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from actions.common import in_thread, triggering_message, utcnow
 from actions.identity import (
-    ActionAskIdentityAnswer,
     ActionRespondAfterVerification,
     ActionRespondVerified,
     ValidateIdentityForm,
@@ -43,7 +42,7 @@ def test_validation_counts_failures_and_fills_the_slot_on_success(ledger: Sessio
     assert slots == {"identity_answer": None, "identity_feedback": "hint"}
     messages, slots = validate("0000")
     assert slots == {"identity_answer": None, "identity_feedback": "retry:2"}
-    assert messages == []  # the form's question says it: one prompt a turn (action_ask_identity_answer)
+    assert messages == []  # the question comes after validation: one prompt a turn (validate_identity_form.run)
     messages, slots = validate("2211")
     assert messages == []
     assert slots == {"identity_answer": "verified", "verified": True, "debtor_first_name": "Ana"}
@@ -219,8 +218,24 @@ def test_a_demo_verification_does_not_open_whatsapp(ledger: Session) -> None:
         assert events[1]["value"] is False
 
 
+FORM_DOMAIN = {"forms": {"identity_form": {"required_slots": ["identity_answer"]}}}
+REQUESTED = SlotSet("requested_slot", "identity_answer")
+
+
+def run_form_validation(sender: str, answer: str | None = None, slots: dict | None = None) -> tuple[list, list]:
+    """validate_identity_form as Rasa's form calls it: with the answer's slot candidate after the message, or
+    with none (the form starting, or coming back after an interruption)."""
+    candidate = [{"event": "slot", "name": "identity_answer", "value": answer}] if answer is not None else []
+    tracker = make_tracker(sender, intent="inform", text=answer or "hola", active_loop="identity_form",
+                           slots={"requested_slot": "identity_answer", **(slots or {})})
+    tracker.events.extend(candidate)
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ValidateIdentityForm().run(dispatcher, tracker, FORM_DOMAIN))
+    return dispatcher.messages, events
+
+
 @pytest.mark.parametrize(("feedback", "response", "values"), [
-    (None, "utter_ask_identity_answer", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
+    (None, "utter_identity_question", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
     ("hint", "utter_identity_hint", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
     ("which_document", "utter_identity_which_document", {"document": "INE o CURP (la que registraste con tu cuenta)"}),
     ("retry:2", "utter_identity_retry", {"attempts_left": 2}),
@@ -228,15 +243,29 @@ def test_a_demo_verification_does_not_open_whatsapp(ledger: Session) -> None:
 ])
 def test_the_form_asks_one_question_a_turn(ledger: Session, feedback: str | None, response: str,
                                            values: dict) -> None:
-    messages, events = run_action(ActionAskIdentityAnswer(),
-                                  make_tracker(ANA, slots={"identity_feedback": feedback}))
+    messages, events = run_form_validation(ANA, slots={"identity_feedback": feedback})
     assert len(messages) == 1 and messages[0]["response"] == response
     assert {key: messages[0][key] for key in values} == values
-    assert events == [SlotSet("identity_feedback", None)]
+    # the feedback is cleared once said; with none, nothing but the slot to ask is set, so that Rasa can still
+    # reject the form's turn when a message answered nothing (another rule answers it)
+    assert events == [REQUESTED, SlotSet("identity_feedback", None)] if feedback else [REQUESTED]
+
+
+def test_each_answer_gets_one_prompt_from_the_validation_itself(ledger: Session) -> None:
+    messages, events = run_form_validation(ANA, answer="0000")
+    assert [message["response"] for message in messages] == ["utter_identity_retry"]
+    assert messages[0]["attempts_left"] == 2
+    assert events == [SlotSet("identity_answer", None), SlotSet("identity_feedback", "retry:2"), REQUESTED,
+                      SlotSet("identity_feedback", None)]
+    messages, events = run_form_validation(ANA, answer="2211")
+    assert messages == []  # verified: no question, the form ends and the request is answered
+    assert SlotSet("requested_slot", None) in events and SlotSet("verified", True) in events
+    messages, events = run_form_validation(ANA)  # verified already (another session): nothing is asked
+    assert (messages, events) == ([], [SlotSet("requested_slot", None)])
 
 
 def test_the_document_is_named_by_the_numbers_country(ledger: Session) -> None:
-    messages, _ = run_action(ActionAskIdentityAnswer(), make_tracker(CAMILA))
+    messages, _ = run_form_validation(CAMILA)
     assert messages[0]["document"] == "RUT (sin el dígito verificador)"
 
 
