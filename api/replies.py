@@ -40,7 +40,7 @@ class Replies(Protocol):
 def answer_and_send(gateway: Gateway, transport: Transport, sender_id: str) -> None:
     """The dialogue for every waiting message of the conversation, then its replies out, in order."""
     gateway.process(sender_id, MessageStatus.QUEUED)
-    with session_scope() as session:
+    with gateway.sending(sender_id), session_scope() as session:
         conversation_id = session.scalar(select(Conversation.id).where(Conversation.sender_id == sender_id))
         if conversation_id is not None:
             send_replies_of(session, transport, conversation_id, utcnow(), checkpoint=session.commit)

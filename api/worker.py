@@ -30,9 +30,10 @@ def refresh_inbox() -> None:
 
 
 def flush_outbox(transport: Transport) -> None:
-    """Send what is queued (replies, receipts); anything that fails stays recorded on its message."""
+    """Send what is queued (replies, receipts), a conversation at a time under the lock its reply threads send
+    under; anything that fails stays recorded on its message."""
     with session_scope() as session:
-        send_queued(session, transport, utcnow(), checkpoint=session.commit)
+        send_queued(session, transport, utcnow(), checkpoint=session.commit, hold=get_gateway().sending)
 
 
 class RetryWorker:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +68,7 @@ class Inbound:
 
 @dataclass(frozen=True)
 class Turn:
+    message_id: int
     replies: list[str]
     answered: bool  # False: the dialogue was unavailable, the message waits (pending)
     next_waiting: int | None  # the conversation's next message waiting for the bot
@@ -143,6 +145,12 @@ class Gateway:
         with session_scope() as session:
             return session.scalar(select(Message.id).where(Message.external_id == inbound.external_id))
 
+    def sending(self, sender_id: str) -> AbstractContextManager[None]:
+        """Held while a conversation's replies are handed to the provider: two reply threads (or processes)
+        finishing turns of one conversation would otherwise send its replies side by side, and they could
+        arrive out of order. A lock of its own: the next turn does not wait for the sending."""
+        return self._locks.hold(f"send:{sender_id}")
+
     # --- 2. process --------------------------------------------------------------------------------
     def process(self, sender_id: str, reply_status: MessageStatus, *,
                 retry_pending: bool = False) -> dict[int, list[str]]:
@@ -154,16 +162,12 @@ class Gateway:
         """
         answered: dict[int, list[str]] = {}
         with self._locks.hold(sender_id):
-            waiting = self._waiting(sender_id)
-            if not waiting or (not retry_pending and any(status is MessageStatus.PENDING for _, status in waiting)):
-                return answered
-            message_id: int | None = waiting[0][0]
-            while message_id is not None:
-                turn = self._process_one(message_id, reply_status)
-                answered[message_id] = turn.replies
-                if not turn.answered:
-                    break  # the bot is unavailable: the rest waits, in order
-                message_id = turn.next_waiting
+            turn = self._process_one(reply_status, first_of=(sender_id, retry_pending))
+            while turn is not None:
+                answered[turn.message_id] = turn.replies
+                if not turn.answered or turn.next_waiting is None:
+                    break  # done, or the bot is unavailable: the rest waits, in order
+                turn = self._process_one(reply_status, message_id=turn.next_waiting)
         return answered
 
     def receive(self, inbound: Inbound, reply_status: MessageStatus) -> tuple[Stored, list[str]]:
@@ -219,20 +223,31 @@ class Gateway:
             return list(session.scalars(select(Message.body).where(Message.in_reply_to_id == message_id)
                                         .order_by(Message.id)))
 
-    def _waiting(self, sender_id: str) -> list[tuple[int, MessageStatus]]:
-        """The conversation's messages waiting for the bot, oldest first, with their status (one query)."""
-        with session_scope() as session:
-            return [(row.id, row.status) for row in session.execute(
-                select(Message.id, Message.status).join(Conversation)
-                .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
-                       Message.status.in_(_WAITING))
-                .order_by(Message.id))]
+    @staticmethod
+    def _first_waiting(session: Session, sender_id: str, retry_pending: bool) -> int | None:
+        """The conversation's oldest message waiting for the bot; None when there is none, or when one is pending
+        and this is not the retry pass (one query)."""
+        waiting = session.execute(
+            select(Message.id, Message.status).join(Conversation)
+            .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
+                   Message.status.in_(_WAITING))
+            .order_by(Message.id)).all()
+        if not waiting or (not retry_pending and any(row.status is MessageStatus.PENDING for row in waiting)):
+            return None
+        return int(waiting[0].id)
 
-    def _process_one(self, message_id: int, reply_status: MessageStatus) -> Turn:
-        """One message answered; not `answered` when the dialogue was unavailable (the message stays pending)."""
+    def _process_one(self, reply_status: MessageStatus, *, message_id: int | None = None,
+                     first_of: tuple[str, bool] | None = None) -> Turn | None:
+        """One message answered: `message_id`, or the first waiting message of `first_of` (sender id, whether this
+        is the retry pass), found in the same transaction that reads it. Not `answered` when the dialogue was
+        unavailable (the message stays pending); None when there was nothing to answer."""
         with session_scope() as session:
+            if first_of is not None:
+                message_id = self._first_waiting(session, *first_of)
+                if message_id is None:
+                    return None
             message = session.get(Message, message_id)
-            assert message is not None
+            assert message is not None and message_id is not None
             conversation = message.conversation
             key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
             keyword = keyword_of(message.body or "")
@@ -275,9 +290,9 @@ class Gateway:
             except DialogueUnavailable:
                 holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
                 stored, _ = self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
-                return Turn(stored, answered=False, next_waiting=None)
+                return Turn(message_id, stored, answered=False, next_waiting=None)
         stored, next_waiting = self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
-        return Turn(stored, answered=True, next_waiting=next_waiting)
+        return Turn(message_id, stored, answered=True, next_waiting=next_waiting)
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
         """A debtor waiting for a person is never met with silence: their first message in the queue (often the

@@ -6,6 +6,7 @@ on it; delivery statuses come back through `record_status`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -137,13 +138,21 @@ STALE_SENDING = timedelta(minutes=5)  # a message "sending" this long lost its s
 
 
 def send_queued(session: Session, transport: Transport, now: datetime, limit: int = 100,
-                checkpoint: Callable[[], None] | None = None) -> int:
+                checkpoint: Callable[[], None] | None = None,
+                hold: Callable[[str], AbstractContextManager[None]] | None = None) -> int:
     """Send queued replies in order, each after the compliance check, and finish what dead senders left
     "sending". Returns how many left. Reminders (messages with a contact decision) are the campaign workers'
     (bot.campaigns.delivery), which keep the rate per sender and know whether a reminder is still due.
-    `checkpoint` commits each claim before the provider is called (a crash then never sends twice)."""
-    queued = list(session.scalars(_queued_replies().limit(limit)))
-    sent = sum(send_one(session, transport, message, now, checkpoint) for message in queued)
+    `checkpoint` commits each claim before the provider is called (a crash then never sends twice); `hold`
+    (Gateway.sending) is held while one conversation's replies go, as reply threads hold it: claims keep a
+    reply from leaving twice, the lock keeps two of one conversation from leaving side by side."""
+    by_conversation: dict[str, list[Message]] = {}
+    for message in session.scalars(_queued_replies().limit(limit)):
+        by_conversation.setdefault(message.conversation.sender_id, []).append(message)
+    sent = 0
+    for sender_id, messages in by_conversation.items():
+        with hold(sender_id) if hold is not None else nullcontext():
+            sent += sum(send_one(session, transport, message, now, checkpoint) for message in messages)
     stale = list(session.scalars(
         select(Message).where(Message.direction == Direction.OUTBOUND, Message.status == MessageStatus.SENDING,
                               Message.updated_at < now - STALE_SENDING)

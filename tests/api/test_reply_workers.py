@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -14,7 +15,10 @@ from api import replies
 from api.deps import get_gateway, get_redis, get_transport
 from api.main import create_app
 from api.worker import flush_outbox
-from bot.ledger.models import Direction, MessageStatus
+from bot.ledger.db import session_scope
+from bot.ledger.models import Direction, MessageStatus, utcnow
+from bot.messaging.conversations import get_or_create_conversation
+from bot.messaging.outbox import store_outbound
 from tests.api.conftest import eventually, signed_post, sms_form, twiml_messages
 from tests.api.test_twilio_gateway import stored
 from tests.conftest import Stack, refresh_app_state
@@ -113,3 +117,30 @@ def test_a_conversation_holds_one_reply_thread_however_fast_its_debtor_writes(
     dispatcher.stop()
     assert turns.count("whatsapp:+525500000131") == 2  # the turn, then one more look
     assert at_once["most"] == 2  # one thread per conversation
+
+
+@pytest.mark.parametrize("stack", ["production"], indirect=True)
+@pytest.mark.parametrize("other_sender", ["a reply thread", "the retry worker's flush"])
+def test_two_senders_of_one_conversation_send_its_replies_one_at_a_time_in_order(
+        queued_client: TestClient, fake_twilio: FakeTwilio, stack: Stack, other_sender: str) -> None:
+    # Two senders of one conversation at once (two reply threads or processes, or one and the retry pass): each
+    # finds the same queued replies. Claims already keep a reply from going twice; the sending lock also keeps
+    # them from going side by side, where a slow send lets a later reply arrive first.
+    sender_id = "sms:+525500000123"
+    with session_scope(stack.database_url) as session:
+        conversation = get_or_create_conversation(session, sender_id)
+        for text in ("uno", "dos", "tres", "cuatro"):
+            store_outbound(session, conversation, text, utcnow(), status=MessageStatus.QUEUED)
+    fake_twilio.latency = 0.2
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            first = pool.submit(replies.answer_and_send, get_gateway(), get_transport(), sender_id)
+            if other_sender == "a reply thread":
+                second = pool.submit(replies.answer_and_send, get_gateway(), get_transport(), sender_id)
+            else:
+                second = pool.submit(flush_outbox, get_transport())
+            first.result(), second.result()
+    finally:
+        fake_twilio.latency = 0.0
+    assert sent_to(fake_twilio, "+525500000123") == ["uno", "dos", "tres", "cuatro"]
+    assert fake_twilio.most_in_flight["+525500000123"] == 1

@@ -80,6 +80,19 @@ def test_a_retried_message_sid_is_answered_once(client: TestClient, stack: Stack
     assert sum(m.direction is Direction.INBOUND for m in rows) == 1 and len(rows) == 3
 
 
+def test_a_message_sid_delivered_twice_at_once_is_stored_and_answered_once(client: TestClient,
+                                                                             stack: Stack) -> None:
+    # No look-up before the insert: the unique MessageSid decides which delivery is the message, the other one
+    # is answered as a retry, whichever loses the race.
+    form = whatsapp_form("+5215500000114", "hola")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: twiml_messages(signed_post(client, "/webhooks/twilio/whatsapp", form)),
+                                range(4)))
+    assert sorted(answers, key=len) == [[], [], [], [GREETING, ASK]]
+    rows = stored(stack.database_url, "whatsapp:+525500000114")
+    assert [m.direction for m in rows] == [Direction.INBOUND, Direction.OUTBOUND, Direction.OUTBOUND]
+
+
 @pytest.mark.parametrize(("body", "expected"), [
     ("", ["No me llegó ningún texto. ¿Me escribes tu mensaje, por favor?"]),
     ("   ", ["No me llegó ningún texto. ¿Me escribes tu mensaje, por favor?"]),

@@ -5,6 +5,9 @@ Only the HTTP boundary is faked: our code sends through `twilio.rest.Client` exa
 from __future__ import annotations
 
 import itertools
+import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +25,10 @@ class FakeTwilio:
     _ids: itertools.count = field(default_factory=itertools.count)
     server: ThreadingHTTPServer | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # when Twilio "created" a message
+    latency: float = 0.0  # seconds each send takes (Twilio's API is not instant)
+    in_flight: Counter[str] = field(default_factory=Counter)  # sends being answered now, by recipient
+    most_in_flight: Counter[str] = field(default_factory=Counter)  # the most at once, by recipient
+    _flight: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
@@ -53,6 +60,12 @@ class FakeTwilio:
                     self.reply(400, {"code": 21610, "message": "Attempt to send to unsubscribed recipient",
                                       "status": 400, "more_info": "https://www.twilio.com/docs/errors/21610"})
                     return
+                with fake._flight:
+                    fake.in_flight[to] += 1
+                    fake.most_in_flight[to] = max(fake.most_in_flight[to], fake.in_flight[to])
+                time.sleep(fake.latency)
+                with fake._flight:
+                    fake.in_flight[to] -= 1
                 sid = f"SM{next(fake._ids):032x}"
                 record = {**form, "Sid": sid, "AccountSid": self.path.split("/")[3],
                           "DateCreated": format_datetime(fake.clock().astimezone(UTC), usegmt=True)}
