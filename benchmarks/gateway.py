@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -102,6 +102,7 @@ class Burst:
     seconds: float
     latencies: list[float]  # ms until the debtor had the reply
     acks: list[float]  # ms until the webhook answered (REST mode), else empty
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds each process tree spent during the burst
 
     @property
     def rate(self) -> float:
@@ -113,8 +114,10 @@ class Burst:
                 f"  p99 {percentile(self.latencies, 0.99):6.0f} ms")
 
 
-def drive(label: str, debtors: range, send: Callable[[int, int, str], float | None]) -> Burst:
-    """Every debtor sends its conversation in order, all at once; `send` returns the ack time (REST mode)."""
+def drive(label: str, debtors: range, send: Callable[[int, int, str], float | None],
+          roots: dict[str, int] | None = None) -> Burst:
+    """Every debtor sends its conversation in order, all at once; `send` returns the ack time (REST mode).
+    With `roots`, the CPU each of those process trees spent meanwhile (from /proc: no profiler attached)."""
     latencies: list[float] = []
     acks: list[float] = []
     lock = threading.Lock()
@@ -128,10 +131,13 @@ def drive(label: str, debtors: range, send: Callable[[int, int, str], float | No
                 if ack is not None:
                     acks.append(ack)
 
+    meter = CpuMeter(roots or {})
+    meter.start()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(debtors)) as pool:
         list(pool.map(debtor, debtors))
-    return Burst(label, time.perf_counter() - started, latencies, acks)
+    seconds = time.perf_counter() - started
+    return Burst(label, seconds, latencies, acks, meter.stop())
 
 
 class SentReplies(list[dict[str, str]]):
@@ -372,11 +378,24 @@ def portfolio(load: Load, url: str, small: int = 30, large_from: int = PORTFOLIO
 
 
 def merged(label: str, rounds: list[Burst]) -> Burst:
+    cpu: Counter[str] = Counter()
+    for burst in rounds:
+        cpu.update(burst.cpu)
     return Burst(label, sum(burst.seconds for burst in rounds), [ms for burst in rounds for ms in burst.latencies],
-                 [ms for burst in rounds for ms in burst.acks])
+                 [ms for burst in rounds for ms in burst.acks], dict(cpu))
 
 
-def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int) -> None:
+def cpu_line(burst: Burst) -> str:
+    """CPU ms a message per process (those that worked), and how busy the machine's cores were."""
+    messages = max(len(burst.latencies), 1)
+    used = {name: seconds for name, seconds in burst.cpu.items() if seconds * 1000 / messages >= 0.05}
+    parts = " + ".join(f"{name} {seconds * 1000 / messages:.1f}" for name, seconds in used.items())
+    busy = sum(used.values()) / burst.seconds / (os.cpu_count() or 1)
+    return (f"    CPU a message: {parts} = {sum(used.values()) * 1000 / messages:.1f} ms"
+            f" (cores {100 * busy:.0f}% busy)")
+
+
+def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: dict[str, int]) -> None:
     """Each route `rounds` times, taking turns (a slow minute of the machine does not fall on one route), fresh
     debtors every time; throughput is messages over the seconds the bursts took."""
     print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
@@ -388,10 +407,11 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int) -> None
     runs: dict[str, list[Burst]] = {label: [] for label in routes}
     for _ in range(rounds):
         for label, send in routes.items():
-            runs[label].append(drive(label, range(next(blocks), next(blocks)), send))
+            runs[label].append(drive(label, range(next(blocks), next(blocks)), send, roots))
     rasa, twiml, rest = (merged(label, runs[label]) for label in routes)
     for burst in (rasa, twiml, rest):
         print(burst.line())
+        print(cpu_line(burst))
     print(f"  {'gateway, REST mode: acknowledgement':<34} {len(rest.acks):>4} acks{'':>20}"
           f"  p50 {statistics.median(rest.acks):6.1f}  p95 {percentile(rest.acks, 0.95):6.1f}"
           f"  p99 {percentile(rest.acks, 0.99):6.1f} ms")
@@ -468,11 +488,13 @@ def main() -> None:
                     portfolio(load, url)
                 else:
                     seed(url, SMALL_PORTFOLIO + 1, PORTFOLIO)
-                if "bursts" in parts:
-                    bursts(load, args.debtors, blocks, args.rounds)
                 shared = {"rasa": running.processes[1].pid, "actions": running.processes[0].pid,
                           "postgres": int((postgres.data_dir / "postmaster.pid").read_text().split()[0]),
                           "redis": redis.process.pid}
+                if "bursts" in parts:
+                    bursts(load, args.debtors, blocks, args.rounds,
+                           {"app (TwiML)": apps[0].process.pid, "app (REST)": apps[1].process.pid,
+                            "replies": reply_worker.pid, **shared})
                 if "profile" in parts:
                     profile("gateway, TwiML, under py-spy", load.twiml, {"app": apps[0].process.pid, **shared},
                             range(next(blocks), next(blocks)), args.rate, (args.profiles or logs) / "twiml")

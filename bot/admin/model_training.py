@@ -82,7 +82,7 @@ def train(settings: Settings, on_progress: Progress, timeout_seconds: float = 36
             return Trained(name, target, 0.0, reused=True)
         settings.models_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-               "PYTHONUNBUFFERED": "1", "RASA_CACHE_DIRECTORY": str(PROJECT_ROOT / ".rasa" / "cache")}
+               "PYTHONUNBUFFERED": "1", "RASA_CACHE_DIRECTORY": str(settings.rasa_cache_directory)}
         command = [*shlex.split(settings.rasa_command), "train", "--fixed-model-name", name,
                    "--out", str(work / "out")]
         started = time.monotonic()

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
                                         "/app/models); unset: the same path.")
     rasa_command: str = Field(default=str(PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"),
                               description="How the model worker runs Rasa's CLI (`rasa train`, `rasa test core`).")
+    rasa_cache_directory: Path = Field(default=PROJECT_ROOT / ".rasa" / "cache",
+                                       description="Rasa's training cache: a retrain reuses the components whose "
+                                                   "inputs did not change (`make model` fills the same one).")
     model_gate_margin: float = Field(default=0.02, ge=0, le=1, description="A new model may be at most this much "
                                      "worse than the live one on held-out macro-F1, test-story accuracy and "
                                      "accuracy on the examples admins labelled, or activation needs an admin's "

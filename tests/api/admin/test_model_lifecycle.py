@@ -52,8 +52,11 @@ def blue_green(stack: Stack, app_env: pytest.MonkeyPatch, training_copy: Path, t
     (models / original.name).symlink_to(original)
     (models / "ACTIVE").write_text(original.name + "\n", encoding="utf-8")
     standby = stack.servers.add_rasa(original, free_port())
+    # A training cache of its own: with the project's, a second run of the suite finds this test's DIET already
+    # trained, and no epochs would be reported while it trains.
     for key, value in {"MODELS_DIR": str(models), "RASA_STANDBY_URL": standby, "MODEL_GATE_MARGIN": "0.03",
-                       "MODEL_GATE_INTENT_MARGIN": "0.25"}.items():
+                       "MODEL_GATE_INTENT_MARGIN": "0.25",
+                       "RASA_CACHE_DIRECTORY": str(tmp_path / "rasa-cache")}.items():
         app_env.setenv(key, value)
     refresh_app_state()
     yield standby
