@@ -1,0 +1,57 @@
+"""rasa_server/action_results.py replaces how the running Rasa checks an action server's answer: the verdict, and
+the error an action server that answers badly gets, must be Rasa's own. Run in the Rasa venv."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+from bot.admin.rasa_model import RASA_BIN
+from bot.common.settings import PROJECT_ROOT
+
+ANSWERS = [
+    {"events": [{"event": "slot", "name": "identity_verified", "value": True, "timestamp": None},
+                {"event": "active_loop", "name": None}, {"event": "followup", "name": "action_listen"}],
+     "responses": [{"text": "Gracias, ya te identifiqué."}, {"response": "utter_balance", "amount": "1.234,50"}]},
+    {"events": [], "responses": []},
+    {},
+    {"events": [{"event": "slot", "value": 1}], "responses": []},  # a slot without its name
+    {"events": [{"event": "user", "text": 5}]},  # text must be a string
+    {"events": "not a list"},
+    {"responses": ["not an object"]},
+    [],
+]
+
+CHECK = """
+import json, sys
+from jsonschema import ValidationError
+from rasa.core.actions.action import RemoteAction
+
+def verdicts(answers):
+    action = RemoteAction("action_x", None)
+    out = []
+    for answer in answers:
+        try:
+            out.append(action._validate_action_result(answer))
+        except ValidationError as error:
+            out.append(error.message)
+    return out
+
+answers = json.loads(sys.argv[1])
+rasas = verdicts(answers)
+from rasa_server.action_results import check_action_results_with_one_validator
+check_action_results_with_one_validator()
+print(json.dumps({"rasa": rasas, "ours": verdicts(answers),
+                  "replaced": RemoteAction._validate_action_result.__module__ == "rasa_server.action_results"}))
+"""
+
+
+def test_answers_are_judged_and_explained_as_rasa_does() -> None:
+    run = subprocess.run([str(RASA_BIN.with_name("python")), "-c", CHECK, json.dumps(ANSWERS)], cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    verdicts = json.loads(run.stdout.splitlines()[-1])
+    assert verdicts["replaced"]
+    assert verdicts["ours"] == verdicts["rasa"]
+    assert verdicts["rasa"][:3] == [True, True, True]
+    assert all(isinstance(verdict, str) and "Failed to validate Action server response" in verdict
+               for verdict in verdicts["rasa"][3:])
