@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session
 
 from actions.slots import HANDOFF_REASON, OFFER_OF_A_PERSON, PENDING_OFFER
 from bot.common.phones import InvalidPhone, split_sender_id
@@ -56,10 +57,15 @@ def sender_country(sender_id: str) -> str:
     """Whose hours, documents and wording apply: the debtor's country, else the number's, else the default
     (also for a sender id that is not a phone number)."""
     with session_scope() as session:
-        try:
-            return conversation_country(session, get_or_create_conversation(session, sender_id))
-        except InvalidPhone:
-            return DEFAULT_COUNTRY
+        return country_in(session, sender_id)
+
+
+def country_in(session: Session, sender_id: str) -> str:
+    """sender_country, read in a unit of work the action already has."""
+    try:
+        return conversation_country(session, get_or_create_conversation(session, sender_id))
+    except InvalidPhone:
+        return DEFAULT_COUNTRY
 
 
 def offer_a_person(reason: str) -> list[EventType]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,9 +16,9 @@ from rasa_sdk.types import DomainDict
 from actions.common import (
     Sender,
     ask_to_rephrase,
+    country_in,
     in_thread,
     offer_a_person,
-    sender_country,
     sender_of,
     triggering_message,
     utcnow,
@@ -41,7 +42,7 @@ from bot.identity.verification import (
     Outcome,
     asks_which_document,
     hand_off_for_review,
-    lock_status,
+    identity_status,
     minutes_until,
     redact_identity_message,
     verified_debtor,
@@ -66,9 +67,16 @@ def _tell_lock(dispatcher: CollectingDispatcher, lock: Lock, now: datetime, *, v
         dispatcher.utter_message(response="utter_identity_locked", minutes=minutes)
 
 
-# One validation call asks `required_slots` three times (extraction, validation, the next slot to ask): the
-# ledger is read once a call, at its start.
-_NOTHING_TO_ASK: ContextVar[bool | None] = ContextVar("identity_form_nothing_to_ask", default=None)
+@dataclass(frozen=True)
+class _FormFacts:
+    """What one validation call needs from the ledger, read once at its start: rasa-sdk asks `required_slots`
+    three times a call (extraction, validation, the next slot to ask), and the question names the document."""
+
+    nothing_to_ask: bool  # already verified (another session or channel) or locked: the form ends
+    document: str  # what the number's country calls the document whose digits we ask for
+
+
+_FACTS: ContextVar[_FormFacts | None] = ContextVar("identity_form_facts", default=None)
 
 
 class ValidateIdentityForm(FormValidationAction):
@@ -80,28 +88,26 @@ class ValidateIdentityForm(FormValidationAction):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: DomainDict) -> list[EventType]:
-        token = _NOTHING_TO_ASK.set(await _nothing_to_ask(tracker))
+        facts = await _form_facts(tracker)
+        token = _FACTS.set(facts)
         try:
             events = await super().run(dispatcher, tracker, domain)
         finally:
-            _NOTHING_TO_ASK.reset(token)
+            _FACTS.reset(token)
         if events and events[-1] == SlotSet(REQUESTED_SLOT, IDENTITY_ANSWER):
             # Said even when the message filled nothing; then Rasa rejects the form's turn (another rule answers)
             # and drops this question with it. The feedback is cleared only when there is one: any other slot set
             # would count as a validated answer, and Rasa would no longer reject the turn.
             feedback = tracker.get_slot(IDENTITY_FEEDBACK)
-            await in_thread(ask_for_identity)(dispatcher, feedback or "", sender_of(tracker).sender_id)
+            ask_for_identity(dispatcher, feedback or "", facts.document)
             if feedback:
                 events.append(SlotSet(IDENTITY_FEEDBACK, None))
         return events
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher,
                              tracker: Tracker, domain: DomainDict) -> list[str]:
-        # Already verified (another session or channel) or locked: nothing to ask, the form ends.
-        nothing_to_ask = _NOTHING_TO_ASK.get()
-        if nothing_to_ask is None:  # called on its own, not from `run`
-            nothing_to_ask = await _nothing_to_ask(tracker)
-        return [] if nothing_to_ask else domain_slots
+        facts = _FACTS.get() or await _form_facts(tracker)  # the latter when called on its own, not from `run`
+        return [] if facts.nothing_to_ask else domain_slots
 
     async def next_requested_slot(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: DomainDict) -> EventType | None:
@@ -134,24 +140,18 @@ class ValidateIdentityForm(FormValidationAction):
 
 
 @in_thread
-def _nothing_to_ask(tracker: Tracker) -> bool:
+def _form_facts(tracker: Tracker) -> _FormFacts:
     sender = sender_of(tracker)
-    now = utcnow()
     with session_scope() as session:
-        if sender.e164 and verified_debtor(session, sender.key, now):
-            return True
-        return lock_status(session, sender.key, now) is not None
+        status = identity_status(session, sender.key, utcnow())
+        country = country_in(session, sender.sender_id)
+    return _FormFacts(nothing_to_ask=bool(sender.e164 and status.verified) or status.lock is not None,
+                      document=config.country(country).identity_document)  # INE o CURP, cédula, DNI, RUT
 
 
-def identity_document(sender_id: str) -> str:
-    """What the number's country calls the document whose digits we ask for (INE/CURP, cédula, DNI, RUT)."""
-    return config.country(sender_country(sender_id)).identity_document
-
-
-def ask_for_identity(dispatcher: CollectingDispatcher, feedback: str, sender_id: str) -> None:
+def ask_for_identity(dispatcher: CollectingDispatcher, feedback: str, document: str) -> None:
     """The form's one question a turn: a retry, a hint or an answer to "which document?" each already ask
     again, so the plain question is only said when nothing else was."""
-    document = identity_document(sender_id)
     if feedback.startswith("retry:"):
         left = int(feedback.partition(":")[2])
         if left == 1:
@@ -179,7 +179,8 @@ class ActionRespondAfterVerification(Action):
         now = utcnow()
         events: list[EventType] = [SlotSet(IDENTITY_ANSWER, None)]
         with session_scope() as session:
-            debtor = verified_debtor(session, sender.key, now) if sender.e164 else None
+            status = identity_status(session, sender.key, now)
+            debtor = status.verified if sender.e164 else None
             if debtor is not None:
                 events += [SlotSet(VERIFIED, True), SlotSet(DEBTOR_FIRST_NAME, debtor.first_name)]
                 trigger = triggering_message(tracker, FORM)
@@ -188,7 +189,7 @@ class ActionRespondAfterVerification(Action):
                                               just_verified=True, plan_state=tracker.get_slot(PLAN_REQUEST),
                                               voseo=bool(tracker.get_slot(VOSEO)))
                 return events
-            lock = lock_status(session, sender.key, now)
+            lock = status.lock
             if lock is not None and lock.needs_review and sender.e164:
                 hand_off_for_review(session, sender.sender_id, now)  # what we tell them must be true
         if lock is None:

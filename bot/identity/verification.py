@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Row, Update, and_, case, literal, or_, select, update
+from sqlalchemy import Row, Select, Update, and_, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -101,6 +101,14 @@ class VerificationResult:
     needs_review: bool = False  # LOCKED until a person clears it
     escalated: bool = False  # this very answer sent the verification to a person
     birth_date_alone: bool = False  # NOT_AN_ANSWER because only a birth date came: ask for the digits too
+
+
+@dataclass(frozen=True)
+class IdentityStatus:
+    """Who proved their identity under a contact key, or else whether verification is paused for it."""
+
+    verified: Debtor | None = None
+    lock: Lock | None = None
 
 
 @dataclass(frozen=True)
@@ -198,35 +206,49 @@ def answer_matches(debtor: Debtor, answer: IdentityAnswer) -> bool:
 
 # --- records ---------------------------------------------------------------------------------------------
 
+def _phone_debtors(key: str) -> Select[tuple[int]]:
+    """SQL: the ids of the debtors on file for this contact key's number (see candidates_for_phone)."""
+    demo, e164 = split_contact_key(key)
+    numbers = select(Phone.debtor_id).where(Phone.e164 == e164, Phone.wrong_number.is_(False))
+    return select(Debtor.id).where(Debtor.id.in_(numbers), Debtor.is_demo.is_(demo))
+
+
 def candidates_for_phone(session: Session, key: str) -> list[Debtor]:
     """Debtors on file for this contact key's number, except where it was reported as someone else's.
 
     The demo key reaches demo debtors only, a WhatsApp/SMS key real debtors only.
     """
-    demo, e164 = split_contact_key(key)
-    numbers = select(Phone.debtor_id).where(Phone.e164 == e164, Phone.wrong_number.is_(False))
-    return list(session.scalars(select(Debtor).where(Debtor.id.in_(numbers), Debtor.is_demo.is_(demo))
-                                .order_by(Debtor.id)))
+    return list(session.scalars(select(Debtor).where(Debtor.id.in_(_phone_debtors(key))).order_by(Debtor.id)))
 
 
-def _checks_for(session: Session, key: str, candidates: list[Debtor], *, create: bool) -> list[IdentityCheck]:
+def _candidates_with_checks(session: Session, key: str) -> list[tuple[Debtor, IdentityCheck | None]]:
+    """The candidates (candidates_for_phone) and their verification records, read together: every message's
+    actions ask this, most of them more than once (issue 23)."""
+    rows = session.execute(select(Debtor, IdentityCheck).outerjoin(IdentityCheck, IdentityCheck.debtor_id == Debtor.id)
+                           .where(Debtor.id.in_(_phone_debtors(key))).order_by(Debtor.id))
+    return [(debtor, check) for debtor, check in rows.tuples()]
+
+
+def _checks_for(session: Session, key: str, candidates: list[tuple[Debtor, IdentityCheck | None]], *,
+                create: bool) -> list[IdentityCheck]:
     """The verification records for these candidates (or for the bare key); reads never create them."""
-    wanted: list[tuple[Any, object]] = ([(IdentityCheck.debtor_id, debtor.id) for debtor in candidates]
-                                        if candidates else [(IdentityCheck.phone_e164, key)])
-    checks = []
-    for column, value in wanted:
-        query = select(IdentityCheck).where(column == value)
-        check = session.scalars(query).one_or_none()
+    if not candidates:
+        check = session.scalars(select(IdentityCheck).where(IdentityCheck.phone_e164 == key)).one_or_none()
         if check is None and create:
-            # Two first answers at once both try to create it: the second one just finds it.
-            dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-            session.execute(dialect.insert(IdentityCheck).values(
-                {column.key: value, "failed_attempts": 0, "lock_count": 0, "needs_review": False,
-                 "failures_today": 0}).on_conflict_do_nothing())
-            check = session.scalars(query).one()
-        if check is not None:
-            checks.append(check)
-    return checks
+            check = _create_check(session, IdentityCheck.phone_e164, key)
+        return [check] if check is not None else []
+    if create:
+        return [check or _create_check(session, IdentityCheck.debtor_id, debtor.id) for debtor, check in candidates]
+    return [check for _, check in candidates if check is not None]
+
+
+def _create_check(session: Session, column: Any, value: object) -> IdentityCheck:
+    # Two first answers at once both try to create it: the second one just finds it.
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(dialect.insert(IdentityCheck).values(
+        {column.key: value, "failed_attempts": 0, "lock_count": 0, "needs_review": False,
+         "failures_today": 0}).on_conflict_do_nothing())
+    return session.scalars(select(IdentityCheck).where(column == value)).one()
 
 
 def _lock_of(checks: list[IdentityCheck], now: datetime) -> Lock | None:
@@ -242,21 +264,33 @@ def _open(now: datetime) -> ColumnElement[bool]:
                 or_(IdentityCheck.locked_until.is_(None), IdentityCheck.locked_until <= now))
 
 
-def verified_debtor(session: Session, key: str, now: datetime) -> Debtor | None:
-    """The debtor who proved their identity under this contact key recently, if any.
-
-    WhatsApp and SMS of one number share the key; the demo has its own, so nothing carries across.
-    """
-    for debtor in candidates_for_phone(session, key):
-        check = session.scalars(select(IdentityCheck).where(IdentityCheck.debtor_id == debtor.id)).one_or_none()
+def _verified_among(candidates: list[tuple[Debtor, IdentityCheck | None]], key: str, now: datetime) -> Debtor | None:
+    for debtor, check in candidates:
         if check and check.verified_phone == key and check.verified_until and check.verified_until > now:
             return debtor
     return None
 
 
+def verified_debtor(session: Session, key: str, now: datetime) -> Debtor | None:
+    """The debtor who proved their identity under this contact key recently, if any.
+
+    WhatsApp and SMS of one number share the key; the demo has its own, so nothing carries across.
+    """
+    return _verified_among(_candidates_with_checks(session, key), key, now)
+
+
 def lock_status(session: Session, key: str, now: datetime) -> Lock | None:
     """Whether verification is paused for whoever writes under this contact key (None: it is not)."""
-    return _lock_of(_checks_for(session, key, candidates_for_phone(session, key), create=False), now)
+    return _lock_of(_checks_for(session, key, _candidates_with_checks(session, key), create=False), now)
+
+
+def identity_status(session: Session, key: str, now: datetime) -> IdentityStatus:
+    """verified_debtor and, when nobody is verified, lock_status: from one read of the records."""
+    candidates = _candidates_with_checks(session, key)
+    debtor = _verified_among(candidates, key, now)
+    if debtor is not None:
+        return IdentityStatus(verified=debtor)
+    return IdentityStatus(lock=_lock_of(_checks_for(session, key, candidates, create=False), now))
 
 
 # --- checking an answer ----------------------------------------------------------------------------------
@@ -268,7 +302,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
     `sender_id` is the conversation the answer came from: it goes to a person when this answer escalates.
     """
     limits = VerificationLimits.of(settings)
-    candidates = candidates_for_phone(session, key)
+    candidates = _candidates_with_checks(session, key)
     checks = _checks_for(session, key, candidates, create=True)
     lock = _lock_of(checks, now)
     if lock:
@@ -277,7 +311,7 @@ def verify(session: Session, key: str, text: str, now: datetime, settings: Setti
     if answer is None or answer.birth_date_alone:
         return VerificationResult(Outcome.NOT_AN_ANSWER, attempts_left=_attempts_left(checks, now, limits),
                                   birth_date_alone=answer is not None)
-    for debtor, check in zip(candidates, checks, strict=False):  # a stranger: no candidates, one check
+    for (debtor, _), check in zip(candidates, checks, strict=False):  # a stranger: no candidates, one check
         if answer_matches(debtor, answer):
             return _verified(session, key, debtor, check, now, limits, sender_id)
     return _count_failure(session, key, checks, now, limits, sender_id)

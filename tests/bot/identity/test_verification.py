@@ -9,11 +9,13 @@ from sqlalchemy.orm import Session
 from bot.common.settings import Settings
 from bot.identity.verification import (
     IdentityAnswer,
+    IdentityStatus,
     Lock,
     Outcome,
     VerificationResult,
     candidates_for_phone,
     clear_review,
+    identity_status,
     lock_status,
     mark_wrong_number,
     parse_identity_answer,
@@ -196,6 +198,22 @@ def test_escalation_hands_the_conversation_to_a_person(ledger: Session) -> None:
     sms = ledger.scalars(select(Conversation).where(Conversation.sender_id == "sms:+525512345678")).one()
     assert sms.mode is ConversationMode.QUEUED
 
+
+
+def test_identity_status_is_who_is_verified_else_the_lock(ledger: Session) -> None:
+    assert identity_status(ledger, ANA, NOW) == IdentityStatus()
+    for wrong in ("0000", "1111", "3333"):
+        verify(ledger, ANA, wrong, NOW, SETTINGS)
+        verify(ledger, STRANGER, wrong, NOW, SETTINGS)
+    locked = IdentityStatus(lock=Lock(until=NOW + timedelta(minutes=30)))
+    assert identity_status(ledger, ANA, NOW) == locked
+    assert identity_status(ledger, STRANGER, NOW) == locked  # no candidates: the number's own record
+    later = NOW + timedelta(minutes=31)
+    assert verify(ledger, ANA, "2211", later, SETTINGS).outcome is Outcome.VERIFIED
+    verified = identity_status(ledger, ANA, later)
+    assert verified.verified is not None and verified.verified.external_id == "D1" and verified.lock is None
+    assert identity_status(ledger, ANA_DEMO, later) == IdentityStatus()  # the demo shares nothing
+    assert identity_status(ledger, ANA, later + timedelta(hours=25)) == IdentityStatus()  # it expired
 
 def test_a_stranger_is_escalated_the_same_way(ledger: Session) -> None:
     fail_until_locked(ledger, STRANGER, NOW)
