@@ -1,23 +1,48 @@
-"""A feed of "something changed" for live screens: every commit in this process counts, and with Redis every
-commit in any process (app workers, the action server) is published on one channel, so a console open on one
-app process hears about a hand-off another process stored. Listeners then read what changed from the database.
+"""A feed of "something changed" for live screens: every commit in this process that wrote counts, and with Redis
+every such commit in any process (app workers, the action server) is published on one channel, so a console open
+on one app process hears about a hand-off another process stored. Listeners then read what changed from the
+database, once for however many commits a poll brought: during a burst of replies every message commits several
+times, and a console that refetched for each would cost more than the message (issue 23).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import redis
 import redis.asyncio as redis_async
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 
 log = logging.getLogger(__name__)
 CHANNEL = "acuerdo:changes"
 _POLL_SECONDS = 0.25
+_WROTE = "acuerdo_wrote"  # Session.info: this transaction wrote something (a flush, or an INSERT/UPDATE/DELETE)
+
+
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    session.info[_WROTE] = True
+
+
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:  # bulk statements skip the flush
+        state.session.info[_WROTE] = True
+
+
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the whole transaction, not a savepoint: after every after_commit
+        session.info.pop(_WROTE, None)
+
+
+def _track_writes() -> None:
+    if not event.contains(Session, "after_transaction_end", _ended):
+        event.listen(Session, "after_flush", _flushed)
+        event.listen(Session, "do_orm_execute", _executed)
+        event.listen(Session, "after_transaction_end", _ended)
 
 
 class ChangeFeed:
@@ -34,10 +59,13 @@ class ChangeFeed:
         self._publisher = redis.Redis.from_url(redis_url, socket_timeout=1, socket_connect_timeout=1) \
             if redis_url else None
         if not self._installed:
+            _track_writes()
             event.listen(Session, "after_commit", self._committed)
             self._installed = True
 
-    def _committed(self, _session: Any) -> None:
+    def _committed(self, session: Session) -> None:
+        if not session.info.get(_WROTE):
+            return  # a read: nothing for a screen to show
         with self._lock:
             self._version += 1
         if self._publisher is not None:
@@ -51,31 +79,46 @@ class ChangeFeed:
         return self._version
 
     async def changes(self, heartbeat_seconds: float) -> AsyncIterator[None]:
-        """Yields when a commit happened here or (with Redis) anywhere, and at least every `heartbeat_seconds`."""
+        """Yields when a commit happened here or (with Redis) anywhere, and at least every `heartbeat_seconds`;
+        at most once a poll (`_POLL_SECONDS`), however many commits came meanwhile."""
         client = redis_async.Redis.from_url(self._redis_url) if self._redis_url else None
         pubsub = client.pubsub() if client is not None else None
         try:
             if pubsub is not None:
                 await pubsub.subscribe(CHANNEL)
-            seen, waited = self._version, 0.0
+            seen, last_yield = self._version, time.monotonic()
             while True:
-                heard = None
+                heard = False
                 if pubsub is not None:
                     try:
-                        heard = await pubsub.get_message(ignore_subscribe_messages=True, timeout=_POLL_SECONDS)
+                        heard = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                         timeout=_POLL_SECONDS) is not None
                     except redis.RedisError:
                         await asyncio.sleep(_POLL_SECONDS)
                 else:
                     await asyncio.sleep(_POLL_SECONDS)
-                waited += _POLL_SECONDS
-                if heard is not None or self._version != seen or waited >= heartbeat_seconds:
-                    seen, waited = self._version, 0.0
-                    yield
+                now = time.monotonic()
+                if heard or self._version != seen:
+                    await asyncio.sleep(max(0.0, last_yield + _POLL_SECONDS - now))  # let a burst gather
+                    if pubsub is not None:
+                        await _drain(pubsub)  # what came meanwhile is the same news
+                elif now - last_yield < heartbeat_seconds:
+                    continue
+                seen, last_yield = self._version, time.monotonic()
+                yield
         finally:
             if pubsub is not None:
                 await pubsub.aclose()
             if client is not None:
                 await client.aclose()
+
+
+async def _drain(pubsub: Any) -> None:
+    try:
+        while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0) is not None:
+            pass
+    except redis.RedisError:
+        return  # the next poll meets it again
 
 
 change_feed = ChangeFeed()

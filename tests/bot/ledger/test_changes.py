@@ -6,10 +6,11 @@ import asyncio
 import time
 
 import redis
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot.ledger.changes import CHANNEL, ChangeFeed
-from bot.ledger.models import AuditLog
+from bot.ledger.models import AuditLog, Conversation
 from scripts.services import Redis
 
 HEARTBEAT = 30.0  # far longer than any wake-up below: a wake-up that took this long would fail the test
@@ -53,3 +54,51 @@ def test_without_redis_a_quiet_feed_still_beats() -> None:
         return time.monotonic() - started
 
     assert 0.9 <= asyncio.run(beat()) < 3
+
+
+def test_only_commits_that_wrote_count(session: Session) -> None:
+    feed = ChangeFeed()
+    feed.install(None)
+    start = feed.version
+    session.scalars(select(AuditLog)).all()
+    session.commit()  # a read
+    assert feed.version == start
+    session.add(AuditLog(actor="test", action="poke", entity_type="test"))
+    session.commit()  # an insert through the unit of work
+    assert feed.version == start + 1
+    session.execute(update(Conversation).where(Conversation.id == -1).values(mode_reason="x"))
+    session.commit()  # a bulk statement, no flush
+    assert feed.version == start + 2
+    session.add(AuditLog(actor="test", action="undone", entity_type="test"))
+    session.flush()
+    session.rollback()
+    session.scalars(select(AuditLog)).all()
+    session.commit()  # a rolled-back write is forgotten with it
+    assert feed.version == start + 2
+
+
+def test_a_burst_of_commits_wakes_a_listener_a_few_times_not_each_time(redis_server: Redis) -> None:
+    feed = ChangeFeed()
+    feed.install(redis_server.url)
+
+    async def wakes_during_a_burst() -> int:
+        changes = feed.changes(heartbeat_seconds=HEARTBEAT)
+        wakes = 0
+
+        async def listen() -> None:
+            nonlocal wakes
+            async for _ in changes:
+                wakes += 1
+
+        listening = asyncio.ensure_future(listen())
+        await asyncio.sleep(0.5)  # subscribed and waiting
+        publisher = redis.Redis.from_url(redis_server.url)
+        for _ in range(200):  # a second of a burst: 200 commits, one every 5 ms
+            publisher.publish(CHANNEL, "1")
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(1)
+        listening.cancel()
+        return wakes
+
+    wakes = asyncio.run(wakes_during_a_burst())
+    assert 1 <= wakes <= 10
