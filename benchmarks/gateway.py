@@ -38,7 +38,7 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from benchmarks.campaigns import fresh_database
-from benchmarks.profiling import IDLE, CpuMeter, Rule, Sampler, classify
+from benchmarks.profiling import IDLE, CpuMeter, Rule, Sampler, classify, lower_priority
 from bot.admin.rasa_model import active_model, model_path
 from bot.common.settings import PROJECT_ROOT
 from scripts import servers
@@ -51,6 +51,9 @@ PUBLIC = "https://bench.acuerdo.example"
 OUR_NUMBER = "whatsapp:+15550001111"
 PORTFOLIO = 100_000
 SMALL_PORTFOLIO = 1_000
+# As in docker-compose.yml (cpu_shares): the webhooks' app comes first for the cores, the reply side (Rasa, the
+# action server, reply workers) takes what is left. CFS weights: nice 10 is 110 against nice 0's 1024.
+REPLY_SIDE_NICE = 10
 
 SEED = [
     """INSERT INTO creditors (code, name, created_at) VALUES ('banco-aurora', 'Banco Aurora', now())
@@ -399,7 +402,8 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: 
     """Each route `rounds` times, taking turns (a slow minute of the machine does not fall on one route), fresh
     debtors every time; throughput is messages over the seconds the bursts took."""
     print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
-          f"({os.cpu_count()} cores; each route {rounds} times, taking turns)")
+          f"({os.cpu_count()} cores; each route {rounds} times, taking turns; reply side at nice "
+          f"{os.getpriority(os.PRIO_PROCESS, roots['rasa'])})")
     load.acks_by_turn.clear()
     load.acks_in_app_by_turn.clear()
     routes = {"Rasa REST channel directly": load.rasa, "gateway, TwiML (whole path)": load.twiml,
@@ -450,6 +454,8 @@ def main() -> None:
     parser.add_argument("--parts", default="growth,bursts,profile,profile-rest",
                         help="which parts to run (comma-separated): growth, bursts, profile, profile-rest")
     parser.add_argument("--profiles", type=Path, help="keep py-spy's raw stacks here (default: thrown away)")
+    parser.add_argument("--reply-side-nice", type=int, default=REPLY_SIDE_NICE,
+                        help="niceness of Rasa, the action server and the reply worker (0: all equal)")
     args = parser.parse_args()
     model = active_model()
     if model is None or model != model_path():
@@ -472,6 +478,8 @@ def main() -> None:
             env["RASA_URL"] = running.rasa_url
             apps = [start_app(env, "twiml", logs / "app-twiml.log"), start_app(env, "rest", logs / "app-rest.log")]
             reply_worker = start_reply_worker(env, logs / "replies.log")
+            for pid in (*(process.pid for process in running.processes), reply_worker.pid):
+                lower_priority(pid, args.reply_side_nice)
             with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
                 load = Load(running.rasa_url, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
                 # Warm-up, not counted: every route once, then a burst on each app (its threads and connections).
