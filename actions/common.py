@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from actions.slots import HANDOFF_REASON, OFFER_OF_A_PERSON, PENDING_OFFER
 from bot.common.phones import InvalidPhone, split_sender_id
 from bot.ledger.db import session_scope
+from bot.ledger.models import Conversation
 from bot.messaging.contact import contact_key
 from bot.messaging.conversations import DEFAULT_COUNTRY, conversation_country, get_or_create_conversation
 
@@ -57,15 +59,17 @@ def sender_country(sender_id: str) -> str:
     """Whose hours, documents and wording apply: the debtor's country, else the number's, else the default
     (also for a sender id that is not a phone number)."""
     with session_scope() as session:
-        return country_in(session, sender_id)
+        try:
+            return conversation_country(session, get_or_create_conversation(session, sender_id))
+        except InvalidPhone:
+            return DEFAULT_COUNTRY
 
 
 def country_in(session: Session, sender_id: str) -> str:
-    """sender_country, read in a unit of work the action already has."""
-    try:
-        return conversation_country(session, get_or_create_conversation(session, sender_id))
-    except InvalidPhone:
-        return DEFAULT_COUNTRY
+    """sender_country, read in a unit of work the action already has; it creates nothing (the gateway may be
+    creating the conversation at that moment)."""
+    conversation = session.scalars(select(Conversation).where(Conversation.sender_id == sender_id)).one_or_none()
+    return conversation_country(session, conversation or Conversation(sender_id=sender_id))
 
 
 def offer_a_person(reason: str) -> list[EventType]:

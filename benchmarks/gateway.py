@@ -51,9 +51,10 @@ PUBLIC = "https://bench.acuerdo.example"
 OUR_NUMBER = "whatsapp:+15550001111"
 PORTFOLIO = 100_000
 SMALL_PORTFOLIO = 1_000
-# As in docker-compose.yml (cpu_shares): the webhooks' app comes first for the cores, the reply side (Rasa, the
-# action server, reply workers) takes what is left. CFS weights: nice 10 is 110 against nice 0's 1024.
-REPLY_SIDE_NICE = 10
+# An experiment (README, "Performance", third round): the reply side (Rasa, the action server, reply workers) at a
+# lower priority than the webhooks' app. Off by default, as in compose: starved, the reply side holds its row and
+# Redis locks longer. CFS weights: nice 10 is 110 against nice 0's 1024.
+REPLY_SIDE_NICE = 0
 
 SEED = [
     """INSERT INTO creditors (code, name, created_at) VALUES ('banco-aurora', 'Banco Aurora', now())

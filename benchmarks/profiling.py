@@ -46,12 +46,12 @@ def process_tree(pid: int) -> list[int]:
 
 def lower_priority(pid: int, niceness: int) -> None:
     """Give every thread of `pid` and of its descendants this niceness (nice is per thread on Linux; threads
-    started later inherit it): what compose's `cpu_shares` does for the reply side's containers."""
+    started later inherit it)."""
     for process in process_tree(pid):
         for task in Path(f"/proc/{process}/task").glob("*"):
             try:
                 os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
-            except OSError:
+            except ProcessLookupError:
                 continue  # the thread ended meanwhile
 
 

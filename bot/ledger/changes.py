@@ -29,12 +29,16 @@ def _flushed(session: Session, _flush: UOWTransaction) -> None:
 
 
 def _executed(state: ORMExecuteState) -> None:
-    if state.is_insert or state.is_update or state.is_delete:  # bulk statements skip the flush
+    # Statements skip the flush: any that is not a select() counts (a text() one may write, so it counts too).
+    # Core statements run on `session.connection()` are not seen: the portfolio import, which also flushes.
+    if not state.is_select:
         state.session.info[_WROTE] = True
 
 
 def _ended(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the whole transaction, not a savepoint: after every after_commit
+    # Only the whole transaction's end forgets: a savepoint's release also fires after_commit (a change published
+    # early, then again at the real commit), and a flush runs in a sub-transaction of its own.
+    if transaction.parent is None:
         session.info.pop(_WROTE, None)
 
 

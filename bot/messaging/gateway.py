@@ -139,7 +139,8 @@ class Gateway:
         # A repeated MessageSid (Twilio retries) fails the insert, unique: `store` then answers with the stored one.
         # No look-up first, in the database or in Redis: round trips every message paid for a rare retry.
         now = self._clock()
-        conversation_id = session.scalar(_TOUCH_CONVERSATION, {"sender": sender_id, "now": now, "to": inbound.to})
+        conversation_id = session.scalar(_TOUCH_CONVERSATION, {"sender": sender_id, "now": now,
+                                                                "to": inbound.to or None})
         if conversation_id is None:  # first contact
             conversation = get_or_create_conversation(session, sender_id)
             conversation.last_inbound_at = now

@@ -40,8 +40,12 @@ answers = json.loads(sys.argv[1])
 rasas = verdicts(answers)
 from rasa_server.action_results import check_action_results_with_one_validator
 check_action_results_with_one_validator()
-print(json.dumps({"rasa": rasas, "ours": verdicts(answers),
-                  "replaced": RemoteAction._validate_action_result.__module__ == "rasa_server.action_results"}))
+import jsonschema
+slow_checks = []  # answers that went through jsonschema.validate, Rasa's own check: the failing ones only
+rasas_validate = jsonschema.validate
+jsonschema.validate = lambda instance, schema, *args, **kwargs: (
+    slow_checks.append(instance), rasas_validate(instance, schema, *args, **kwargs))
+print(json.dumps({"rasa": rasas, "ours": verdicts(answers), "slow": slow_checks}))
 """
 
 
@@ -50,8 +54,8 @@ def test_answers_are_judged_and_explained_as_rasa_does() -> None:
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     verdicts = json.loads(run.stdout.splitlines()[-1])
-    assert verdicts["replaced"]
     assert verdicts["ours"] == verdicts["rasa"]
+    assert verdicts["slow"] == ANSWERS[3:]  # the good answers never paid for Rasa's check
     assert verdicts["rasa"][:3] == [True, True, True]
     assert all(isinstance(verdict, str) and "Failed to validate Action server response" in verdict
                for verdict in verdicts["rasa"][3:])

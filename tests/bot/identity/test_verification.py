@@ -199,7 +199,6 @@ def test_escalation_hands_the_conversation_to_a_person(ledger: Session) -> None:
     assert sms.mode is ConversationMode.QUEUED
 
 
-
 def test_identity_status_is_who_is_verified_else_the_lock(ledger: Session) -> None:
     assert identity_status(ledger, ANA, NOW) == IdentityStatus()
     for wrong in ("0000", "1111", "3333"):
@@ -214,6 +213,7 @@ def test_identity_status_is_who_is_verified_else_the_lock(ledger: Session) -> No
     assert verified.verified is not None and verified.verified.external_id == "D1" and verified.lock is None
     assert identity_status(ledger, ANA_DEMO, later) == IdentityStatus()  # the demo shares nothing
     assert identity_status(ledger, ANA, later + timedelta(hours=25)) == IdentityStatus()  # it expired
+
 
 def test_a_stranger_is_escalated_the_same_way(ledger: Session) -> None:
     fail_until_locked(ledger, STRANGER, NOW)
