@@ -64,6 +64,7 @@ demo: model
 bench: model
 	$(VENV)/bin/python -m benchmarks.import_portfolio
 	$(VENV)/bin/python -m benchmarks.nlu
+	$(VENV)/bin/python -m benchmarks.webhook_ack
 	$(VENV)/bin/python -m benchmarks.gateway
 	$(VENV)/bin/python -m benchmarks.campaigns
 	$(VENV)/bin/python -m benchmarks.kpis

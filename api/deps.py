@@ -105,5 +105,17 @@ def get_db() -> Iterator[Session]:
 # scope="function": the commit happens before the response leaves, so a client never sees an answer for
 # something not yet stored, and a failed commit is a 500 rather than a silent loss.
 DbSession = Annotated[Session, Depends(get_db, scope="function")]
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
-TransportDep = Annotated[Transport, Depends(get_transport)]
+
+
+# Built once, so nothing here blocks: `async` keeps FastAPI from handing each call to a worker thread (a sync
+# dependency costs a thread hand-off a request, and a burst of webhooks pays it 50 times at once).
+async def _gateway() -> Gateway:
+    return get_gateway()
+
+
+async def _transport() -> Transport:
+    return get_transport()
+
+
+GatewayDep = Annotated[Gateway, Depends(_gateway)]
+TransportDep = Annotated[Transport, Depends(_transport)]

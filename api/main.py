@@ -12,8 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from api import auth
 from api.auth import CurrentPrincipal
 from api.errors import install_error_handlers
+from api.intake import open_intake
 from api.pages import STATIC_DIR
-from api.replies import replies_for_app
 from api.routes import (
     admin,
     admin_models,
@@ -48,7 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     change_feed.install(get_settings().redis_url)  # live consoles hear of every commit (all processes with Redis)
     worker = RetryWorker(get_settings().retry_interval_seconds)
     worker.start()
-    app.state.replies, reply_threads = replies_for_app()  # REST mode's dialogue and replies
+    app.state.intake = open_intake()  # REST mode: the webhook's store and hand-over to the reply side
     campaigns = None
     if get_settings().campaigns_in_app_minutes:  # the demo: reminders without a separate worker service
         from api.tasks import EmbeddedCampaigns
@@ -62,8 +62,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         models.stop()
     if campaigns is not None:
         campaigns.stop()
-    if reply_threads is not None:
-        reply_threads.stop()
+    await app.state.intake.close()
     worker.stop()
 
 

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import redis
+import redis.asyncio as redis_async
 from sqlalchemy import select
 
 from api.deps import get_gateway, get_redis, get_transport
@@ -32,8 +33,13 @@ QUEUE_KEY = "acuerdo:replies"
 
 
 class Replies(Protocol):
-    def submit(self, sender_id: str) -> None:
+    """The app's side of REST mode: on its event loop, so nothing here may block."""
+
+    async def hand_over(self, sender_id: str) -> None:
         """Answer this conversation's waiting messages soon (the webhook has stored them)."""
+        ...
+
+    async def close(self) -> None:
         ...
 
 
@@ -99,27 +105,42 @@ class ReplyDispatcher:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+class InAppReplies:
+    """The app's own reply threads (REPLIES_IN_APP, the demo): handing over starts a turn, or marks one running."""
+
+    def __init__(self, dispatcher: ReplyDispatcher) -> None:
+        self._dispatcher = dispatcher
+
+    async def hand_over(self, sender_id: str) -> None:
+        self._dispatcher.submit(sender_id)
+
+    async def close(self) -> None:
+        self._dispatcher.stop()
+
+
 class RedisReplies:
     """The app's side when reply workers run apart: one push per stored message."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis_async.Redis) -> None:
         self._client = client
 
-    def submit(self, sender_id: str) -> None:
+    async def hand_over(self, sender_id: str) -> None:
         try:
-            self._client.rpush(QUEUE_KEY, sender_id)
+            await self._client.rpush(QUEUE_KEY, sender_id)
         except redis.RedisError:  # stored already: the retry worker answers it in a few seconds
             log.warning("could not queue %s for a reply worker", sender_id, exc_info=True)
 
+    async def close(self) -> None:
+        pass  # the client is the caller's
 
-def replies_for_app() -> tuple[Replies, ReplyDispatcher | None]:
-    """What the webhook hands conversations to, and the threads the app must stop (None: workers apart)."""
+
+def replies_for_app(client: redis_async.Redis | None) -> Replies:
+    """What the webhook hands conversations to: the app's reply threads, or (with Redis, REPLIES_IN_APP=false)
+    reply workers apart, through `client` (the app's, on its event loop)."""
     settings = get_settings()
-    client = get_redis()
     if settings.replies_in_app or client is None:
-        dispatcher = ReplyDispatcher(settings.reply_threads)
-        return dispatcher, dispatcher
-    return RedisReplies(client), None
+        return InAppReplies(ReplyDispatcher(settings.reply_threads))
+    return RedisReplies(client)
 
 
 def serve(stopped: threading.Event, client: redis.Redis, threads: int) -> None:

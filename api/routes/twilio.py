@@ -1,15 +1,16 @@
 """Twilio at the edge: signed webhooks in (WhatsApp, SMS, delivery statuses); replies as TwiML or REST."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from starlette.concurrency import run_in_threadpool
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from api.deps import DbSession, GatewayDep
+from api.intake import Intake
 from api.limits import read_body_capped
-from api.replies import Replies
 from bot.common.phones import InvalidPhone
 from bot.common.settings import get_settings
 from bot.ledger.models import MessageStatus, utcnow
@@ -54,38 +55,35 @@ def twiml(replies: list[str]) -> Response:
     return Response(content=str(response), media_type="application/xml")
 
 
-def answering(request: Request) -> Replies:
-    """Who answers in REST mode (api.replies): the app's reply threads, or reply workers apart."""
-    return request.app.state.replies
+async def intake(request: Request) -> Intake:
+    return cast(Intake, request.app.state.intake)
 
 
-AnsweringDep = Annotated[Replies, Depends(answering)]
+IntakeDep = Annotated[Intake, Depends(intake)]
 
 
-def _handle(channel: str, form: dict[str, str], gateway: Gateway, answering: Replies) -> Response:
-    """REST mode (the default): store, hand the conversation over (api.replies), answer Twilio at once; the
+async def _handle(channel: str, form: dict[str, str], gateway: Gateway, intake: Intake) -> Response:
+    """REST mode (the default): store, hand the conversation over (api.intake), answer Twilio at once; the
     acknowledgement never waits for Rasa. TwiML mode: the replies go in the answer."""
     try:
         inbound = _inbound(channel, form)
         if get_settings().reply_mode == "rest":
-            stored = gateway.store(inbound)
-            if not stored.duplicate:
-                answering.submit(stored.sender_id)
+            await intake.take(inbound)
             return twiml([])
-        _, replies = gateway.receive(inbound, MessageStatus.SENT)
+        _, replies = await run_in_threadpool(gateway.receive, inbound, MessageStatus.SENT)
     except InvalidPhone:
         raise HTTPException(status_code=400, detail="From is not a phone number") from None
     return twiml(replies)
 
 
 @router.post("/whatsapp")
-def whatsapp(form: TwilioForm, gateway: GatewayDep, answering: AnsweringDep) -> Response:
-    return _handle("whatsapp", form, gateway, answering)
+async def whatsapp(form: TwilioForm, gateway: GatewayDep, intake: IntakeDep) -> Response:
+    return await _handle("whatsapp", form, gateway, intake)
 
 
 @router.post("/sms")
-def sms(form: TwilioForm, gateway: GatewayDep, answering: AnsweringDep) -> Response:
-    return _handle("sms", form, gateway, answering)
+async def sms(form: TwilioForm, gateway: GatewayDep, intake: IntakeDep) -> Response:
+    return await _handle("sms", form, gateway, intake)
 
 
 @router.post("/status")

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Unset in the demo: in-process locks.")
     db_pool_size: int = Field(default=20, ge=1, le=200, description="PostgreSQL connections each process keeps "
-                              "open (half as many more at a peak); mind PostgreSQL's max_connections.")
+                              "open (half as many more at a peak; the app as many again for REST mode's webhook, "
+                              "api.intake); mind PostgreSQL's max_connections.")
     training_data_dir: Path = Field(default=PROJECT_ROOT / "data" / "nlu", description="The NLU training files "
                                     "the admin pages edit (what `rasa train` reads).")
     domain_file: Path = Field(default=PROJECT_ROOT / "domain.yml", description="The Rasa domain the admin pages "

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import String, Table, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
 from bot.common import config
@@ -28,7 +28,6 @@ from bot.ledger.models import Conversation, ConversationMode, Direction, Message
 from bot.messaging.contact import contact_key_of, is_opted_out, opt_in, opt_out
 from bot.messaging.conversations import (
     conversation_country,
-    get_or_create_conversation,
     handoff_eta,
     note_reported_facts,
     open_handoff,
@@ -36,6 +35,7 @@ from bot.messaging.conversations import (
     uses_voseo,
 )
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
+from bot.messaging.inbound_store import InboundRow, find_message_async, store_async, store_in
 from bot.messaging.locks import ConversationLocks
 from bot.messaging.outbox import store_outbound
 from bot.messaging.third_party import speaks_for_someone_else
@@ -102,16 +102,6 @@ def handoff_keyword_in(normalised: str) -> str | None:
     return None
 
 
-# What Twilio's acknowledgement waits for, as two statements built once: the unit of work (a SELECT, then an
-# UPDATE and an INSERT) and statements built per message cost a webhook twice the CPU (issue 23).
-_conversations, _messages = cast(Table, Conversation.__table__), cast(Table, Message.__table__)
-_TOUCH_CONVERSATION = (update(_conversations).where(_conversations.c.sender_id == bindparam("sender"))
-                       .values(last_inbound_at=bindparam("now"),
-                               our_address=func.coalesce(bindparam("to", type_=String), _conversations.c.our_address))
-                       .returning(_conversations.c.id))
-_INSERT_INBOUND = insert(_messages).returning(_messages.c.id)
-
-
 class Gateway:
     def __init__(self, dialogue: Dialogue, locks: ConversationLocks, *, max_text_chars: int = 1000,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -122,37 +112,39 @@ class Gateway:
 
     # --- 1. store ----------------------------------------------------------------------------------
     def store(self, inbound: Inbound) -> Stored:
-        sender_id = sender_id_for(inbound.channel, inbound.sender.removeprefix(f"{inbound.channel}:"))
+        row = self._row(inbound)
         for attempt in range(3):  # two first messages at once race to create the conversation
             try:
                 with session_scope() as session:
-                    return self._store(session, inbound, sender_id)
+                    return Stored(store_in(session, row), row.sender_id, duplicate=False)
             except IntegrityError:
                 duplicate = self._find_duplicate(inbound)
                 if duplicate is not None:
-                    return Stored(duplicate, sender_id, duplicate=True)
+                    return Stored(duplicate, row.sender_id, duplicate=True)
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
-    def _store(self, session: Session, inbound: Inbound, sender_id: str) -> Stored:
+    async def store_async(self, inbound: Inbound, engine: AsyncEngine) -> Stored:
+        """`store` on an event loop (PostgreSQL, `async_engine_for`): no worker thread, one round trip."""
+        row = self._row(inbound)
+        for attempt in range(3):
+            try:
+                return Stored(await store_async(engine, row), row.sender_id, duplicate=False)
+            except IntegrityError:
+                duplicate = await find_message_async(engine, inbound.external_id) if inbound.external_id else None
+                if duplicate is not None:
+                    return Stored(duplicate, row.sender_id, duplicate=True)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _row(self, inbound: Inbound) -> InboundRow:
         # A repeated MessageSid (Twilio retries) fails the insert, unique: `store` then answers with the stored one.
         # No look-up first, in the database or in Redis: round trips every message paid for a rare retry.
-        now = self._clock()
-        conversation_id = session.scalar(_TOUCH_CONVERSATION, {"sender": sender_id, "now": now,
-                                                                "to": inbound.to or None})
-        if conversation_id is None:  # first contact
-            conversation = get_or_create_conversation(session, sender_id)
-            conversation.last_inbound_at = now
-            conversation.our_address = inbound.to or conversation.our_address
-            session.flush()
-            conversation_id = conversation.id
-        message_id = session.execute(_INSERT_INBOUND, {
-            "conversation_id": conversation_id, "direction": Direction.INBOUND, "channel": inbound.channel,
-            "body": inbound.body, "status": MessageStatus.RECEIVED, "external_id": inbound.external_id,
-            "media": {"items": inbound.media} if inbound.media else {}, "created_at": now, "updated_at": now,
-        }).scalar_one()
-        return Stored(message_id, sender_id, duplicate=False)
+        sender_id = sender_id_for(inbound.channel, inbound.sender.removeprefix(f"{inbound.channel}:"))
+        return InboundRow(inbound.channel, sender_id, inbound.body, inbound.external_id, inbound.to, inbound.media,
+                          self._clock())
 
     def _find_duplicate(self, inbound: Inbound) -> int | None:
         if not inbound.external_id:

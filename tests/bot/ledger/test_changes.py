@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import redis
+import redis.asyncio as redis_async
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -104,3 +105,33 @@ def test_a_burst_of_commits_wakes_a_listener_a_few_times_not_each_time(redis_ser
     wakes, seconds = asyncio.run(wakes_during_a_burst())
     assert 1 <= wakes <= seconds / 0.25 + 2  # a wake a poll at most, however slow the machine made the burst
     assert wakes < 40  # not one for each of the 200
+
+
+def test_a_burst_of_announcements_publishes_twice_and_a_later_one_at_once(redis_server: Redis) -> None:
+    """The webhook's store on the event loop announces its writes itself: 10 at once publish once, then once more
+    for those that came while it was on its way; every one counts here."""
+    feed = ChangeFeed()
+    feed.install(redis_server.url)
+
+    async def announce() -> tuple[int, int, bool]:
+        listener = redis_async.Redis.from_url(redis_server.url)
+        pubsub = listener.pubsub()
+        await pubsub.subscribe(CHANNEL)
+        assert (await pubsub.get_message(timeout=5) or {}).get("type") == "subscribe"  # listening from here on
+        client = redis_async.Redis.from_url(redis_server.url)
+        try:
+            before = feed.version
+            await asyncio.gather(*(feed.announce(client) for _ in range(10)))
+            heard = 0
+            while await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5) is not None:
+                heard += 1
+            await feed.announce(client)
+            later = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5) is not None
+            return heard, feed.version - before, later
+        finally:
+            await pubsub.aclose()
+            await listener.aclose()
+            await client.aclose()
+
+    heard, counted, later = asyncio.run(announce())
+    assert (heard, counted, later) == (2, 11, True)

@@ -2,13 +2,18 @@
 debtor last wrote (the WhatsApp 24-hour window) and which of our numbers they wrote to (replies go from it)."""
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger.db import session_scope
-from bot.ledger.models import Conversation, Direction, Message, MessageStatus
-from bot.messaging.gateway import Gateway, Inbound
+from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus
+from bot.messaging.gateway import Gateway, Inbound, Stored
+from bot.messaging.inbound_store import async_engine_for
 from bot.messaging.locks import InProcessLocks
 from tests.bot.messaging.test_contact_keys import EchoDialogue
 
@@ -49,3 +54,88 @@ def test_a_missing_to_keeps_the_number_the_debtor_wrote_to(database_url: str) ->
     with session_scope() as session:
         our_address = session.scalars(select(Conversation.our_address).where(Conversation.sender_id == ANA)).one()
     assert our_address == "whatsapp:+15550001111"
+
+
+# --- on an event loop (REST mode's webhook on PostgreSQL: api.intake) -----------------------------------------
+
+def _stored_by_the_loop[T](database_url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    engine = async_engine_for(database_url)
+    assert engine is not None
+
+    async def run() -> T:
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+    return asyncio.run(run())
+
+
+def test_on_the_event_loop_a_message_is_stored_as_by_the_thread(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        assert async_engine_for(database_url) is None  # SQLite: the webhook stores in a worker thread (above)
+        return
+    now = [FIRST]
+    gateway = Gateway(EchoDialogue(), InProcessLocks(), clock=lambda: now[0])
+
+    async def three_messages(engine: AsyncEngine) -> list[Stored]:
+        first = await gateway.store_async(Inbound("whatsapp", ANA, "hola", external_id="SM1",
+                                                  to="whatsapp:+15550001111"), engine)
+        now[0] = FIRST + timedelta(hours=30)
+        second = await gateway.store_async(Inbound("whatsapp", ANA, "sigo aquí", external_id="SM2"), engine)
+        now[0] = FIRST + timedelta(hours=31)
+        media = [{"url": "https://api.twilio.com/m/1", "content_type": "audio/ogg"}]
+        third = await gateway.store_async(Inbound("whatsapp", ANA, "🎤", external_id="SM3", media=media), engine)
+        again = await gateway.store_async(Inbound("whatsapp", ANA, "🎤", external_id="SM3"), engine)
+        return [first, second, third, again]
+
+    first, second, third, again = _stored_by_the_loop(database_url, three_messages)
+    assert not first.duplicate and first.sender_id == ANA
+    assert again.duplicate and again.message_id == third.message_id  # Twilio's retry: the stored one
+    with session_scope() as session:
+        conversation = session.scalars(select(Conversation).where(Conversation.sender_id == ANA)).one()
+        assert conversation.last_inbound_at == FIRST + timedelta(hours=31)
+        assert conversation.updated_at == FIRST + timedelta(hours=31)
+        assert conversation.our_address == "whatsapp:+15550001111"  # kept: the later forms had no To
+        assert conversation.mode == ConversationMode.BOT and conversation.channel == "whatsapp"
+        assert conversation.created_at == FIRST and not conversation.reset_dialogue
+        messages = session.scalars(select(Message).order_by(Message.id)).all()
+        assert [message.id for message in messages] == [first.message_id, second.message_id, third.message_id]
+        assert {message.conversation_id for message in messages} == {conversation.id}
+        assert [(m.direction, m.status, m.channel, m.body, m.external_id) for m in messages] == [
+            (Direction.INBOUND, MessageStatus.RECEIVED, "whatsapp", "hola", "SM1"),
+            (Direction.INBOUND, MessageStatus.RECEIVED, "whatsapp", "sigo aquí", "SM2"),
+            (Direction.INBOUND, MessageStatus.RECEIVED, "whatsapp", "🎤", "SM3")]
+        assert messages[2].media == {"items": [{"url": "https://api.twilio.com/m/1", "content_type": "audio/ogg"}]}
+        assert messages[0].media == {}
+
+
+def test_first_messages_at_once_make_one_conversation_and_a_retry_at_once_one_message(database_url: str) -> None:
+    """A debtor's first messages arrive together (and Twilio retries one of them meanwhile): each race lands in
+    one conversation, every message once: in threads, and on PostgreSQL on the event loop too."""
+    gateway = Gateway(EchoDialogue(), InProcessLocks())
+    in_threads = "whatsapp:+525512340001"
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        _assert_one_conversation(in_threads, list(pool.map(gateway.store, _first_messages(in_threads))))
+    if database_url.startswith("postgresql"):
+        on_the_loop = "whatsapp:+525512340002"
+
+        async def at_once(engine: AsyncEngine) -> list[Stored]:
+            return list(await asyncio.gather(*(gateway.store_async(inbound, engine)
+                                               for inbound in _first_messages(on_the_loop))))
+        _assert_one_conversation(on_the_loop, _stored_by_the_loop(database_url, at_once))
+
+
+def _first_messages(sender: str) -> list[Inbound]:
+    return [Inbound("whatsapp", sender, body, external_id=f"{sid}{sender[-4:]}")
+            for sid, body in [("SMa", "hola"), ("SMb", "quiero pagar"), ("SMc", "cuánto debo"), ("SMc", "cuánto debo")]]
+
+
+def _assert_one_conversation(sender: str, stored: list[Stored]) -> None:
+    assert sorted(s.duplicate for s in stored) == [False, False, False, True]
+    with session_scope() as session:
+        conversations = session.scalars(select(Conversation.id).where(Conversation.sender_id == sender)).all()
+        assert len(conversations) == 1
+        rows = session.execute(select(Message.id, Message.external_id).where(
+            Message.conversation_id == conversations[0])).all()
+    assert sorted(sid for _, sid in rows) == [f"{sid}{sender[-4:]}" for sid in ("SMa", "SMb", "SMc")]
+    assert {s.message_id for s in stored} == {message_id for message_id, _ in rows}
