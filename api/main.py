@@ -71,8 +71,10 @@ def create_app() -> FastAPI:
     settings = check_settings("the app")
     # Production serves no interactive docs and no public schema; admins read it at /api/admin/openapi.json.
     hidden = settings.is_production
+    # No OpenTelemetry here: FastAPI would otherwise look for its providers on every request (issue 23).
     app = FastAPI(title="Acuerdo", version="0.1.0", lifespan=lifespan, docs_url=None if hidden else "/docs",
-                  redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json")
+                  redoc_url=None if hidden else "/redoc", openapi_url=None if hidden else "/openapi.json",
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.add_middleware(ServerTiming)
     app.include_router(twilio.router)  # first: the hot path (a burst of webhooks) matches without walking the rest
     app.include_router(health.router)

@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--debtors", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=8, help="fresh debtors each round; 4 messages each")
+    parser.add_argument("--app-workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     postgres, redis_server = start_postgres(), start_redis()
     try:
@@ -101,7 +102,7 @@ def main() -> None:
             env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis_server.url, "PUBLIC_BASE_URL": PUBLIC,
                    "TWILIO_AUTH_TOKEN": TOKEN, "RASA_URL": "http://127.0.0.1:9", "RETRY_INTERVAL_SECONDS": "3600",
                    "NLU_INBOX_REFRESH_MINUTES": "0", "MODEL_JOBS_IN_APP": "false"}
-            app = start_app(env, "rest", Path(tmp) / "app.log")
+            app = start_app(env, "rest", Path(tmp) / "app.log", workers=args.app_workers)
             try:
                 herd = Herd(int(app.url.rsplit(":", 1)[1]))
                 warm = range(args.debtors * args.rounds + 1, args.debtors * (args.rounds + 1) + 1)
@@ -124,7 +125,7 @@ def main() -> None:
                 cpu = meter.stop()
                 webhooks = args.rounds * args.debtors * 4
                 print(f"Webhook acknowledgement alone (REST mode, PostgreSQL, {args.debtors} debtors at one instant, "
-                      f"{args.rounds} rounds)")
+                      f"{args.rounds} rounds, {args.app_workers} app process(es))")
                 print(line("first message", *first))
                 print(line("messages 2 to 4", *later))
                 print(line("all", first[0] + later[0], first[1] + later[1]))

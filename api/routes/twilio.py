@@ -49,10 +49,15 @@ def _inbound(channel: str, form: dict[str, str]) -> Inbound:
 
 
 def twiml(replies: list[str]) -> Response:
+    if not replies:
+        return Response(content=_NOTHING_TO_SAY, media_type="application/xml")
     response = MessagingResponse()
     for reply in replies:
         response.message(reply)
     return Response(content=str(response), media_type="application/xml")
+
+
+_NOTHING_TO_SAY = str(MessagingResponse())  # REST mode's every answer: built once
 
 
 async def intake(request: Request) -> Intake:

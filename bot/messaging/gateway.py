@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
@@ -136,6 +136,11 @@ class Gateway:
                 if duplicate is not None:
                     return Stored(duplicate, row.sender_id, duplicate=True)
                 if attempt == 2:
+                    raise
+            except DBAPIError as error:
+                # PostgreSQL dropped the connection (a restart; the engine pings no connection first): the pool
+                # has let go of the old ones, so this tries a new one.
+                if not error.connection_invalidated or attempt == 2:
                     raise
         raise AssertionError("unreachable")
 

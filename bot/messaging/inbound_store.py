@@ -123,9 +123,11 @@ def async_engine_for(url: str) -> AsyncEngine | None:
     if parsed.get_backend_name() != "postgresql":
         return None
     # No overflow: a statement holds a connection for one round trip, so a burst waits for one of the pool rather
-    # than opening (and closing again) PostgreSQL backends of its own.
+    # than opening (and closing again) PostgreSQL backends of its own. No ping before each statement (a round
+    # trip of its own): a connection PostgreSQL dropped fails its statement, the pool drops every connection as
+    # old, and `Gateway.store_async` tries once more on a new one.
     return create_async_engine(parsed.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT",
-                               pool_pre_ping=True, pool_size=get_settings().db_pool_size, max_overflow=0,
+                               pool_pre_ping=False, pool_size=get_settings().db_pool_size, max_overflow=0,
                                connect_args={"options": "-c timezone=UTC"})
 
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger.db import session_scope
@@ -139,3 +139,28 @@ def _assert_one_conversation(sender: str, stored: list[Stored]) -> None:
             Message.conversation_id == conversations[0])).all()
     assert sorted(sid for _, sid in rows) == [f"{sid}{sender[-4:]}" for sid in ("SMa", "SMb", "SMc")]
     assert {s.message_id for s in stored} == {message_id for message_id, _ in rows}
+
+
+def test_on_the_event_loop_a_connection_postgresql_dropped_costs_no_message(database_url: str) -> None:
+    """The async engine pings no connection before a statement (a round trip a webhook): after PostgreSQL ends
+    its connections (a restart), the next message fails on the old one and is stored on a new one."""
+    if not database_url.startswith("postgresql"):
+        assert async_engine_for(database_url) is None
+        return
+    gateway = Gateway(EchoDialogue(), InProcessLocks())
+
+    async def across_a_restart(engine: AsyncEngine) -> list[Stored]:
+        before = await gateway.store_async(Inbound("whatsapp", ANA, "hola", external_id="SM1"), engine)
+        with session_scope() as session:
+            ended = session.scalar(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        assert ended and ended >= 1
+        after = await gateway.store_async(Inbound("whatsapp", ANA, "sigo aquí", external_id="SM2"), engine)
+        return [before, after]
+
+    before, after = _stored_by_the_loop(database_url, across_a_restart)
+    with session_scope() as session:
+        bodies = session.scalars(select(Message.body).where(Message.id.in_([before.message_id, after.message_id]))
+                                 .order_by(Message.id)).all()
+    assert bodies == ["hola", "sigo aquí"]
