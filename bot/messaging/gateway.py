@@ -14,8 +14,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from bot.messaging.conversations import (
 from bot.messaging.dialogue import Dialogue, DialogueUnavailable
 from bot.messaging.inbound_store import InboundRow, find_message_async, store_async, store_in
 from bot.messaging.locks import ConversationLocks
-from bot.messaging.outbox import store_outbound
+from bot.messaging.outbox import store_outbound, store_replies
 from bot.messaging.third_party import speaks_for_someone_else
 
 OPT_OUT_KEYWORDS = frozenset({"stop", "baja", "alto", "no molestar", "unsubscribe", "stopall"})
@@ -55,6 +56,17 @@ GATEWAY_INTENTS = frozenset({CANCEL_INTENT, THIRD_PARTY_INTENT})
 WAITING_ACK_QUIET = timedelta(minutes=10)  # a message after this long without a word from us is acknowledged
 OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
 _WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
+_messages = cast(Table, Message.__table__)
+# A turn's end, built once (issue 23): the message handled (or pending), and the conversation's next waiting one.
+_MARK_HANDLED = (update(_messages).where(_messages.c.id == bindparam("message_id"))
+                 .values(status=bindparam("new_status", type_=_messages.c.status.type),
+                         processed_at=bindparam("processed", type_=_messages.c.processed_at.type),
+                         updated_at=bindparam("at", type_=_messages.c.updated_at.type))
+                 .returning(_messages.c.conversation_id))
+_NEXT_WAITING = (select(_messages.c.id).where(_messages.c.conversation_id == bindparam("conversation_id"),
+                                              _messages.c.direction == Direction.INBOUND,
+                                              _messages.c.status.in_(_WAITING))
+                 .order_by(_messages.c.id).limit(1))
 
 
 @dataclass(frozen=True)
@@ -301,9 +313,10 @@ class Gateway:
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel})
             except DialogueUnavailable:
                 holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
-                stored, _ = self._finish(message_id, holding, reply_status, MessageStatus.PENDING)
+                stored, _ = self._finish(message_id, channel, holding, reply_status, MessageStatus.PENDING)
                 return Turn(message_id, stored, answered=False, next_waiting=None)
-        stored, next_waiting = self._finish(message_id, replies, reply_status, MessageStatus.PROCESSED)
+        stored, next_waiting = self._finish(message_id, channel, replies, reply_status,
+                                           MessageStatus.PROCESSED)
         return Turn(message_id, stored, answered=True, next_waiting=next_waiting)
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
@@ -331,20 +344,14 @@ class Gateway:
             conversation = session.scalars(select(Conversation).where(Conversation.sender_id == sender_id)).one()
             conversation.reset_dialogue = False
 
-    def _finish(self, message_id: int, replies: list[str], reply_status: MessageStatus,
+    def _finish(self, message_id: int, channel: str, replies: list[str], reply_status: MessageStatus,
                 status: MessageStatus) -> tuple[list[str], int | None]:
         """Store the replies and the message's new status. Returns the replies as stored (split as the channel
         needs: a TwiML answer sends exactly these) and the conversation's next waiting message, if any."""
         now = self._clock()
         with session_scope() as session:
-            message = session.get(Message, message_id)
-            assert message is not None
-            stored = [part.body or "" for reply in replies for part in store_outbound(
-                session, message.conversation, reply, now, status=reply_status, in_reply_to=message)]
-            message.status = status
-            message.processed_at = now if status is MessageStatus.PROCESSED else None
-            message.updated_at = now
-            session.flush()
-            return stored, session.scalar(select(Message.id).where(
-                Message.conversation_id == message.conversation_id, Message.direction == Direction.INBOUND,
-                Message.status.in_(_WAITING)).order_by(Message.id).limit(1))
+            conversation_id = session.execute(_MARK_HANDLED, {
+                "message_id": message_id, "new_status": status, "at": now,
+                "processed": now if status is MessageStatus.PROCESSED else None}).scalar_one()
+            stored = store_replies(session, message_id, conversation_id, channel, replies, now, status=reply_status)
+            return stored, session.scalar(_NEXT_WAITING, {"conversation_id": conversation_id})
