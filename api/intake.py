@@ -31,13 +31,15 @@ class Intake:
             stored = await run_in_threadpool(get_gateway().store, inbound)
         else:
             stored = await get_gateway().store_async(inbound, self._engine)
-            await change_feed.announce(self._client)  # a live console shows the new message
-        if not stored.duplicate:
-            await self._replies.hand_over(stored.sender_id)
+            change_feed.announce(self._client)  # a live console shows the new message
+        # A repeated MessageSid is handed over too: the first delivery may have been stored and then lost its
+        # hand-over (a dropped connection, a cancelled request); a conversation with nothing waiting costs a look.
+        await self._replies.hand_over(stored.sender_id)
         return stored
 
     async def close(self) -> None:
         await self._replies.close()
+        await change_feed.announced()
         if self._engine is not None:
             await self._engine.dispose()
         if self._client is not None:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from api.deps import get_gateway, get_redis, get_transport
 from bot.common.settings import exit_if_unsafe, get_settings
+from bot.ledger.changes import change_feed
 from bot.ledger.db import session_scope
 from bot.ledger.models import Conversation, MessageStatus, utcnow
 from bot.messaging.gateway import Gateway
@@ -169,6 +170,7 @@ def main() -> None:
         raise SystemExit("the reply worker needs REDIS_URL (without Redis the app answers itself: REPLIES_IN_APP)")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    change_feed.install(get_settings().redis_url)  # the replies, opt-outs and hand-offs stored here wake the consoles
     log.info("reply worker started (%d threads)", get_settings().reply_threads)
     try:
         serve(stopped, client, get_settings().reply_threads)

@@ -56,7 +56,7 @@ class ChangeFeed:
         self._redis_url: str | None = None
         self._publisher: redis.Redis | None = None
         self._installed = False
-        self._announcing = False  # on the event loop that announces (the app's one)
+        self._announcing: asyncio.Task[None] | None = None  # on the event loop that announces (the app's one)
         self._announce_again = False
 
     def install(self, redis_url: str | None) -> None:
@@ -83,27 +83,35 @@ class ChangeFeed:
         with self._lock:
             self._version += 1
 
-    async def announce(self, client: redis_async.Redis | None) -> None:
+    def announce(self, client: redis_async.Redis | None) -> None:
         """A write no session saw (a statement on an async connection: the webhook's store), published through
-        the caller's client, bound to its event loop. Announcements while one is on its way ride on one more
-        after it: a burst of 50 webhooks publishes a few times, not 50 (every listener polls 4 times a second)."""
+        the caller's client, bound to its event loop, by a task of its own: the caller never waits for Redis.
+        Announcements while one is on its way ride on one more after it: a burst of 50 webhooks publishes a few
+        times, not 50 (every listener polls 4 times a second)."""
         self._count()
         if client is None:
             return
-        if self._announcing:
+        if self._announcing is not None:
             self._announce_again = True
             return
-        self._announcing = True
+        self._announcing = asyncio.get_running_loop().create_task(self._publish(client))
+
+    async def _publish(self, client: redis_async.Redis) -> None:
         try:
             while True:
                 self._announce_again = False
                 await client.publish(CHANNEL, "1")
                 if not self._announce_again:
                     return
-        except redis.RedisError as exc:
+        except redis.RedisError as exc:  # a missed wake-up costs a heartbeat's delay
             log.warning("could not publish a change: %s", exc)
         finally:
-            self._announcing = False
+            self._announcing = None
+
+    async def announced(self) -> None:
+        """Wait for the announcement on its way, if any (before its client closes)."""
+        if self._announcing is not None:
+            await asyncio.wait([self._announcing])
 
     @property
     def version(self) -> int:

@@ -82,7 +82,8 @@ class RasaDialogue:
             payload = response.json()
         except (httpx.HTTPError, ValueError) as exc:
             raise DialogueUnavailable(f"Rasa did not answer: {exc!r}") from exc
-        texts = [str(item["text"]) for item in payload if isinstance(item, dict) and item.get("text")]
+        texts = [str(item["text"]) for item in payload
+                 if isinstance(item, dict) and item.get("text") and str(item["text"]).strip()]
         if not texts:
             raise DialogueUnavailable("Rasa answered with no messages (is the action server down?)")
         return texts

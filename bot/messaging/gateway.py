@@ -14,9 +14,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy import Row, Table, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
@@ -25,7 +25,7 @@ from bot.common import config
 from bot.common.copy import app_message
 from bot.common.phones import sender_id_for
 from bot.ledger.db import session_scope
-from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, utcnow
+from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, OptOut, utcnow
 from bot.messaging.contact import contact_key_of, is_opted_out, opt_in, opt_out
 from bot.messaging.conversations import (
     conversation_country,
@@ -58,11 +58,24 @@ OPT_IN_KEYWORDS = frozenset({"alta", "start", "unstop"})
 _WAITING = (MessageStatus.RECEIVED, MessageStatus.PENDING)
 _messages = cast(Table, Message.__table__)
 # A turn's end, built once (issue 23): the message handled (or pending), and the conversation's next waiting one.
-_MARK_HANDLED = (update(_messages).where(_messages.c.id == bindparam("message_id"))
+_MARK_HANDLED = (update(_messages).where(_messages.c.id == bindparam("message_id"), _messages.c.status.in_(_WAITING))
                  .values(status=bindparam("new_status", type_=_messages.c.status.type),
                          processed_at=bindparam("processed", type_=_messages.c.processed_at.type),
                          updated_at=bindparam("at", type_=_messages.c.updated_at.type))
                  .returning(_messages.c.conversation_id))
+_conversations = cast(Table, Conversation.__table__)
+_opt_outs = cast(Table, OptOut.__table__)
+# A turn's start: the message, what the gateway decides by (its conversation's mode, the number's opt-out), one row.
+_TURN_COLUMNS = (_messages.c.id, _messages.c.body, _messages.c.media, _messages.c.status,
+                 _messages.c.conversation_id, _conversations.c.sender_id, _conversations.c.channel,
+                 _conversations.c.mode, _conversations.c.reset_dialogue,
+                 exists().where(_opt_outs.c.e164 == bindparam("contact_key")).label("opted_out"))
+_MESSAGE_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
+                  .where(_messages.c.id == bindparam("message_id")))
+_WAITING_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
+                  .where(_conversations.c.sender_id == bindparam("sender_id"),
+                         _messages.c.direction == Direction.INBOUND, _messages.c.status.in_(_WAITING))
+                  .order_by(_messages.c.id))
 _NEXT_WAITING = (select(_messages.c.id).where(_messages.c.conversation_id == bindparam("conversation_id"),
                                               _messages.c.direction == Direction.INBOUND,
                                               _messages.c.status.in_(_WAITING))
@@ -186,12 +199,12 @@ class Gateway:
         """
         answered: dict[int, list[str]] = {}
         with self._locks.hold(sender_id):
-            turn = self._process_one(reply_status, first_of=(sender_id, retry_pending))
+            turn = self._process_one(reply_status, sender_id, retry_pending=retry_pending)
             while turn is not None:
                 answered[turn.message_id] = turn.replies
                 if not turn.answered or turn.next_waiting is None:
                     break  # done, or the bot is unavailable: the rest waits, in order
-                turn = self._process_one(reply_status, message_id=turn.next_waiting)
+                turn = self._process_one(reply_status, sender_id, message_id=turn.next_waiting)
         return answered
 
     def receive(self, inbound: Inbound, reply_status: MessageStatus) -> tuple[Stored, list[str]]:
@@ -248,76 +261,88 @@ class Gateway:
                                         .order_by(Message.id)))
 
     @staticmethod
-    def _first_waiting(session: Session, sender_id: str, retry_pending: bool) -> int | None:
-        """The conversation's oldest message waiting for the bot; None when there is none, or when one is pending
-        and this is not the retry pass (one query)."""
-        waiting = session.execute(
-            select(Message.id, Message.status).join(Conversation)
-            .where(Conversation.sender_id == sender_id, Message.direction == Direction.INBOUND,
-                   Message.status.in_(_WAITING))
-            .order_by(Message.id)).all()
+    def _first_waiting(session: Session, sender_id: str, key: str, retry_pending: bool) -> Row[Any] | None:
+        """The conversation's oldest message waiting for the bot, as `_TURN_FACTS`; None when there is none, or when
+        one is pending and this is not the retry pass (one query)."""
+        waiting = session.execute(_WAITING_FACTS, {"sender_id": sender_id, "contact_key": key}).all()
         if not waiting or (not retry_pending and any(row.status is MessageStatus.PENDING for row in waiting)):
             return None
-        return int(waiting[0].id)
+        return waiting[0]
 
-    def _process_one(self, reply_status: MessageStatus, *, message_id: int | None = None,
-                     first_of: tuple[str, bool] | None = None) -> Turn | None:
-        """One message answered: `message_id`, or the first waiting message of `first_of` (sender id, whether this
-        is the retry pass), found in the same transaction that reads it. Not `answered` when the dialogue was
-        unavailable (the message stays pending); None when there was nothing to answer."""
+    def _process_one(self, reply_status: MessageStatus, sender_id: str, *, message_id: int | None = None,
+                     retry_pending: bool = False) -> Turn | None:
+        """One message of `sender_id` answered: `message_id`, or the conversation's first waiting message, found in
+        the same query that reads it. Not `answered` when the dialogue was unavailable (the message stays pending);
+        None when there was nothing to answer."""
+        key = contact_key_of(sender_id)  # the demo never opts out WhatsApp/SMS, nor back
         with session_scope() as session:
-            if first_of is not None:
-                message_id = self._first_waiting(session, *first_of)
-                if message_id is None:
-                    return None
-            message = session.get(Message, message_id)
-            assert message is not None and message_id is not None
-            conversation = message.conversation
-            key = contact_key_of(conversation.sender_id)  # the demo never opts out WhatsApp/SMS, nor back
-            keyword = keyword_of(message.body or "")
-            vos = uses_voseo(session, conversation)
-            if conversation.mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
-                conversation.mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
-            replies: list[str] | None = None
-            if keyword in OPT_OUT_KEYWORDS:
-                newly = opt_out(session, key, conversation.channel, source="keyword")
-                replies = [app_message("utter_keyword_opted_out", voseo=vos)] if newly else []
-            elif keyword in OPT_IN_KEYWORDS and is_opted_out(session, key):
-                opt_in(session, key, conversation.channel, source="keyword")
-                replies = [app_message("utter_opted_in", voseo=vos)]
-            elif is_opted_out(session, key):
-                replies = []  # stored for the record and for agents; nothing automated
-            elif conversation.mode is not ConversationMode.BOT:
-                replies = self._waiting_acknowledgement(session, conversation, message)
-            elif not dialogue_text(message.body or "", self._max_text_chars):
-                replies = [app_message("utter_media_not_supported" if message.media else "utter_empty_message",
-                                       voseo=vos)]
-            elif (word := handoff_keyword_in(keyword)) is not None:  # straight to a person, the bot says nothing
-                handed = request_handoff(session, conversation.sender_id, f"keyword:{word}", self._clock())
-                replies = [app_message("utter_keyword_handoff", voseo=vos,
-                                       when=handoff_eta(conversation_country(session, handed), self._clock()))]
-            was_pending = message.status is MessageStatus.PENDING
-            text = dialogue_text(message.body or "", self._max_text_chars)
+            facts = (self._first_waiting(session, sender_id, key, retry_pending) if message_id is None
+                     else session.execute(_MESSAGE_FACTS, {"message_id": message_id, "contact_key": key}).one())
+            if facts is None:
+                return None
+            keyword = keyword_of(facts.body or "")
+            text = dialogue_text(facts.body or "", self._max_text_chars)
+            replies = self._own_answer(session, facts, key, keyword, text)
             if keyword in CANCEL_KEYWORDS:
                 text = f"/{CANCEL_INTENT}"
             elif speaks_for_someone_else(text):
                 text = f"/{THIRD_PARTY_INTENT}"
-            channel = conversation.channel
-            sender_id = conversation.sender_id
-            reset = replies is None and conversation.reset_dialogue
+        message_id, channel = int(facts.id), str(facts.channel)
         if replies is None:
             try:
-                if reset:  # back from a person: the bot starts afresh (ledger and identity stay)
+                if facts.reset_dialogue:  # back from a person: the bot starts afresh (ledger and identity stay)
                     self._dialogue.reset(sender_id)
                     self._dialogue_was_reset(sender_id)
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel})
             except DialogueUnavailable:
-                holding = [] if was_pending else [app_message("utter_bot_unavailable", voseo=vos)]  # said once
+                was_pending = facts.status is MessageStatus.PENDING
+                holding = [] if was_pending else [self._gateway_says(facts, "utter_bot_unavailable")]  # said once
                 stored, _ = self._finish(message_id, channel, holding, reply_status, MessageStatus.PENDING)
                 return Turn(message_id, stored, answered=False, next_waiting=None)
         stored, next_waiting = self._finish(message_id, channel, replies, reply_status,
                                            MessageStatus.PROCESSED)
         return Turn(message_id, stored, answered=True, next_waiting=next_waiting)
+
+    def _own_answer(self, session: Session, facts: Row[Any], key: str, keyword: str, text: str) -> list[str] | None:
+        """What the gateway answers itself: keywords, an opted-out number, a conversation a person has, media or an
+        empty message, a hand-off keyword. None: the dialogue answers. Only these paths load the conversation
+        (a turn's common path reads one row, `_TURN_FACTS`)."""
+        def conversation() -> Conversation:
+            found = session.get(Conversation, facts.conversation_id)
+            assert found is not None
+            return found
+
+        def says(name: str, **values: str) -> list[str]:
+            return [app_message(name, voseo=uses_voseo(session, conversation()), **values)]
+
+        mode = facts.mode
+        if mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
+            conversation().mode = mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
+        if keyword in OPT_OUT_KEYWORDS:
+            newly = opt_out(session, key, facts.channel, source="keyword")
+            return says("utter_keyword_opted_out") if newly else []
+        if keyword in OPT_IN_KEYWORDS and facts.opted_out:
+            opt_in(session, key, facts.channel, source="keyword")
+            return says("utter_opted_in")
+        if facts.opted_out:
+            return []  # stored for the record and for agents; nothing automated
+        if mode is not ConversationMode.BOT:
+            message = session.get(Message, facts.id)
+            assert message is not None
+            return self._waiting_acknowledgement(session, conversation(), message)
+        if not text:
+            return says("utter_media_not_supported" if facts.media else "utter_empty_message")
+        if (word := handoff_keyword_in(keyword)) is not None:  # straight to a person, the bot says nothing else
+            handed = request_handoff(session, facts.sender_id, f"keyword:{word}", self._clock())
+            return says("utter_keyword_handoff", when=handoff_eta(conversation_country(session, handed), self._clock()))
+        return None
+
+    def _gateway_says(self, facts: Row[Any], name: str) -> str:
+        """One of the gateway's own lines, in the conversation's "tú" or "vos" (read only when it is said)."""
+        with session_scope() as session:
+            conversation = session.get(Conversation, facts.conversation_id)
+            assert conversation is not None
+            return app_message(name, voseo=uses_voseo(session, conversation))
 
     def _waiting_acknowledgement(self, session: Session, conversation: Conversation, message: Message) -> list[str]:
         """A debtor waiting for a person is never met with silence: their first message in the queue (often the
@@ -347,11 +372,15 @@ class Gateway:
     def _finish(self, message_id: int, channel: str, replies: list[str], reply_status: MessageStatus,
                 status: MessageStatus) -> tuple[list[str], int | None]:
         """Store the replies and the message's new status. Returns the replies as stored (split as the channel
-        needs: a TwiML answer sends exactly these) and the conversation's next waiting message, if any."""
+        needs: a TwiML answer sends exactly these) and the conversation's next waiting message, if any. A message
+        no longer waiting was answered by another turn (a lock that expired under it): its replies are not stored
+        twice."""
         now = self._clock()
         with session_scope() as session:
             conversation_id = session.execute(_MARK_HANDLED, {
                 "message_id": message_id, "new_status": status, "at": now,
-                "processed": now if status is MessageStatus.PROCESSED else None}).scalar_one()
+                "processed": now if status is MessageStatus.PROCESSED else None}).scalar_one_or_none()
+            if conversation_id is None:
+                return [], None
             stored = store_replies(session, message_id, conversation_id, channel, replies, now, status=reply_status)
             return stored, session.scalar(_NEXT_WAITING, {"conversation_id": conversation_id})

@@ -77,6 +77,20 @@ def test_with_no_reply_worker_the_retry_pass_answers(queued_client: TestClient, 
     assert sent_to(fake_twilio, "+525500000122") == [GREETING, ASK]
 
 
+@pytest.mark.parametrize("stack", ["production"], indirect=True)
+def test_a_twilio_retry_hands_over_again_what_lost_its_hand_over(queued_client: TestClient, stack: Stack) -> None:
+    client = get_redis()
+    assert client is not None
+    client.delete(replies.QUEUE_KEY)
+    form = sms_form("+5215500000124", "hola")
+    signed_post(queued_client, "/webhooks/twilio/sms", form)
+    client.delete(replies.QUEUE_KEY)  # the push was lost (Redis restarted; the request cut after the store)
+    retry = signed_post(queued_client, "/webhooks/twilio/sms", form)  # the same MessageSid again
+    assert retry.status_code == 200 and client.lrange(replies.QUEUE_KEY, 0, -1) == [b"sms:+525500000124"]
+    client.delete(replies.QUEUE_KEY)
+    assert len(stored(stack.database_url, "sms:+525500000124", Direction.INBOUND)) == 1  # stored once
+
+
 def test_every_response_says_how_long_the_app_took(client: TestClient) -> None:
     response = client.get("/healthz")
     name, _, duration = response.headers["server-timing"].partition(";dur=")

@@ -19,7 +19,8 @@ def serve(behaviour: str) -> ThreadingHTTPServer:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             if behaviour == "slow":
                 time.sleep(3)
-            body = {"empty": [], "slow": [{"text": "tarde"}], "ok": [{"recipient_id": "x", "text": "hola"}],
+            body = {"empty": [], "blank": [{"recipient_id": "x", "text": "  "}], "slow": [{"text": "tarde"}],
+                    "ok": [{"recipient_id": "x", "text": "hola"}],
                     "error": None}[behaviour]
             status = 500 if behaviour == "error" else 200
             payload = json.dumps(body).encode()
@@ -50,7 +51,7 @@ def test_replies_are_the_texts(rasa_like: str) -> None:
     assert RasaDialogue(rasa_like, timeout_seconds=2).respond("sms:+525512345678", "hola", {}) == ["hola"]
 
 
-@pytest.mark.parametrize("rasa_like", ["empty", "slow", "error"], indirect=True)
+@pytest.mark.parametrize("rasa_like", ["empty", "blank", "slow", "error"], indirect=True)
 def test_empty_slow_or_failing_rasa_is_unavailable(rasa_like: str) -> None:
     started = time.monotonic()
     with pytest.raises(DialogueUnavailable):

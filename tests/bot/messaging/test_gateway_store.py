@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger.db import session_scope
@@ -164,3 +165,22 @@ def test_on_the_event_loop_a_connection_postgresql_dropped_costs_no_message(data
         bodies = session.scalars(select(Message.body).where(Message.id.in_([before.message_id, after.message_id]))
                                  .order_by(Message.id)).all()
     assert bodies == ["hola", "sigo aquí"]
+
+
+class AnsweredElsewhere(EchoDialogue):
+    """A dialogue slow enough that another process answered the same message meanwhile (its conversation lock
+    expired under this turn)."""
+
+    def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
+        with session_scope() as session:
+            session.execute(update(Message).where(Message.direction == Direction.INBOUND)
+                            .values(status=MessageStatus.PROCESSED))
+        return super().respond(sender_id, text, metadata)
+
+
+def test_a_turn_another_process_finished_first_stores_no_second_answer(database_url: str) -> None:
+    gateway = Gateway(AnsweredElsewhere(), InProcessLocks())
+    stored = gateway.store(Inbound("whatsapp", ANA, "hola", external_id="SM1"))
+    assert gateway.process(ANA, MessageStatus.QUEUED) == {stored.message_id: []}
+    with session_scope() as session:
+        assert session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).all() == []
