@@ -11,7 +11,7 @@ Opt-outs are honoured at once, on every channel of the key, for automated messag
 """
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from bot.common.phones import split_sender_id
@@ -19,6 +19,7 @@ from bot.ledger.models import AuditLog, OptOut
 
 DEMO_CHANNEL = "demo"
 _DEMO_PREFIX = f"{DEMO_CHANNEL}:"
+_OPTED_OUT = select(OptOut.id).where(OptOut.e164 == bindparam("key"))  # every reply asks it: built once
 
 
 def rules_channel(channel: str) -> str:
@@ -66,4 +67,4 @@ def opt_in(session: Session, key: str, channel: str, source: str) -> bool:
 
 def is_opted_out(session: Session, key: str) -> bool:
     """Whether this contact key (a bare E.164 for WhatsApp/SMS) asked not to be contacted."""
-    return session.scalar(select(OptOut.id).where(OptOut.e164 == key)) is not None
+    return session.scalar(_OPTED_OUT, {"key": key}) is not None

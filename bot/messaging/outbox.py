@@ -9,10 +9,11 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.common import config
 from bot.common.phones import split_sender_id
@@ -36,6 +37,16 @@ OPTED_OUT_ERROR = "21610"  # Twilio: the recipient replied STOP / is blocked
 OUTSIDE_WINDOW_ERROR = "63016"  # Twilio: WhatsApp free text outside the 24-hour window
 BLOCKED_ERROR = "blocked"  # ours: the contact rules said never (why: the message's contact_decision)
 _DELIVERY_ORDER = ["queued", "sending", "sent", "delivered", "read"]
+_messages = cast(Table, Message.__table__)
+# A send's two writes, built once: the claim (only a queued message: whoever claims it first sends it) and the
+# provider's answer.
+_CLAIM = (update(_messages).where(_messages.c.id == bindparam("message_id"),
+                                  _messages.c.status == MessageStatus.QUEUED)
+          .values(status=MessageStatus.SENDING, updated_at=bindparam("at", type_=_messages.c.updated_at.type)))
+_RECORD_SENT = (update(_messages).where(_messages.c.id == bindparam("message_id"))
+                .values(external_id=bindparam("sid", type_=_messages.c.external_id.type), status=MessageStatus.SENT,
+                        sent_at=bindparam("at", type_=_messages.c.sent_at.type),
+                        updated_at=bindparam("at", type_=_messages.c.updated_at.type)))
 
 
 @dataclass(frozen=True)
@@ -243,12 +254,10 @@ def send_one(session: Session, transport: Transport, message: Message, now: date
     """
     if not _may_leave(session, message, now):
         return False
-    taken = session.execute(update(Message).where(Message.id == message.id, Message.status == MessageStatus.QUEUED)
-                            .values(status=MessageStatus.SENDING, updated_at=now)
-                            .execution_options(synchronize_session=False))
+    taken = session.execute(_CLAIM, {"message_id": message.id, "at": now})
     if taken.rowcount != 1:  # type: ignore[attr-defined]
         return False  # another sender (worker, webhook, agent reply) has it: never sent twice
-    message.status = MessageStatus.SENDING
+    _written(message, status=MessageStatus.SENDING, updated_at=now)
     if checkpoint is not None:
         checkpoint()
     return hand_over(session, transport, message, now)
@@ -272,7 +281,7 @@ def hand_over(session: Session, transport: Transport, message: Message, now: dat
     """Give a claimed ("sending") message to the provider and write down its answer."""
     request = outbound_request(message)
     try:
-        message.external_id = transport.send(request)
+        sid = transport.send(request)
     except TransportError as exc:
         message.status = MessageStatus.FAILED
         message.error_code = exc.code
@@ -281,9 +290,16 @@ def hand_over(session: Session, transport: Transport, message: Message, now: dat
             opt_out(session, contact_key(channel, e164), channel, source="twilio_21610")
         message.updated_at = now
         return False
-    message.status, message.sent_at, message.updated_at = MessageStatus.SENT, now, now
-    session.flush()
+    session.execute(_RECORD_SENT, {"message_id": message.id, "sid": sid, "at": now})
+    _written(message, external_id=sid, status=MessageStatus.SENT, sent_at=now, updated_at=now)
     return True
+
+
+def _written(message: Message, **values: Any) -> None:
+    """What a prebuilt statement just wrote, on the loaded row too, without marking it changed: the unit of work
+    would write it again (a send's hot path: the flush cost more CPU than the statement)."""
+    for name, value in values.items():
+        set_committed_value(message, name, value)
 
 
 def record_status(session: Session, message_sid: str, status: str, error_code: str | None,
