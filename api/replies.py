@@ -66,27 +66,35 @@ class ReplyDispatcher:
         self._again: set[str] = set()  # a message came while its turn ran
         self._lock = threading.Lock()
 
-    def submit(self, sender_id: str) -> None:
+    def submit(self, sender_id: str, *, reserved: bool = False) -> None:
+        """Answer this conversation soon. `reserved`: the caller holds a thread's slot (`reserve`) for it, which
+        the turn then uses, or which is given back at once when the conversation already has its turn."""
         with self._lock:
             if sender_id in self._running:
                 self._again.add(sender_id)
+            elif sender_id not in self._queued:
+                self._queued.add(sender_id)
+                self._pool.submit(self._run, sender_id, reserved)
                 return
-            if sender_id in self._queued:
-                return
-            self._queued.add(sender_id)
-        self._pool.submit(self._run, sender_id)
+        if reserved:
+            self._slots.release()
 
-    def wait_for_a_thread(self, stopped: threading.Event) -> bool:
-        """Block until a reply thread is free (a worker takes from Redis only what it can start now, leaving
-        the rest to other workers); False if `stopped` first."""
+    def reserve(self, stopped: threading.Event) -> bool:
+        """Hold a free reply thread's slot (a worker takes from Redis only what it can start now, leaving the rest
+        to other workers; taken, not only seen free, so two takes never count on one thread); False if `stopped`
+        first. The slot goes to `submit(…, reserved=True)` or back through `release`."""
         while not stopped.is_set():
             if self._slots.acquire(timeout=0.5):
-                self._slots.release()
                 return True
         return False
 
-    def _run(self, sender_id: str) -> None:
-        with self._slots:
+    def release(self) -> None:
+        self._slots.release()
+
+    def _run(self, sender_id: str, reserved: bool) -> None:
+        if not reserved:
+            self._slots.acquire()
+        try:
             with self._lock:
                 self._queued.discard(sender_id)
                 self._running.add(sender_id)
@@ -100,6 +108,8 @@ class ReplyDispatcher:
                         self._running.discard(sender_id)
                         return
                     self._again.discard(sender_id)
+        finally:
+            self._slots.release()
 
     def stop(self) -> None:
         """Finish the turns in hand; turns not started stay stored, for the retry pass (never cut mid-turn)."""
@@ -148,16 +158,18 @@ def serve(stopped: threading.Event, client: redis.Redis, threads: int) -> None:
     """Take conversations off the Redis list until `stopped`."""
     dispatcher = ReplyDispatcher(threads)
     try:
-        while dispatcher.wait_for_a_thread(stopped):
+        while dispatcher.reserve(stopped):
             try:
                 item = client.blpop([QUEUE_KEY], timeout=1)
             except redis.RedisError:
                 log.warning("Redis unavailable; retrying", exc_info=True)
+                item = None
                 stopped.wait(1)
+            if item is None:
+                dispatcher.release()
                 continue
-            if item is not None:
-                sender_id = item[1]
-                dispatcher.submit(sender_id.decode() if isinstance(sender_id, bytes) else str(sender_id))
+            sender_id = item[1]
+            dispatcher.submit(sender_id.decode() if isinstance(sender_id, bytes) else str(sender_id), reserved=True)
     finally:
         dispatcher.stop()
 

@@ -4,11 +4,13 @@ PostgreSQL; Twilio is the local fake behind the official SDK."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from api import replies
@@ -19,6 +21,7 @@ from bot.ledger.db import session_scope
 from bot.ledger.models import Direction, MessageStatus, utcnow
 from bot.messaging.conversations import get_or_create_conversation
 from bot.messaging.outbox import store_outbound
+from scripts.services import Redis as RedisServer
 from tests.api.conftest import eventually, signed_post, sms_form, twiml_messages
 from tests.api.test_twilio_gateway import stored
 from tests.conftest import Stack, refresh_app_state
@@ -158,3 +161,37 @@ def test_two_senders_of_one_conversation_send_its_replies_one_at_a_time_in_order
         fake_twilio.latency = 0.0
     assert sent_to(fake_twilio, "+525500000123") == ["uno", "dos", "tres", "cuatro"]
     assert fake_twilio.most_in_flight["+525500000123"] == 1
+
+
+def test_a_reply_worker_takes_from_redis_only_what_its_threads_can_start(monkeypatch: pytest.MonkeyPatch,
+                                                                         redis_server: RedisServer) -> None:
+    """With its one thread busy, a worker leaves the other conversations in Redis for other workers: it holds a
+    thread's slot before it takes (seeing one free and then taking was a race that let one worker take many)."""
+    release = threading.Event()
+    turns: list[str] = []
+
+    def turn(_gateway: object, _transport: object, sender_id: str) -> None:
+        turns.append(sender_id)
+        release.wait(timeout=10)
+
+    monkeypatch.setattr(replies, "answer_and_send", turn)
+    monkeypatch.setattr(replies, "get_gateway", lambda: None)
+    monkeypatch.setattr(replies, "get_transport", lambda: None)
+    client = redis.Redis.from_url(redis_server.url)
+    client.delete(replies.QUEUE_KEY)
+    client.rpush(replies.QUEUE_KEY, "sms:+525500000141", "sms:+525500000142", "sms:+525500000143")
+    stopped = threading.Event()
+    worker = threading.Thread(target=replies.serve, args=(stopped, client, 1), daemon=True)
+    worker.start()
+    try:
+        eventually(lambda: turns)
+        time.sleep(1.5)  # time enough to take more, were it to
+        assert client.llen(replies.QUEUE_KEY) == 2 and turns == ["sms:+525500000141"]
+        release.set()
+        eventually(lambda: len(turns) == 3)  # one at a time, as its thread frees
+    finally:
+        release.set()
+        stopped.set()
+        worker.join(timeout=30)
+        client.delete(replies.QUEUE_KEY)
+        client.close()
