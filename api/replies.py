@@ -73,9 +73,13 @@ class ReplyDispatcher:
             if sender_id in self._running:
                 self._again.add(sender_id)
             elif sender_id not in self._queued:
-                self._queued.add(sender_id)
-                self._pool.submit(self._run, sender_id, reserved)
-                return
+                try:
+                    self._pool.submit(self._run, sender_id, reserved)
+                except RuntimeError:  # shutting down: stored and waiting, the retry pass answers it
+                    log.warning("reply threads stopped; %s waits for the retry pass", sender_id)
+                else:
+                    self._queued.add(sender_id)
+                    return
         if reserved:
             self._slots.release()
 

@@ -71,7 +71,7 @@ _TURN_COLUMNS = (_messages.c.id, _messages.c.body, _messages.c.media, _messages.
                  _conversations.c.mode, _conversations.c.reset_dialogue,
                  exists().where(_opt_outs.c.e164 == bindparam("contact_key")).label("opted_out"))
 _MESSAGE_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
-                  .where(_messages.c.id == bindparam("message_id")))
+                  .where(_messages.c.id == bindparam("message_id"), _messages.c.status.in_(_WAITING)))
 _WAITING_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
                   .where(_conversations.c.sender_id == bindparam("sender_id"),
                          _messages.c.direction == Direction.INBOUND, _messages.c.status.in_(_WAITING))
@@ -277,7 +277,7 @@ class Gateway:
         key = contact_key_of(sender_id)  # the demo never opts out WhatsApp/SMS, nor back
         with session_scope() as session:
             facts = (self._first_waiting(session, sender_id, key, retry_pending) if message_id is None
-                     else session.execute(_MESSAGE_FACTS, {"message_id": message_id, "contact_key": key}).one())
+                     else session.execute(_MESSAGE_FACTS, {"message_id": message_id, "contact_key": key}).one_or_none())
             if facts is None:
                 return None
             keyword = keyword_of(facts.body or "")
@@ -287,7 +287,7 @@ class Gateway:
                 text = f"/{CANCEL_INTENT}"
             elif speaks_for_someone_else(text):
                 text = f"/{THIRD_PARTY_INTENT}"
-        message_id, channel = int(facts.id), str(facts.channel)
+        message_id, conversation_id, channel = int(facts.id), int(facts.conversation_id), str(facts.channel)
         if replies is None:
             try:
                 if facts.reset_dialogue:  # back from a person: the bot starts afresh (ledger and identity stay)
@@ -297,9 +297,10 @@ class Gateway:
             except DialogueUnavailable:
                 was_pending = facts.status is MessageStatus.PENDING
                 holding = [] if was_pending else [self._gateway_says(facts, "utter_bot_unavailable")]  # said once
-                stored, _ = self._finish(message_id, channel, holding, reply_status, MessageStatus.PENDING)
+                stored, _ = self._finish(message_id, conversation_id, channel, holding, reply_status,
+                                         MessageStatus.PENDING)
                 return Turn(message_id, stored, answered=False, next_waiting=None)
-        stored, next_waiting = self._finish(message_id, channel, replies, reply_status,
+        stored, next_waiting = self._finish(message_id, conversation_id, channel, replies, reply_status,
                                            MessageStatus.PROCESSED)
         return Turn(message_id, stored, answered=True, next_waiting=next_waiting)
 
@@ -369,18 +370,17 @@ class Gateway:
             conversation = session.scalars(select(Conversation).where(Conversation.sender_id == sender_id)).one()
             conversation.reset_dialogue = False
 
-    def _finish(self, message_id: int, channel: str, replies: list[str], reply_status: MessageStatus,
-                status: MessageStatus) -> tuple[list[str], int | None]:
+    def _finish(self, message_id: int, conversation_id: int, channel: str, replies: list[str],
+                reply_status: MessageStatus, status: MessageStatus) -> tuple[list[str], int | None]:
         """Store the replies and the message's new status. Returns the replies as stored (split as the channel
         needs: a TwiML answer sends exactly these) and the conversation's next waiting message, if any. A message
         no longer waiting was answered by another turn (a lock that expired under it): its replies are not stored
-        twice."""
+        twice, and the conversation's next message is still found."""
         now = self._clock()
         with session_scope() as session:
-            conversation_id = session.execute(_MARK_HANDLED, {
+            handled = session.execute(_MARK_HANDLED, {
                 "message_id": message_id, "new_status": status, "at": now,
-                "processed": now if status is MessageStatus.PROCESSED else None}).scalar_one_or_none()
-            if conversation_id is None:
-                return [], None
-            stored = store_replies(session, message_id, conversation_id, channel, replies, now, status=reply_status)
+                "processed": now if status is MessageStatus.PROCESSED else None}).first()
+            stored = (store_replies(session, message_id, conversation_id, channel, replies, now, status=reply_status)
+                      if handled is not None else [])
             return stored, session.scalar(_NEXT_WAITING, {"conversation_id": conversation_id})

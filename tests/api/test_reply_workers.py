@@ -195,3 +195,20 @@ def test_a_reply_worker_takes_from_redis_only_what_its_threads_can_start(monkeyp
         worker.join(timeout=30)
         client.delete(replies.QUEUE_KEY)
         client.close()
+
+
+def test_a_conversation_handed_over_after_the_reply_threads_stopped_waits_for_the_retry_pass() -> None:
+    """Shutting down, a webhook still stores and hands over: no error for Twilio, and the slot taken for it is
+    given back (the message stays waiting for the retry pass)."""
+    dispatcher = replies.ReplyDispatcher(threads=1)
+    dispatcher.stop()
+    dispatcher.submit("sms:+525500000151")
+    stopped = threading.Event()
+    assert dispatcher.reserve(stopped)
+    dispatcher.submit("sms:+525500000152", reserved=True)
+    timer = threading.Timer(3, stopped.set)  # a slot never given back: reserve gives up, False
+    timer.start()
+    try:
+        assert dispatcher.reserve(stopped)  # the one slot came back
+    finally:
+        timer.cancel()

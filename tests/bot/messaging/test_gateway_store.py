@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger.db import session_scope
@@ -168,19 +168,23 @@ def test_on_the_event_loop_a_connection_postgresql_dropped_costs_no_message(data
 
 
 class AnsweredElsewhere(EchoDialogue):
-    """A dialogue slow enough that another process answered the same message meanwhile (its conversation lock
+    """A dialogue slow enough that another process answered the first message meanwhile (its conversation lock
     expired under this turn)."""
 
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
-        with session_scope() as session:
-            session.execute(update(Message).where(Message.direction == Direction.INBOUND)
-                            .values(status=MessageStatus.PROCESSED))
+        if not self.heard:
+            with session_scope() as session:
+                first = session.scalar(select(func.min(Message.id)).where(Message.direction == Direction.INBOUND))
+                session.execute(update(Message).where(Message.id == first).values(status=MessageStatus.PROCESSED))
         return super().respond(sender_id, text, metadata)
 
 
-def test_a_turn_another_process_finished_first_stores_no_second_answer(database_url: str) -> None:
+def test_a_turn_another_process_finished_first_stores_no_second_answer_and_goes_on(database_url: str) -> None:
     gateway = Gateway(AnsweredElsewhere(), InProcessLocks())
-    stored = gateway.store(Inbound("whatsapp", ANA, "hola", external_id="SM1"))
-    assert gateway.process(ANA, MessageStatus.QUEUED) == {stored.message_id: []}
+    first = gateway.store(Inbound("whatsapp", ANA, "hola", external_id="SM1"))
+    second = gateway.store(Inbound("whatsapp", ANA, "quiero pagar", external_id="SM2"))
+    assert gateway.process(ANA, MessageStatus.QUEUED) == {first.message_id: [], second.message_id: ["te leo"]}
     with session_scope() as session:
-        assert session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND)).all() == []
+        replies = session.execute(select(Message.in_reply_to_id, Message.body)
+                                  .where(Message.direction == Direction.OUTBOUND)).all()
+    assert [tuple(reply) for reply in replies] == [(second.message_id, "te leo")]
