@@ -55,6 +55,14 @@ def sender_of(tracker: Tracker) -> Sender:
     return Sender(f"{channel}:{e164}", channel, e164)
 
 
+def message_id_of(tracker: Tracker) -> int | None:
+    """The ledger's id of the message being answered, as the gateway sent it in the message's metadata (None from
+    a client that did not: Rasa's own REST channel, `rasa shell`)."""
+    metadata = (tracker.latest_message or {}).get("metadata") or {}
+    value = metadata.get("message_id") if isinstance(metadata, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def sender_country(sender_id: str) -> str:
     """Whose hours, documents and wording apply: the debtor's country, else the number's, else the default
     (also for a sender id that is not a phone number)."""

@@ -7,7 +7,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import ask_to_rephrase, in_thread, offer_a_person, sender_of, utcnow
+from actions.common import ask_to_rephrase, in_thread, message_id_of, offer_a_person, sender_of, utcnow
 from actions.slots import (
     AWAITING,
     AWAITING_PLAN_DETAILS,
@@ -71,7 +71,7 @@ def stop_contact(tracker: Tracker, dispatcher: CollectingDispatcher) -> list[Eve
     sender = sender_of(tracker)
     if sender.e164:
         with session_scope() as session:
-            opt_out(session, sender.key, sender.channel, source="intent")
+            opt_out(session, sender.key, sender.channel, source="intent", message_id=message_id_of(tracker))
     dispatcher.utter_message(response="utter_opt_out_confirmed")
     return [SlotSet(PENDING_OFFER, None)]
 
@@ -137,6 +137,6 @@ class ActionWrongPerson(Action):
         if sender.e164:
             with session_scope() as session:
                 mark_wrong_number(session, sender.key)
-                opt_out(session, sender.key, sender.channel, source="wrong_person")
+                opt_out(session, sender.key, sender.channel, source="wrong_person", message_id=message_id_of(tracker))
         dispatcher.utter_message(response="utter_wrong_person")
         return [SlotSet(VERIFIED, False), SlotSet(DEBTOR_FIRST_NAME, None), SlotSet(PENDING_OFFER, None)]

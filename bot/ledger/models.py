@@ -308,6 +308,8 @@ class OptOut(Base):
     e164: Mapped[str] = mapped_column(String(32), unique=True)  # a contact key, see bot.messaging.contact
     channel: Mapped[str] = mapped_column(String(16))
     source: Mapped[str] = mapped_column(String(32))  # "intent", "keyword", "twilio_21610", "agent"
+    # the debtor's message whose turn opted out: the answer to it (the confirmation) still leaves, nothing else
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -60,13 +60,17 @@ def whatsapp_window_open(conversation: Conversation, now: datetime) -> bool:
     return conversation.last_inbound_at is not None and now - conversation.last_inbound_at < WHATSAPP_WINDOW
 
 
-def check_outbound(session: Session, conversation: Conversation, now: datetime) -> ContactDecision:
-    """A reply in the debtor's own conversation: may it leave now, as free text or only as a template?"""
+def check_outbound(session: Session, conversation: Conversation, now: datetime,
+                   answering: int | None = None) -> ContactDecision:
+    """A reply in the debtor's own conversation: may it leave now, as free text or only as a template?
+
+    `answering`: the debtor's message the bot's reply answers; the answer to the message that opted out (its
+    confirmation) still leaves."""
     try:
         channel, e164 = split_sender_id(conversation.sender_id)
     except InvalidPhone:
         return ContactDecision(ContactVerdict.NEVER, None, "El número no es válido.", "invalid_number")
-    if is_opted_out(session, contact_key(channel, e164)):  # the demo's opt-outs are its own (bot.messaging.contact)
+    if is_opted_out(session, contact_key(channel, e164), answering):  # the demo's are its own (bot.messaging.contact)
         return ContactDecision(ContactVerdict.NEVER, None, OPTED_OUT.reason, OPTED_OUT.code)
     if channel != DEMO_CHANNEL and conversation.channel == "whatsapp" and not whatsapp_window_open(conversation, now):
         return ContactDecision(ContactVerdict.SEND, None, "Fuera de la ventana de 24 horas de WhatsApp: solo una "

@@ -19,7 +19,8 @@ from bot.ledger.models import AuditLog, OptOut
 
 DEMO_CHANNEL = "demo"
 _DEMO_PREFIX = f"{DEMO_CHANNEL}:"
-_OPTED_OUT = select(OptOut.id).where(OptOut.e164 == bindparam("key"))  # every reply asks it: built once
+# every reply asks it: built once. The row's message: the debtor's message whose turn opted out (see OptOut)
+_OPTED_OUT = select(OptOut.id, OptOut.message_id).where(OptOut.e164 == bindparam("key"))
 
 
 def rules_channel(channel: str) -> str:
@@ -45,11 +46,14 @@ def split_contact_key(key: str) -> tuple[bool, str]:
     return False, key
 
 
-def opt_out(session: Session, key: str, channel: str, source: str) -> bool:
-    """Record that this contact wants no more automated messages. Returns False if it already had."""
+def opt_out(session: Session, key: str, channel: str, source: str, message_id: int | None = None) -> bool:
+    """Record that this contact wants no more automated messages. Returns False if it already had.
+
+    `message_id`: the debtor's own message that asked (BAJA, "sí" to "¿dejamos de escribirte?"), whose answer,
+    the confirmation, must still reach them (`answers_opt_out`)."""
     if is_opted_out(session, key):
         return False
-    session.add(OptOut(e164=key, channel=channel, source=source))
+    session.add(OptOut(e164=key, channel=channel, source=source, message_id=message_id))
     session.add(AuditLog(actor="bot", action="opted_out", entity_type="phone", entity_id=key,
                          details={"channel": channel, "source": source}))
     session.flush()
@@ -65,6 +69,11 @@ def opt_in(session: Session, key: str, channel: str, source: str) -> bool:
     return bool(removed)
 
 
-def is_opted_out(session: Session, key: str) -> bool:
-    """Whether this contact key (a bare E.164 for WhatsApp/SMS) asked not to be contacted."""
-    return session.scalar(_OPTED_OUT, {"key": key}) is not None
+def is_opted_out(session: Session, key: str, answering: int | None = None) -> bool:
+    """Whether this contact key (a bare E.164 for WhatsApp/SMS) asked not to be contacted.
+
+    `answering`: the inbound message a reply answers. The reply to the very message that opted out (its
+    confirmation) is not held back: in REST mode it is sent after the opt-out is stored, and a debtor who wrote
+    BAJA must hear that it worked."""
+    row = session.execute(_OPTED_OUT, {"key": key}).first()
+    return row is not None and (answering is None or row.message_id != answering)

@@ -293,7 +293,7 @@ class Gateway:
                 if facts.reset_dialogue:  # back from a person: the bot starts afresh (ledger and identity stay)
                     self._dialogue.reset(sender_id)
                     self._dialogue_was_reset(sender_id)
-                replies = self._dialogue.respond(sender_id, text, {"channel": channel})
+                replies = self._dialogue.respond(sender_id, text, {"channel": channel, "message_id": message_id})
             except DialogueUnavailable:
                 was_pending = facts.status is MessageStatus.PENDING
                 holding = [] if was_pending else [self._gateway_says(facts, "utter_bot_unavailable")]  # said once
@@ -320,7 +320,7 @@ class Gateway:
         if mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
             conversation().mode = mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
         if keyword in OPT_OUT_KEYWORDS:
-            newly = opt_out(session, key, facts.channel, source="keyword")
+            newly = opt_out(session, key, facts.channel, source="keyword", message_id=facts.id)
             return says("utter_keyword_opted_out") if newly else []
         if keyword in OPT_IN_KEYWORDS and facts.opted_out:
             opt_in(session, key, facts.channel, source="keyword")

@@ -209,8 +209,10 @@ def _queued_replies() -> Select[tuple[Message]]:
 
 def _decision_for(session: Session, message: Message, now: datetime) -> ContactDecision:
     """A reply's check; for an automated contact (a reminder) also the contact rules, again, as it leaves."""
+    if message.contact_decision is None:  # the bot's reply to the debtor's message, or a person's
+        return check_outbound(session, message.conversation, now, answering=message.in_reply_to_id)
     reply = check_outbound(session, message.conversation, now)
-    if reply.decision is ContactVerdict.NEVER or message.contact_decision is None:
+    if reply.decision is ContactVerdict.NEVER:
         return reply
     account_id = session.scalar(select(CampaignSend.account_id).where(CampaignSend.message_id == message.id))
     account = session.get(Account, account_id) if account_id is not None else None

@@ -204,6 +204,29 @@ def test_rest_mode_answers_at_once_and_sends_through_the_outbox(rest_mode_client
         assert is_opted_out(session, "+525500000111")
 
 
+@pytest.mark.parametrize(("number", "asks"), [("+5215500000161", ["BAJA"]),
+                                             ("+5215500000162", ["ya no me escriban por favor", "sí"])])
+def test_rest_mode_confirms_an_opt_out_and_then_sends_nothing(rest_mode_client: TestClient, fake_twilio: FakeTwilio,
+                                                              stack: Stack, number: str, asks: list[str]) -> None:
+    """REST mode sends replies after the turn: the opt-out is stored by then, and its confirmation (the answer to
+    the debtor's own request, by keyword or through the model) must still reach them; nothing after it does."""
+    e164 = number.replace("+521", "+52")
+
+    def bodies() -> list[str]:
+        return [m["Body"] for m in fake_twilio.sent if m["To"] == e164]
+
+    for count, ask in enumerate(asks, start=1):
+        signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form(number, ask))
+        eventually(lambda count=count: len(bodies()) == count)
+    assert bodies()[-1] == ("Listo, no te enviaremos más mensajes automáticos a este número. "
+                            "Si cambias de opinión, escribe ALTA.")
+    signed_post(rest_mode_client, "/webhooks/twilio/sms", sms_form(number, "hola"))
+    eventually(lambda: [m for m in stored(stack.database_url, f"sms:{e164}", Direction.INBOUND)
+                        if m.status is MessageStatus.PROCESSED][len(asks):])
+    outbound = stored(stack.database_url, f"sms:{e164}", Direction.OUTBOUND)
+    assert [m.status for m in outbound] == [MessageStatus.SENT] * len(asks) and len(bodies()) == len(asks)
+
+
 def test_blocked_number_at_send_time_is_recorded_as_opted_out(rest_mode_client: TestClient, fake_twilio: FakeTwilio,
                                                               stack: Stack) -> None:
     fake_twilio.blocked.add("+525500000112")

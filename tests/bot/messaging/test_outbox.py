@@ -91,3 +91,40 @@ def test_two_senders_at_once_send_each_message_exactly_once(database_url: str) -
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(sent) == sorted(f"mensaje {number}" for number in range(12))
+
+
+def test_after_an_opt_out_only_the_answer_to_the_message_that_asked_leaves(session: Session) -> None:
+    """REST mode stores the confirmation of BAJA after the opt-out: it must still reach the debtor, while a reply
+    to an earlier message still waiting (a send that failed and is retried) and an agent's note stay blocked."""
+    from bot.ledger.models import Direction, Message, MessageStatus
+    from bot.messaging.outbox import OutboundRequest, send_queued, store_outbound
+
+    conversation = get_or_create_conversation(session, "sms:+525512340099")
+
+    def inbound(body: str) -> Message:
+        message = Message(conversation_id=conversation.id, direction=Direction.INBOUND, channel="sms", body=body,
+                          status=MessageStatus.PROCESSED)
+        session.add(message)
+        session.flush()
+        return message
+
+    hola, baja = inbound("hola"), inbound("BAJA")
+    store_outbound(session, conversation, "Hola, soy tu asistente.", NOW, status=MessageStatus.QUEUED, in_reply_to=hola)
+    assert opt_out(session, "+525512340099", "sms", source="keyword", message_id=baja.id)
+    confirmation = store_outbound(session, conversation, "Listo, no te enviaremos más mensajes.", NOW,
+                                  status=MessageStatus.QUEUED, in_reply_to=baja)
+    store_outbound(session, conversation, "Sin respuesta a nada.", NOW, status=MessageStatus.QUEUED)
+    sent: list[str] = []
+
+    class Transport:
+        def send(self, request: OutboundRequest) -> str:
+            sent.append(request.body or "")
+            return f"SM{len(sent):032d}"
+
+        def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+            return []
+
+    assert send_queued(session, Transport(), NOW) == 1
+    assert sent == ["Listo, no te enviaremos más mensajes."] and confirmation[0].status is MessageStatus.SENT
+    assert check_outbound(session, conversation, NOW).decision is ContactVerdict.NEVER  # nothing else
+    assert check_outbound(session, conversation, NOW, answering=hola.id).decision is ContactVerdict.NEVER
