@@ -237,15 +237,24 @@ def _may_leave(session: Session, message: Message, now: datetime) -> bool:
     if message.contact_decision is not None:
         message.contact_decision = decision.as_record()
     if decision.decision is ContactVerdict.NEVER or (decision.template_only and not message.template):
-        message.status = MessageStatus.FAILED
-        message.error_code = {"opted_out": OPTED_OUT_ERROR, "whatsapp_window_closed": OUTSIDE_WINDOW_ERROR}.get(
-            decision.code, BLOCKED_ERROR)
-        message.updated_at = now
+        _write_if_unchanged(session, message, status=MessageStatus.FAILED, updated_at=now, error_code={
+            "opted_out": OPTED_OUT_ERROR, "whatsapp_window_closed": OUTSIDE_WINDOW_ERROR}.get(decision.code,
+                                                                                           BLOCKED_ERROR))
         return False
     if decision.decision is ContactVerdict.DEFER:
-        message.status, message.send_after, message.updated_at = MessageStatus.QUEUED, decision.next_allowed, now
+        _write_if_unchanged(session, message, status=MessageStatus.QUEUED, send_after=decision.next_allowed,
+                            updated_at=now)
         return False
     return True
+
+
+def _write_if_unchanged(session: Session, message: Message, **values: Any) -> None:
+    """A held-back message's new status, written only if nobody changed its status since it was loaded: a sender
+    that read the outbox before another sent the message must not write "failed" over "sent"."""
+    written = session.execute(update(_messages).where(_messages.c.id == message.id,
+                                                      _messages.c.status == message.status).values(**values))
+    if written.rowcount == 1:  # type: ignore[attr-defined]
+        _written(message, **values)
 
 
 def send_one(session: Session, transport: Transport, message: Message, now: datetime,

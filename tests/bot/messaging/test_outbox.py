@@ -128,3 +128,31 @@ def test_after_an_opt_out_only_the_answer_to_the_message_that_asked_leaves(sessi
     assert sent == ["Listo, no te enviaremos más mensajes."] and confirmation[0].status is MessageStatus.SENT
     assert check_outbound(session, conversation, NOW).decision is ContactVerdict.NEVER  # nothing else
     assert check_outbound(session, conversation, NOW, answering=hola.id).decision is ContactVerdict.NEVER
+
+
+def test_a_sender_with_a_stale_outbox_does_not_overwrite_what_another_sent(session: Session) -> None:
+    """`send_queued` reads its list before it holds each conversation: by the time it checks a message, another
+    sender may have sent it, and the number opted out since. The stale check must not write "failed" over it."""
+    from sqlalchemy import Table, update
+
+    from bot.ledger.models import Message, MessageStatus
+    from bot.messaging.outbox import OutboundRequest, send_one, store_outbound
+
+    conversation = get_or_create_conversation(session, "sms:+525512340098")
+    message = store_outbound(session, conversation, "Hola.", NOW, status=MessageStatus.QUEUED)[0]
+    messages: Table = Message.__table__  # type: ignore[assignment]
+    session.execute(update(messages).where(messages.c.id == message.id)  # another sender, behind this one's back
+                    .values(status=MessageStatus.SENT, external_id="SM" + "1" * 32))
+    opt_out(session, "+525512340098", "sms", source="keyword")
+
+    class Transport:
+        def send(self, request: OutboundRequest) -> str:
+            raise AssertionError("sent twice")
+
+        def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+            return []
+
+    assert not send_one(session, Transport(), message, NOW)
+    session.flush()
+    session.expire_all()
+    assert session.get(Message, message.id).status is MessageStatus.SENT
