@@ -38,9 +38,10 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from benchmarks.campaigns import fresh_database
-from benchmarks.profiling import IDLE, CpuMeter, Rule, Sampler, classify, lower_priority
+from benchmarks.profiling import IDLE, CpuMeter, Roots, Rule, Sampler, classify, lower_priority, pids_of
 from bot.admin.rasa_model import active_model, model_path
 from bot.common.settings import PROJECT_ROOT
+from bot.messaging.dialogue import replica_for
 from scripts import servers
 from scripts.services import free_port, start_postgres, start_redis
 from tests.fakes.twilio_api import FakeTwilio
@@ -119,7 +120,7 @@ class Burst:
 
 
 def drive(label: str, debtors: range, send: Callable[[int, int, str], float | None],
-          roots: dict[str, int] | None = None) -> Burst:
+          roots: dict[str, Roots] | None = None) -> Burst:
     """Every debtor sends its conversation in order, all at once; `send` returns the ack time (REST mode).
     With `roots`, the CPU each of those process trees spent meanwhile (from /proc: no profiler attached)."""
     latencies: list[float] = []
@@ -214,8 +215,8 @@ class Load:
     A light client (http.client, one keep-alive connection per thread and server, the form signed before the
     clock starts): 50 debtor threads in one Python process must not measure their own interpreter lock."""
 
-    def __init__(self, rasa_url: str, twiml_app: App, rest_app: App, sent: SentReplies) -> None:
-        self._rasa, self._twiml, self._rest, self._sent = rasa_url, twiml_app, rest_app, sent
+    def __init__(self, rasa_urls: list[str], twiml_app: App, rest_app: App, sent: SentReplies) -> None:
+        self._rasa, self._twiml, self._rest, self._sent = rasa_urls, twiml_app, rest_app, sent
         self._validator = RequestValidator(TOKEN)
         self._sids = iter(range(10**9))
         self._sid_lock = threading.Lock()
@@ -253,9 +254,10 @@ class Load:
                                           "Content-Type": "application/x-www-form-urlencoded"}
 
     def rasa(self, debtor: int, _turn: int, message: str) -> None:
-        body = json.dumps({"sender": f"whatsapp:{phone_of(debtor)}", "message": message,
-                           "metadata": {"channel": "whatsapp"}}).encode()
-        status, answer = self._request(self._rasa, "/webhooks/rest/webhook", body,
+        """Straight to Rasa's REST channel, each debtor on the replica the gateway would pick."""
+        sender = f"whatsapp:{phone_of(debtor)}"
+        body = json.dumps({"sender": sender, "message": message, "metadata": {"channel": "whatsapp"}}).encode()
+        status, answer = self._request(replica_for(self._rasa, sender), "/webhooks/rest/webhook", body,
                                        {"Content-Type": "application/json"})
         assert status == 200 and json.loads(answer), answer
 
@@ -399,12 +401,13 @@ def cpu_line(burst: Burst) -> str:
             f" (cores {100 * busy:.0f}% busy)")
 
 
-def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: dict[str, int]) -> None:
+def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: dict[str, Roots]) -> None:
     """Each route `rounds` times, taking turns (a slow minute of the machine does not fall on one route), fresh
     debtors every time; throughput is messages over the seconds the bursts took."""
     print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
           f"({os.cpu_count()} cores; each route {rounds} times, taking turns; reply side at nice "
-          f"{os.getpriority(os.PRIO_PROCESS, roots['rasa'])})")
+          f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['rasa'])[0])}; Rasa: "
+          f"{len(pids_of(roots['rasa']))} replica(s))")
     load.acks_by_turn.clear()
     load.acks_in_app_by_turn.clear()
     routes = {"Rasa REST channel directly": load.rasa, "gateway, TwiML (whole path)": load.twiml,
@@ -429,12 +432,12 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: 
               f"p99 {percentile(inside, 0.99):5.0f} ms")
 
 
-def profile(label: str, send: Callable[[int, int, str], float | None], roots: dict[str, int], debtors: range,
+def profile(label: str, send: Callable[[int, int, str], float | None], roots: dict[str, Roots], debtors: range,
             rate: int, folder: Path) -> None:
     """A burst again with py-spy on our Python processes and CPU meters on every process."""
     folder.mkdir(parents=True, exist_ok=True)
-    samplers = [Sampler(name, pid, folder / f"{name}.spy", rate=rate) for name, pid in roots.items()
-                if name in RULES]
+    samplers = [Sampler(name, pid, folder / f"{name}-{pid}.spy", rate=rate) for name, pids in roots.items()
+                if name in RULES for pid in pids_of(pids)]
     meter = CpuMeter(roots)
     for sampler in samplers:
         sampler.start()
@@ -442,7 +445,9 @@ def profile(label: str, send: Callable[[int, int, str], float | None], roots: di
     meter.start()
     profiled = drive(label, debtors, send)
     cpu = meter.stop()
-    samples = {sampler.name: sampler.stop() for sampler in samplers}
+    samples: dict[str, Counter[str]] = {}
+    for sampler in samplers:  # a server's replicas in one count
+        samples[sampler.name] = samples.get(sampler.name, Counter()) + sampler.stop()
     print(profiled.line())
     breakdown(samples, cpu, len(profiled.latencies), rate)
 
@@ -455,6 +460,9 @@ def main() -> None:
     parser.add_argument("--parts", default="growth,bursts,profile,profile-rest",
                         help="which parts to run (comma-separated): growth, bursts, profile, profile-rest")
     parser.add_argument("--profiles", type=Path, help="keep py-spy's raw stacks here (default: thrown away)")
+    parser.add_argument("--rasa-replicas", type=int, default=2,
+                        help="Rasa servers on the same stores, as RASA_URL lists them (compose: 2; one Rasa process "
+                        "uses one core)")
     parser.add_argument("--reply-side-nice", type=int, default=REPLY_SIDE_NICE,
                         help="niceness of Rasa, the action server and the reply worker (0: all equal)")
     args = parser.parse_args()
@@ -476,13 +484,15 @@ def main() -> None:
         running = servers.start(model, free_port(), free_port(), env=env, log_dir=logs, token=RASA_TOKEN,
                                 redis_url=redis.url)
         try:
-            env["RASA_URL"] = running.rasa_url
+            rasa_urls = [running.rasa_url, *(running.add_rasa(model, free_port())
+                                             for _ in range(args.rasa_replicas - 1))]
+            env["RASA_URL"] = ",".join(rasa_urls)
             apps = [start_app(env, "twiml", logs / "app-twiml.log"), start_app(env, "rest", logs / "app-rest.log")]
             reply_worker = start_reply_worker(env, logs / "replies.log")
-            for pid in (*(process.pid for process in running.processes), reply_worker.pid):
+            for pid in (*(process.pid for process in running.processes), reply_worker.pid):  # every Rasa too
                 lower_priority(pid, args.reply_side_nice)
             with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
-                load = Load(running.rasa_url, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
+                load = Load(rasa_urls, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
                 # Warm-up, not counted: every route once, then a burst on each app (its threads and connections).
                 for debtor in range(1, 6):
                     load.twiml(debtor, 0, "hola")
@@ -497,9 +507,11 @@ def main() -> None:
                     portfolio(load, url)
                 else:
                     seed(url, SMALL_PORTFOLIO + 1, PORTFOLIO)
-                shared = {"rasa": running.processes[1].pid, "actions": running.processes[0].pid,
-                          "postgres": int((postgres.data_dir / "postmaster.pid").read_text().split()[0]),
-                          "redis": redis.process.pid}
+                shared: dict[str, Roots] = {
+                    "rasa": tuple(process.pid for process in running.processes[1:]),
+                    "actions": running.processes[0].pid,
+                    "postgres": int((postgres.data_dir / "postmaster.pid").read_text().split()[0]),
+                    "redis": redis.process.pid}
                 if "bursts" in parts:
                     bursts(load, args.debtors, blocks, args.rounds,
                            {"app (TwiML)": apps[0].process.pid, "app (REST)": apps[1].process.pid,

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +67,24 @@ def cpu_seconds(pids: Iterable[int]) -> float:
     return total / CLOCK_TICKS
 
 
+Roots = int | tuple[int, ...]  # one process, or the replicas of one server (Rasa's), counted together
+
+
+def pids_of(roots: Roots) -> tuple[int, ...]:
+    return roots if isinstance(roots, tuple) else (roots,)
+
+
 @dataclass
 class CpuMeter:
     """CPU seconds each named process tree spends between `start` and `stop`."""
 
-    roots: dict[str, int]
+    roots: Mapping[str, Roots]
     _before: dict[str, float] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=dict)
 
     def _now(self) -> dict[str, float]:
-        return {name: cpu_seconds(process_tree(pid)) for name, pid in self.roots.items()}
+        return {name: sum(cpu_seconds(process_tree(pid)) for pid in pids_of(roots))
+                for name, roots in self.roots.items()}
 
     def start(self) -> None:
         self._before = self._now()

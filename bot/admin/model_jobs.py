@@ -35,6 +35,7 @@ from bot.admin.training_data import TrainingData
 from bot.common.settings import Settings, get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import AuditLog, DialogueRoute, ModelJob, utcnow
+from bot.messaging.dialogue import normalized, replicas
 from bot.messaging.dialogue_route import ROUTE_ID, ROUTE_TTL_SECONDS, current_route
 
 log = logging.getLogger(__name__)
@@ -58,17 +59,25 @@ class ModelRefused(RuntimeError):
 
 
 class RasaServer:
-    """One Rasa server's HTTP API (--enable-api): which model it runs, load another, read a text."""
+    """One Rasa role's HTTP API (--enable-api): which model it runs, load another, read a text. A role may be
+    several replicas (`url` "http://a1:5005,http://a2:5005", bot.messaging.dialogue.replicas): each loads the
+    model, and the role runs a model only when every replica runs it."""
 
     def __init__(self, url: str, token: str, timeout_seconds: float = 30) -> None:
-        self.url = url.rstrip("/")
+        self.url = normalized(url)
+        self.replicas = replicas(url)
         self._token = token
         self._timeout = timeout_seconds
 
     def loaded_model(self) -> str | None:
-        """acuerdo-<hash> of the model file it runs; None when it runs none or cannot be reached."""
+        """acuerdo-<hash> of the model file it runs; None when it runs none, cannot be reached, or its replicas
+        run different models (a load that stopped half way)."""
+        models = {self._model_of(replica) for replica in self.replicas}
+        return models.pop() if len(models) == 1 else None
+
+    def _model_of(self, replica: str) -> str | None:
         try:
-            response = httpx.get(f"{self.url}/status", params={"token": self._token}, timeout=self._timeout)
+            response = httpx.get(f"{replica}/status", params={"token": self._token}, timeout=self._timeout)
             response.raise_for_status()
             model_file = str(response.json().get("model_file") or "")
         except (httpx.HTTPError, ValueError):
@@ -76,26 +85,35 @@ class RasaServer:
         return Path(model_file).name.removesuffix(".tar.gz") or None
 
     def load(self, model_file: str, timeout_seconds: float = 900) -> None:
-        response = httpx.put(f"{self.url}/model", params={"token": self._token}, json={"model_file": model_file},
-                             timeout=timeout_seconds)
-        response.raise_for_status()
+        """Every replica that runs another model loads `model_file`, one after the other."""
+        name = Path(model_file).name.removesuffix(".tar.gz")
+        for replica in self.replicas:
+            if self._model_of(replica) != name:
+                response = httpx.put(f"{replica}/model", params={"token": self._token},
+                                     json={"model_file": model_file}, timeout=timeout_seconds)
+                response.raise_for_status()
 
     def append_event(self, sender_id: str, event: dict[str, Any]) -> None:
-        response = httpx.post(f"{self.url}/conversations/{sender_id}/tracker/events", params={"token": self._token},
-                              json=event, timeout=self._timeout)
+        """Through the first replica: they share the tracker store."""
+        response = httpx.post(f"{self.replicas[0]}/conversations/{sender_id}/tracker/events",
+                              params={"token": self._token}, json=event, timeout=self._timeout)
         response.raise_for_status()
 
     def events(self, sender_id: str) -> list[dict[str, Any]]:
-        response = httpx.get(f"{self.url}/conversations/{sender_id}/tracker", params={"token": self._token},
+        response = httpx.get(f"{self.replicas[0]}/conversations/{sender_id}/tracker", params={"token": self._token},
                              timeout=self._timeout)
         response.raise_for_status()
         return [event for event in response.json().get("events") or [] if isinstance(event, dict)]
 
     def parse(self, text: str) -> str:
-        response = httpx.post(f"{self.url}/model/parse", params={"token": self._token}, json={"text": text},
-                              timeout=self._timeout)
-        response.raise_for_status()
-        return str((response.json().get("intent") or {}).get("name") or "nlu_fallback")
+        """The intent of `text`, asked of every replica (each one warmed up); the first one's answer."""
+        intents = []
+        for replica in self.replicas:
+            response = httpx.post(f"{replica}/model/parse", params={"token": self._token}, json={"text": text},
+                                  timeout=self._timeout)
+            response.raise_for_status()
+            intents.append(str((response.json().get("intent") or {}).get("name") or "nlu_fallback"))
+        return intents[0]
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,7 @@ def live(session: Session, settings: Settings) -> Live:
     if route is not None:
         return Live(route.live_url, route.live_model, route.previous_model)
     recorded = active_model(settings.models_dir)
-    return Live(settings.rasa_url.rstrip("/"), recorded.name.removesuffix(".tar.gz") if recorded else None, None)
+    return Live(normalized(settings.rasa_url), recorded.name.removesuffix(".tar.gz") if recorded else None, None)
 
 
 def restarted(session: Session, settings: Settings, url: str, model: str) -> None:
@@ -121,11 +139,11 @@ def restarted(session: Session, settings: Settings, url: str, model: str) -> Non
         return
     if route.live_model != model:
         route.previous_model = route.live_model
-    route.live_url, route.live_model, route.changed_at = url.rstrip("/"), model, utcnow()
+    route.live_url, route.live_model, route.changed_at = normalized(url), model, utcnow()
 
 
 def standby_url(settings: Settings, live_url: str) -> str:
-    urls = [url.rstrip("/") for url in (settings.rasa_url, settings.rasa_standby_url) if url]
+    urls = [normalized(url) for url in (settings.rasa_url, settings.rasa_standby_url) if url]
     others = [url for url in urls if url != live_url]
     if not others:
         raise ModelRefused("no_standby", "No hay un segundo servidor Rasa (RASA_STANDBY_URL) donde cargar el modelo "
@@ -472,7 +490,7 @@ def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
                            "same tracker store (Redis, or the SQL store) before switching")
     with session_scope() as session:
         route = current_route(session)
-        if (route.live_url if route else settings.rasa_url.rstrip("/")) != current.url:
+        if (route.live_url if route else normalized(settings.rasa_url)) != current.url:
             raise RuntimeError("the route changed while this job ran; nothing switched")
         route = route or DialogueRoute(id=ROUTE_ID)
         route.live_url, route.live_model, route.previous_model = target.url, name, current.model

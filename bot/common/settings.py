@@ -46,10 +46,13 @@ class Settings(BaseSettings):
     config_dir: Path = Field(default=PROJECT_ROOT / "config", description="countries.yml, creditors.yml, policy.yml.")
 
     rasa_url: str = Field(default="http://127.0.0.1:5005", description="The Rasa server debtors talk to until an "
-                          "admin first activates a model; from then on the dialogue route in the database says which.")
+                          "admin first activates a model; from then on the dialogue route in the database says which. "
+                          "Several replicas (same tracker and lock stores) separated by commas: each debtor stays on "
+                          "one, a model loads on all.")
     rasa_standby_url: str | None = Field(default=None, description="A second Rasa server (same tracker store) that "
                                          "loads a new model while the live one keeps answering; unset: models can be "
-                                         "trained here, but not evaluated or activated without a restart.")
+                                         "trained here, but not evaluated or activated without a restart. Replicas "
+                                         "as for RASA_URL.")
     models_dir: Path = Field(default=PROJECT_ROOT / "models", description="Trained models (acuerdo-<inputs hash>"
                              ".tar.gz) and ACTIVE, the one a restart runs.")
     rasa_models_dir: str | None = Field(default=None, description="models_dir as the Rasa servers see it (compose: "

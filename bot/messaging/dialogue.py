@@ -1,6 +1,8 @@
 """The brain behind the gateway: Rasa's REST channel, reached over HTTP like every other service."""
 from __future__ import annotations
 
+import itertools
+import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -20,8 +22,26 @@ class Dialogue(Protocol):
         ...
 
 
+def replicas(urls: str) -> list[str]:
+    """The base URLs of one Rasa server role: one URL, or several replicas separated by commas. Replicas share the
+    tracker and lock stores (Redis), so any of them may answer any debtor; a role with two replicas uses two cores
+    where one Rasa process uses one (README, "Performance")."""
+    return [url.strip().rstrip("/") for url in urls.split(",") if url.strip()]
+
+
+def normalized(urls: str) -> str:
+    """A role's URLs as the route row and the settings are compared: no trailing slash, no spaces."""
+    return ",".join(replicas(urls))
+
+
+def replica_for(urls: list[str], sender_id: str) -> str:
+    """The replica a debtor's messages go to: always the same one (its turns never race between two servers'
+    locks), spread evenly over the replicas."""
+    return urls[zlib.crc32(sender_id.encode()) % len(urls)] if len(urls) > 1 else urls[0]
+
+
 def _fixed(url: str) -> Callable[[], str]:
-    base = url.rstrip("/")
+    base = normalized(url)
     return lambda: base
 
 
@@ -29,7 +49,8 @@ class RasaDialogue:
     """POSTs to `/webhooks/rest/webhook`; an empty answer counts as a failure.
 
     `rasa_url` may be a function (bot.messaging.dialogue_route.LiveRasaUrl): each request goes to the server that
-    is live at that moment, so a model switch needs no restart.
+    is live at that moment, so a model switch needs no restart. A role of several replicas (`replicas`) gets each
+    debtor's requests on one of them (`replica_for`).
 
     Rasa answers 200 with no messages when the action server is down, so "nothing to say" is never
     trusted as a reply: every message the bot handles makes it say something.
@@ -37,15 +58,28 @@ class RasaDialogue:
 
     def __init__(self, rasa_url: str | Callable[[], str], timeout_seconds: float, client: httpx.Client | None = None,
                  token: str = "") -> None:
-        self._base_url = _fixed(rasa_url) if isinstance(rasa_url, str) else rasa_url
+        self._role = _fixed(rasa_url) if isinstance(rasa_url, str) else rasa_url
         self._token = token
         self._client = client or httpx.Client(timeout=timeout_seconds)
+        self._split: tuple[str, list[str]] = ("", [])  # the role's URLs, split once per change of the route
+        self._turn = itertools.count()
+
+    def _replicas(self) -> list[str]:
+        role = self._role()
+        if self._split[0] != role:
+            self._split = (role, replicas(role))
+        return self._split[1]
+
+    def _base_url(self, sender_id: str | None = None) -> str:
+        """The replica for this debtor; for a request of no debtor's (a parse), the next one in turn."""
+        urls = self._replicas()
+        return replica_for(urls, sender_id) if sender_id is not None else urls[next(self._turn) % len(urls)]
 
     def reset(self, sender_id: str) -> None:
         """Append a `restart` to the tracker (Rasa's HTTP API, --enable-api): the next message starts a new
         session, with no form, offer or hand-off left over. What matters lives in our database."""
         try:
-            url = f"{self._base_url()}/conversations/{quote(sender_id, safe=':+')}/tracker/events"
+            url = f"{self._base_url(sender_id)}/conversations/{quote(sender_id, safe=':+')}/tracker/events"
             response = self._client.post(url, params={"token": self._token}, json={"event": "restart"})
             response.raise_for_status()
         except httpx.HTTPError as exc:
@@ -66,8 +100,8 @@ class RasaDialogue:
         """The tracker's events since its last restart (Rasa's HTTP API): what conversation review turns into a
         test story."""
         try:
-            response = self._client.get(f"{self._base_url()}/conversations/{quote(sender_id, safe=':+')}/tracker",
-                                        params={"token": self._token, "include_events": "AFTER_RESTART"})
+            url = f"{self._base_url(sender_id)}/conversations/{quote(sender_id, safe=':+')}/tracker"
+            response = self._client.get(url, params={"token": self._token, "include_events": "AFTER_RESTART"})
             response.raise_for_status()
             events = response.json().get("events") or []
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
@@ -76,7 +110,7 @@ class RasaDialogue:
 
     def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
         try:
-            response = self._client.post(f"{self._base_url()}/webhooks/rest/webhook",
+            response = self._client.post(f"{self._base_url(sender_id)}/webhooks/rest/webhook",
                                          json={"sender": sender_id, "message": text, "metadata": metadata})
             response.raise_for_status()
             payload = response.json()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.ledger.db import session_scope
 from bot.ledger.models import DialogueRoute
+from bot.messaging.dialogue import normalized
 
 ROUTE_ID = 1
 ROUTE_TTL_SECONDS = 1.0  # how late an app process may learn of a switch
@@ -26,7 +27,7 @@ class LiveRasaUrl:
 
     def __init__(self, default_url: str, ttl_seconds: float = ROUTE_TTL_SECONDS,
                  read: Callable[[], str | None] | None = None) -> None:
-        self._default = default_url.rstrip("/")
+        self._default = normalized(default_url)
         self._ttl = ttl_seconds
         self._read = read or _read_live_url
         self._lock = threading.Lock()
@@ -37,7 +38,7 @@ class LiveRasaUrl:
         with self._lock:
             if time.monotonic() - self._checked >= self._ttl:
                 try:
-                    self._url = (self._read() or self._default).rstrip("/")
+                    self._url = normalized(self._read() or self._default)
                 except Exception:  # noqa: BLE001 - keep talking to the server we know
                     pass
                 self._checked = time.monotonic()
