@@ -38,7 +38,8 @@ def _locks() -> ConversationLocks:
 @lru_cache(maxsize=1)
 def live_rasa_url() -> LiveRasaUrl:
     """The Rasa server that is live now (the dialogue route in the database; RASA_URL before any switch)."""
-    return LiveRasaUrl(get_settings().rasa_url)
+    settings = get_settings()
+    return LiveRasaUrl(settings.rasa_url, roles=[url for url in (settings.rasa_url, settings.rasa_standby_url) if url])
 
 
 @lru_cache(maxsize=1)

@@ -35,7 +35,7 @@ from bot.admin.training_data import TrainingData
 from bot.common.settings import Settings, get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import AuditLog, DialogueRoute, ModelJob, utcnow
-from bot.messaging.dialogue import normalized, replicas
+from bot.messaging.dialogue import normalized, replicas, role_of
 from bot.messaging.dialogue_route import ROUTE_ID, ROUTE_TTL_SECONDS, current_route
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,12 @@ class RasaServer:
     def loaded_model(self) -> str | None:
         """acuerdo-<hash> of the model file it runs; None when it runs none, cannot be reached, or its replicas
         run different models (a load that stopped half way)."""
-        models = {self._model_of(replica) for replica in self.replicas}
+        models = set(self.replica_models())
         return models.pop() if len(models) == 1 else None
+
+    def replica_models(self) -> list[str | None]:
+        """What each replica runs (None: it runs none or cannot be reached)."""
+        return [self._model_of(replica) for replica in self.replicas]
 
     def _model_of(self, replica: str) -> str | None:
         try:
@@ -123,11 +127,16 @@ class Live:
     previous_model: str | None
 
 
+def rasa_roles(settings: Settings) -> list[str]:
+    """The configured Rasa roles, blue and green, each one server or several replicas."""
+    return [normalized(url) for url in (settings.rasa_url, settings.rasa_standby_url) if url]
+
+
 def live(session: Session, settings: Settings) -> Live:
     """The live server and its model: the route row, or before any switch RASA_URL with the recorded model."""
     route = current_route(session)
     if route is not None:
-        return Live(route.live_url, route.live_model, route.previous_model)
+        return Live(role_of(route.live_url, rasa_roles(settings)), route.live_model, route.previous_model)
     recorded = active_model(settings.models_dir)
     return Live(normalized(settings.rasa_url), recorded.name.removesuffix(".tar.gz") if recorded else None, None)
 
@@ -143,8 +152,9 @@ def restarted(session: Session, settings: Settings, url: str, model: str) -> Non
 
 
 def standby_url(settings: Settings, live_url: str) -> str:
-    urls = [normalized(url) for url in (settings.rasa_url, settings.rasa_standby_url) if url]
-    others = [url for url in urls if url != live_url]
+    """The role that shares no server with the live one: never a load on a server debtors talk to."""
+    live_replicas = set(replicas(live_url))
+    others = [role for role in rasa_roles(settings) if not live_replicas & set(replicas(role))]
     if not others:
         raise ModelRefused("no_standby", "No hay un segundo servidor Rasa (RASA_STANDBY_URL) donde cargar el modelo "
                            "sin cortar las conversaciones.")
@@ -407,11 +417,15 @@ def _ensure_loaded(settings: Settings, server: RasaServer, name: str) -> None:
             route = current_route(session)
             changed_at = route.changed_at if route else None
         time.sleep(seconds_until_drained(changed_at, settings.rasa_timeout_seconds, utcnow()))
-        seen_as = f"{(settings.rasa_models_dir or str(settings.models_dir)).rstrip('/')}/{name}.tar.gz"
-        server.load(seen_as)
+        server.load(_seen_by_rasa(settings, name))
         if server.loaded_model() != name:
             raise RuntimeError(f"{server.url} did not load {name} (it runs {server.loaded_model()})")
     server.parse("hola")  # warmed up: the first debtor after the switch does not pay for it
+
+
+def _seen_by_rasa(settings: Settings, name: str) -> str:
+    """A model's file as the Rasa servers see it (compose: /app/models), for PUT /model."""
+    return f"{(settings.rasa_models_dir or str(settings.models_dir)).rstrip('/')}/{name}.tar.gz"
 
 
 def seconds_until_drained(switched_at: datetime | None, rasa_timeout_seconds: float, now: datetime) -> float:
@@ -424,8 +438,21 @@ def seconds_until_drained(switched_at: datetime | None, rasa_timeout_seconds: fl
 
 
 def _check_live(settings: Settings, current: Live) -> None:
-    """The live server runs the model the route names (a restart, `make model` or a crash may have changed it)."""
-    running = RasaServer(current.url, settings.rasa_token).loaded_model()
+    """The live server runs the model the route names (a restart, `make model` or a crash may have changed it). A
+    live role whose replicas disagree (one restarted on an older models/ACTIVE) has the strays load the route's
+    model: until then the debtors on them talk to another model."""
+    server = RasaServer(current.url, settings.rasa_token)
+    models = server.replica_models()
+    if len({model for model in models if model is not None}) > 1:
+        if current.model is None or current.model not in models:
+            raise ModelRefused("replicas_differ", f"Las réplicas del servidor activo ({current.url}) corren modelos "
+                               f"distintos ({', '.join(str(model) for model in models)}): reinícialas.")
+        server.load(_seen_by_rasa(settings, current.model))
+        with session_scope() as session:
+            session.add(AuditLog(actor="system", action="model_replicas_aligned", entity_type="model",
+                                 entity_id=current.model, details={"server": current.url, "were": models}))
+        return
+    running = server.loaded_model()
     if running is not None and running != current.model:
         reconcile(settings)
         raise ModelRefused("route_mismatch", f"El servidor activo ({current.url}) corre {running}, no "
@@ -439,9 +466,11 @@ def reconcile(settings: Settings) -> str | None:
         route = current_route(session)
         if route is None:
             return None
-        running = RasaServer(route.live_url, settings.rasa_token).loaded_model()
+        server = RasaServer(role_of(route.live_url, rasa_roles(settings)), settings.rasa_token)
+        running = server.loaded_model()
         if running is None:
             return None
+        route.live_url = server.url  # the whole role, if the row was written before it had replicas
         if running != route.live_model:
             session.add(AuditLog(actor="system", action="model_reconciled", entity_type="model", entity_id=running,
                                  details={"route_said": route.live_model, "server": route.live_url}))
@@ -490,7 +519,7 @@ def _switch(settings: Settings, job_id: int) -> dict[str, Any]:
                            "same tracker store (Redis, or the SQL store) before switching")
     with session_scope() as session:
         route = current_route(session)
-        if (route.live_url if route else normalized(settings.rasa_url)) != current.url:
+        if role_of(route.live_url if route else settings.rasa_url, rasa_roles(settings)) != current.url:
             raise RuntimeError("the route changed while this job ran; nothing switched")
         route = route or DialogueRoute(id=ROUTE_ID)
         route.live_url, route.live_model, route.previous_model = target.url, name, current.model

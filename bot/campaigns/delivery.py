@@ -41,7 +41,7 @@ from bot.ledger.models import (
 )
 from bot.messaging.contact_rules import Block, ContactDecision, ContactVerdict
 from bot.messaging.conversations import get_or_create_conversation
-from bot.messaging.outbox import BLOCKED_ERROR, Transport, resume_sending, send_one, store_outbound
+from bot.messaging.outbox import BLOCKED_ERROR, Transport, resume_sending, send_one, store_outbound, write_if_unchanged
 from bot.payments.links import PaymentProvider, PaymentProviderError, issue_link
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,9 @@ def _finish(session: Session, transport: Transport, done: CampaignSend, now: dat
         return Outcome.ALREADY_DONE
     stale = _no_longer_due(session, done, now)
     if stale is not None:
-        message.status, message.error_code, message.updated_at = MessageStatus.FAILED, BLOCKED_ERROR, now
-        message.contact_decision = ContactDecision(ContactVerdict.NEVER, None, stale.reason, stale.code).as_record()
+        write_if_unchanged(session, message, status=MessageStatus.FAILED, error_code=BLOCKED_ERROR, updated_at=now,
+                           contact_decision=ContactDecision(ContactVerdict.NEVER, None, stale.reason,
+                                                            stale.code).as_record())  # not over another's send
         checkpoint()
         return Outcome.BLOCKED
     return _send(session, transport, message, now, checkpoint, wait_for_sender)

@@ -34,6 +34,13 @@ def normalized(urls: str) -> str:
     return ",".join(replicas(urls))
 
 
+def role_of(urls: str, roles: list[str]) -> str:
+    """The configured role (RASA_URL, RASA_STANDBY_URL) that `urls` belongs to: a route row written before a role
+    got its replicas, or with them in another order, still names the whole role. `urls` itself if none does."""
+    mine = set(replicas(urls))
+    return next((normalized(role) for role in roles if mine & set(replicas(role))), normalized(urls))
+
+
 def replica_for(urls: list[str], sender_id: str) -> str:
     """The replica a debtor's messages go to: always the same one (its turns never race between two servers'
     locks), spread evenly over the replicas."""
@@ -65,10 +72,10 @@ class RasaDialogue:
         self._turn = itertools.count()
 
     def _replicas(self) -> list[str]:
-        role = self._role()
-        if self._split[0] != role:
-            self._split = (role, replicas(role))
-        return self._split[1]
+        role, split = self._role(), self._split  # read once: another thread may replace it meanwhile
+        if split[0] != role:
+            split = self._split = (role, replicas(role))
+        return split[1]
 
     def _base_url(self, sender_id: str | None = None) -> str:
         """The replica for this debtor; for a request of no debtor's (a parse), the next one in turn."""

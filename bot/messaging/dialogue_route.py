@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from bot.ledger.db import session_scope
 from bot.ledger.models import DialogueRoute
-from bot.messaging.dialogue import normalized
+from bot.messaging.dialogue import normalized, role_of
 
 ROUTE_ID = 1
 ROUTE_TTL_SECONDS = 1.0  # how late an app process may learn of a switch
@@ -26,8 +26,9 @@ class LiveRasaUrl:
     If the database cannot be read the last known URL is kept: a hiccup there must not stop conversations."""
 
     def __init__(self, default_url: str, ttl_seconds: float = ROUTE_TTL_SECONDS,
-                 read: Callable[[], str | None] | None = None) -> None:
+                 read: Callable[[], str | None] | None = None, roles: list[str] | None = None) -> None:
         self._default = normalized(default_url)
+        self._roles = roles or [default_url]  # RASA_URL and RASA_STANDBY_URL: a route row names one of them
         self._ttl = ttl_seconds
         self._read = read or _read_live_url
         self._lock = threading.Lock()
@@ -38,7 +39,7 @@ class LiveRasaUrl:
         with self._lock:
             if time.monotonic() - self._checked >= self._ttl:
                 try:
-                    self._url = normalized(self._read() or self._default)
+                    self._url = role_of(self._read() or self._default, self._roles)
                 except Exception:  # noqa: BLE001 - keep talking to the server we know
                     pass
                 self._checked = time.monotonic()

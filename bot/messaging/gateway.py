@@ -69,7 +69,9 @@ _opt_outs = cast(Table, OptOut.__table__)
 _TURN_COLUMNS = (_messages.c.id, _messages.c.body, _messages.c.media, _messages.c.status,
                  _messages.c.conversation_id, _conversations.c.sender_id, _conversations.c.channel,
                  _conversations.c.mode, _conversations.c.reset_dialogue,
-                 exists().where(_opt_outs.c.e164 == bindparam("contact_key")).label("opted_out"))
+                 exists().where(_opt_outs.c.e164 == bindparam("contact_key")).label("opted_out"),
+                 select(_opt_outs.c.message_id).where(_opt_outs.c.e164 == bindparam("contact_key"))
+                 .scalar_subquery().label("opted_out_by"))  # the message whose turn opted out, if any
 _MESSAGE_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
                   .where(_messages.c.id == bindparam("message_id"), _messages.c.status.in_(_WAITING)))
 _WAITING_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
@@ -295,6 +297,11 @@ class Gateway:
                     self._dialogue_was_reset(sender_id)
                 replies = self._dialogue.respond(sender_id, text, {"channel": channel, "message_id": message_id})
             except DialogueUnavailable:
+                if self._opted_out_by(key, message_id):  # the action recorded it, then Rasa failed: confirm it
+                    confirmation = [self._gateway_says(facts, "utter_keyword_opted_out")]
+                    stored, next_waiting = self._finish(message_id, conversation_id, channel, confirmation,
+                                                        reply_status, MessageStatus.PROCESSED)
+                    return Turn(message_id, stored, answered=True, next_waiting=next_waiting)
                 was_pending = facts.status is MessageStatus.PENDING
                 holding = [] if was_pending else [self._gateway_says(facts, "utter_bot_unavailable")]  # said once
                 stored, _ = self._finish(message_id, conversation_id, channel, holding, reply_status,
@@ -319,14 +326,15 @@ class Gateway:
         mode = facts.mode
         if mode is ConversationMode.CLOSED and keyword not in OPT_OUT_KEYWORDS:
             conversation().mode = mode = ConversationMode.BOT  # closed by a person: the debtor writing again opens it
+        this_turn_opted_out = facts.opted_out and facts.opted_out_by == facts.id  # and its answer was lost
         if keyword in OPT_OUT_KEYWORDS:
             newly = opt_out(session, key, facts.channel, source="keyword", message_id=facts.id)
-            return says("utter_keyword_opted_out") if newly else []
+            return says("utter_keyword_opted_out") if newly or this_turn_opted_out else []
         if keyword in OPT_IN_KEYWORDS and facts.opted_out:
             opt_in(session, key, facts.channel, source="keyword")
             return says("utter_opted_in")
-        if facts.opted_out:
-            return []  # stored for the record and for agents; nothing automated
+        if facts.opted_out:  # stored for the record and for agents; nothing automated but the confirmation
+            return says("utter_keyword_opted_out") if this_turn_opted_out else []
         if mode is not ConversationMode.BOT:
             message = session.get(Message, facts.id)
             assert message is not None
@@ -337,6 +345,12 @@ class Gateway:
             handed = request_handoff(session, facts.sender_id, f"keyword:{word}", self._clock())
             return says("utter_keyword_handoff", when=handoff_eta(conversation_country(session, handed), self._clock()))
         return None
+
+    @staticmethod
+    def _opted_out_by(key: str, message_id: int) -> bool:
+        """Whether this message's turn opted the number out (read only when the dialogue failed)."""
+        with session_scope() as session:
+            return bool(session.scalar(select(_opt_outs.c.message_id).where(_opt_outs.c.e164 == key)) == message_id)
 
     def _gateway_says(self, facts: Row[Any], name: str) -> str:
         """One of the gateway's own lines, in the conversation's "tú" or "vos" (read only when it is said)."""

@@ -234,21 +234,22 @@ def outbound_request(message: Message) -> OutboundRequest:
 def _may_leave(session: Session, message: Message, now: datetime) -> bool:
     """Ask the compliance check again and write its answer on the message; True if it may go now."""
     decision = _decision_for(session, message, now)
-    if message.contact_decision is not None:
-        message.contact_decision = decision.as_record()
+    record = {"contact_decision": decision.as_record()} if message.contact_decision is not None else {}
     if decision.decision is ContactVerdict.NEVER or (decision.template_only and not message.template):
-        _write_if_unchanged(session, message, status=MessageStatus.FAILED, updated_at=now, error_code={
+        write_if_unchanged(session, message, status=MessageStatus.FAILED, updated_at=now, **record, error_code={
             "opted_out": OPTED_OUT_ERROR, "whatsapp_window_closed": OUTSIDE_WINDOW_ERROR}.get(decision.code,
                                                                                            BLOCKED_ERROR))
         return False
     if decision.decision is ContactVerdict.DEFER:
-        _write_if_unchanged(session, message, status=MessageStatus.QUEUED, send_after=decision.next_allowed,
-                            updated_at=now)
+        write_if_unchanged(session, message, status=MessageStatus.QUEUED, send_after=decision.next_allowed,
+                           updated_at=now, **record)
         return False
+    if record:
+        message.contact_decision = record["contact_decision"]
     return True
 
 
-def _write_if_unchanged(session: Session, message: Message, **values: Any) -> None:
+def write_if_unchanged(session: Session, message: Message, **values: Any) -> None:
     """A held-back message's new status, written only if nobody changed its status since it was loaded: a sender
     that read the outbox before another sent the message must not write "failed" over "sent"."""
     written = session.execute(update(_messages).where(_messages.c.id == message.id,

@@ -204,6 +204,31 @@ def test_every_process_follows_the_route_within_its_cache_and_keeps_the_last_url
     assert cached() == cached() == "http://green:5005"
 
 
+def test_a_route_row_naming_one_replica_names_its_whole_role_and_the_standby_never_shares_a_server(
+        session: Session, stripe_env: pytest.MonkeyPatch) -> None:
+    """A route written before the roles had replicas ("http://blue:5005") or with them in another order: the live
+    role is still all of blue's replicas, a load goes to green's, never to a server debtors talk to."""
+    from bot.admin.model_jobs import live, standby_url
+    from bot.ledger.models import DialogueRoute
+    from bot.messaging.dialogue_route import ROUTE_ID
+
+    blue, green = "http://blue:5005,http://blue-2:5005", "http://green:5005,http://green-2:5005"
+    stripe_env.setenv("RASA_URL", f"{blue}/")
+    stripe_env.setenv("RASA_STANDBY_URL", green)
+    get_settings.cache_clear()
+    session.add(DialogueRoute(id=ROUTE_ID, live_url="http://blue:5005", live_model=LIVE))
+    session.flush()
+    current = live(session, get_settings())
+    assert current.url == blue and standby_url(get_settings(), current.url) == green
+    assert standby_url(get_settings(), "http://blue-2:5005,http://blue:5005") == green
+    assert standby_url(get_settings(), "http://green-2:5005") == blue
+    roles = [blue, green]
+    assert LiveRasaUrl(blue, ttl_seconds=0, read=lambda: "http://green-2:5005/", roles=roles)() == green
+    assert LiveRasaUrl(blue, ttl_seconds=0, read=lambda: None, roles=roles)() == blue
+    assert LiveRasaUrl(blue, ttl_seconds=0, read=lambda: "http://elsewhere:5005", roles=roles)() == (
+        "http://elsewhere:5005")  # a server no role names is taken as written
+
+
 def test_one_job_runs_per_lane_rollbacks_first_and_a_training_never_blocks_a_rollback(session: Session) -> None:
     from bot.admin.model_jobs import SERVERS, TRAINING, WORKER, _claim
 

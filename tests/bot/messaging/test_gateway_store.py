@@ -8,11 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.ledger.db import session_scope
-from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus
+from bot.ledger.models import Conversation, ConversationMode, Direction, Message, MessageStatus, OptOut
+from bot.messaging.contact import contact_key_of, opt_out
+from bot.messaging.dialogue import DialogueUnavailable
 from bot.messaging.gateway import Gateway, Inbound, Stored
 from bot.messaging.inbound_store import async_engine_for
 from bot.messaging.locks import InProcessLocks
@@ -188,3 +190,32 @@ def test_a_turn_another_process_finished_first_stores_no_second_answer_and_goes_
         replies = session.execute(select(Message.in_reply_to_id, Message.body)
                                   .where(Message.direction == Direction.OUTBOUND)).all()
     assert [tuple(reply) for reply in replies] == [(second.message_id, "te leo")]
+
+
+CONFIRMED = "Listo, no te enviaremos más mensajes automáticos a este número. Si cambias de opinión, escribe ALTA."
+
+
+class OptsOutThenFails(EchoDialogue):
+    """The action server records the opt-out of the message being answered (as `stop_contact` does), then Rasa's
+    answer never comes back (a timeout)."""
+
+    def respond(self, sender_id: str, text: str, metadata: dict[str, Any]) -> list[str]:
+        with session_scope() as session:
+            opt_out(session, contact_key_of(sender_id), "whatsapp", source="intent", message_id=metadata["message_id"])
+        raise DialogueUnavailable("timed out")
+
+
+def test_an_opt_out_whose_answer_was_lost_is_still_confirmed_and_nothing_else_is_said(database_url: str) -> None:
+    sender = "whatsapp:+525512340097"
+    gateway = Gateway(OptsOutThenFails(), InProcessLocks())
+    asked = gateway.store(Inbound("whatsapp", sender, "sí, ya no me escriban", external_id="SM97"))
+    assert gateway.process(sender, MessageStatus.QUEUED) == {asked.message_id: [CONFIRMED]}  # not "en un momento…"
+    # the turn's end lost after the opt-out was stored (a crash): the retry confirms it, once
+    again = Gateway(EchoDialogue(), InProcessLocks())
+    lost = again.store(Inbound("whatsapp", sender, "BAJA", external_id="SM98"))
+    with session_scope() as session:
+        session.execute(delete(OptOut))
+        opt_out(session, contact_key_of(sender), "whatsapp", source="keyword", message_id=lost.message_id)
+    assert again.process(sender, MessageStatus.QUEUED) == {lost.message_id: [CONFIRMED]}
+    later = again.store(Inbound("whatsapp", sender, "hola", external_id="SM99"))
+    assert again.process(sender, MessageStatus.QUEUED) == {later.message_id: []}
