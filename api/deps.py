@@ -16,7 +16,7 @@ from api.twilio_sender import TwilioTransport
 from bot.common.settings import get_settings
 from bot.ledger.db import get_engine, session_scope
 from bot.messaging.dialogue import RasaDialogue
-from bot.messaging.dialogue_route import LiveRasaUrl
+from bot.messaging.dialogue_route import LiveRasaUrl, rasa_roles
 from bot.messaging.gateway import Gateway
 from bot.messaging.locks import ConversationLocks, DatabaseLocks, InProcessLocks, RedisLocks
 from bot.messaging.outbox import OutboundRequest, Transport
@@ -39,7 +39,7 @@ def _locks() -> ConversationLocks:
 def live_rasa_url() -> LiveRasaUrl:
     """The Rasa server that is live now (the dialogue route in the database; RASA_URL before any switch)."""
     settings = get_settings()
-    return LiveRasaUrl(settings.rasa_url, roles=[url for url in (settings.rasa_url, settings.rasa_standby_url) if url])
+    return LiveRasaUrl(settings.rasa_url, roles=rasa_roles(settings))
 
 
 @lru_cache(maxsize=1)

@@ -36,7 +36,7 @@ from bot.common.settings import Settings, get_settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import AuditLog, DialogueRoute, ModelJob, utcnow
 from bot.messaging.dialogue import normalized, replicas, role_of
-from bot.messaging.dialogue_route import ROUTE_ID, ROUTE_TTL_SECONDS, current_route
+from bot.messaging.dialogue_route import ROUTE_ID, ROUTE_TTL_SECONDS, current_route, rasa_roles
 
 log = logging.getLogger(__name__)
 TRAIN, EVALUATE, ACTIVATE, ROLLBACK = "train", "evaluate", "activate", "rollback"
@@ -125,11 +125,6 @@ class Live:
     url: str
     model: str | None
     previous_model: str | None
-
-
-def rasa_roles(settings: Settings) -> list[str]:
-    """The configured Rasa roles, blue and green, each one server or several replicas."""
-    return [normalized(url) for url in (settings.rasa_url, settings.rasa_standby_url) if url]
 
 
 def live(session: Session, settings: Settings) -> Live:

@@ -8,12 +8,19 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from bot.common.settings import Settings
 from bot.ledger.db import session_scope
 from bot.ledger.models import DialogueRoute
 from bot.messaging.dialogue import normalized, role_of
 
 ROUTE_ID = 1
 ROUTE_TTL_SECONDS = 1.0  # how late an app process may learn of a switch
+
+
+def rasa_roles(settings: Settings) -> list[str]:
+    """The configured Rasa roles, blue and green (RASA_URL, RASA_STANDBY_URL), each one server or several
+    replicas: the route row names one of them."""
+    return [normalized(url) for url in (settings.rasa_url, settings.rasa_standby_url) if url]
 
 
 def current_route(session: Session) -> DialogueRoute | None:
