@@ -20,7 +20,7 @@ AnswerCheck = Callable[[Any], bool]
 def _one_validator(schema: dict[str, Any]) -> AnswerCheck:
     validator_class = validator_for(schema)
     validator_class.check_schema(schema)
-    return validator_class(schema).is_valid  # type: ignore[no-any-return]
+    return validator_class(schema).is_valid
 
 
 def _by_event_name(schema: dict[str, Any]) -> AnswerCheck | None:
