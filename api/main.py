@@ -33,6 +33,7 @@ from api.timing import ServerTiming
 from api.worker import RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
+from bot.common.heap import freeze_startup_objects, unfreeze_objects
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
 from bot.ledger.changes import change_feed
 from bot.ledger.models import Role
@@ -57,6 +58,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     models = ModelWorker() if get_settings().model_jobs_in_app else None  # else `python -m api.model_worker`
     if models is not None:
         models.start()
+    freeze_startup_objects()
     yield
     if models is not None:
         models.stop()
@@ -64,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         campaigns.stop()
     await app.state.intake.close()
     worker.stop()
+    unfreeze_objects()
 
 
 def create_app() -> FastAPI:

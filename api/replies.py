@@ -22,6 +22,7 @@ import redis.asyncio as redis_async
 from sqlalchemy import select
 
 from api.deps import get_gateway, get_redis, get_transport
+from bot.common.heap import freeze_startup_objects
 from bot.common.settings import exit_if_unsafe, get_settings
 from bot.ledger.changes import change_feed
 from bot.ledger.db import session_scope
@@ -187,6 +188,7 @@ def main() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     change_feed.install(get_settings().redis_url)  # the replies, opt-outs and hand-offs stored here wake the consoles
+    freeze_startup_objects()
     log.info("reply worker started (%d threads)", get_settings().reply_threads)
     try:
         serve(stopped, client, get_settings().reply_threads)

@@ -1,5 +1,6 @@
-"""`python -m rasa_server run …`: Rasa's own command line (the `rasa` command), with the one change this project
-makes to the running server (action_results.py). Training and testing run the plain `rasa` command."""
+"""`python -m rasa_server run …`: Rasa's own command line (the `rasa` command), with the changes this project
+makes to the running server: action answers checked by validators built once (action_results.py), the heap frozen
+after each model load (heap.py). Training and testing run the plain `rasa` command."""
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,9 @@ import sys
 from rasa.__main__ import main
 
 from rasa_server.action_results import check_action_results_with_one_validator
+from rasa_server.heap import freeze_after_model_loads
 
 if __name__ == "__main__":
     check_action_results_with_one_validator()
+    freeze_after_model_loads()
     sys.exit(main())
