@@ -108,6 +108,7 @@ class Burst:
     latencies: list[float]  # ms until the debtor had the reply
     acks: list[float]  # ms until the webhook answered (REST mode), else empty
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds each process tree spent during the burst
+    first: list[float] = field(default_factory=list)  # of `latencies`, each debtor's first message (all at once)
 
     @property
     def rate(self) -> float:
@@ -118,12 +119,21 @@ class Burst:
                 f"  p50 {statistics.median(self.latencies):6.0f}  p95 {percentile(self.latencies, 0.95):6.0f}"
                 f"  p99 {percentile(self.latencies, 0.99):6.0f} ms")
 
+    def first_and_later(self) -> str:
+        """The first message of every debtor arrives at one instant; the later ones as each debtor is answered."""
+        later = list(self.latencies)
+        for ms in self.first:
+            later.remove(ms)
+        return (f"    first message p50 {statistics.median(self.first):6.0f}  p95 {percentile(self.first, 0.95):6.0f}"
+                f" ms; messages 2 to 4 p50 {statistics.median(later):6.0f}  p95 {percentile(later, 0.95):6.0f} ms")
+
 
 def drive(label: str, debtors: range, send: Callable[[int, int, str], float | None],
           roots: dict[str, Roots] | None = None) -> Burst:
     """Every debtor sends its conversation in order, all at once; `send` returns the ack time (REST mode).
     With `roots`, the CPU each of those process trees spent meanwhile (from /proc: no profiler attached)."""
     latencies: list[float] = []
+    first: list[float] = []
     acks: list[float] = []
     lock = threading.Lock()
 
@@ -133,6 +143,8 @@ def drive(label: str, debtors: range, send: Callable[[int, int, str], float | No
             ack = send(number, turn, message)
             with lock:
                 latencies.append((time.perf_counter() - began) * 1000)
+                if turn == 0:
+                    first.append(latencies[-1])
                 if ack is not None:
                     acks.append(ack)
 
@@ -142,7 +154,7 @@ def drive(label: str, debtors: range, send: Callable[[int, int, str], float | No
     with ThreadPoolExecutor(max_workers=len(debtors)) as pool:
         list(pool.map(debtor, debtors))
     seconds = time.perf_counter() - started
-    return Burst(label, seconds, latencies, acks, meter.stop())
+    return Burst(label, seconds, latencies, acks, meter.stop(), first)
 
 
 class SentReplies(list[dict[str, str]]):
@@ -223,6 +235,13 @@ class Load:
         self._local = threading.local()
         self.acks_by_turn: dict[int, list[float]] = {}
         self.acks_in_app_by_turn: dict[int, list[float]] = {}
+        self.replies_per_turn: list[int] = []  # how many messages the bot answers each of the conversation's with
+
+    def learn_replies(self, debtor: int) -> None:
+        """How many replies each message of the conversation gets (from the TwiML answers, which hold them all): in
+        REST mode the debtor has been answered when all of them have left, not at the first."""
+        self.replies_per_turn = [self._twiml_replies(debtor, turn, message)
+                                 for turn, message in enumerate(conversation_of(debtor))]
 
     def _request(self, url: str, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         connections: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("connections", {})
@@ -261,10 +280,15 @@ class Load:
                                        {"Content-Type": "application/json"})
         assert status == 200 and json.loads(answer), answer
 
-    def twiml(self, debtor: int, _turn: int, message: str) -> None:
+    def twiml(self, debtor: int, turn: int, message: str) -> None:
+        self._twiml_replies(debtor, turn, message)
+
+    def _twiml_replies(self, debtor: int, turn: int, message: str) -> int:
         body, headers = self._signed(debtor, message)
         status, answer = self._request(self._twiml.url, "/webhooks/twilio/whatsapp", body, headers)
-        assert status == 200 and b"<Message>" in answer, answer
+        replies = answer.count(b"<Message>")
+        assert status == 200 and replies, answer
+        return replies
 
     def rest(self, debtor: int, turn: int, message: str) -> float:
         to = f"whatsapp:{phone_of(debtor)}"
@@ -277,7 +301,8 @@ class Load:
         in_app = float(self._local.server_timing.partition("dur=")[2] or "nan")
         self.acks_in_app_by_turn.setdefault(turn, []).append(in_app)
         assert status == 200 and b"<Message>" not in answer, answer
-        self._sent.wait_for(to, before)
+        assert before == sum(self.replies_per_turn[:turn]), (to, turn, before)  # every earlier reply, nothing more
+        self._sent.wait_for(to, before + self.replies_per_turn[turn] - 1)
         return ack
 
 
@@ -388,7 +413,8 @@ def merged(label: str, rounds: list[Burst]) -> Burst:
     for burst in rounds:
         cpu.update(burst.cpu)
     return Burst(label, sum(burst.seconds for burst in rounds), [ms for burst in rounds for ms in burst.latencies],
-                 [ms for burst in rounds for ms in burst.acks], dict(cpu))
+                 [ms for burst in rounds for ms in burst.acks], dict(cpu),
+                 [ms for burst in rounds for ms in burst.first])
 
 
 def cpu_line(burst: Burst) -> str:
@@ -419,6 +445,7 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: 
     rasa, twiml, rest = (merged(label, runs[label]) for label in routes)
     for burst in (rasa, twiml, rest):
         print(burst.line())
+        print(burst.first_and_later())
         print(cpu_line(burst))
     print(f"  {'gateway, REST mode: acknowledgement':<34} {len(rest.acks):>4} acks{'':>20}"
           f"  p50 {statistics.median(rest.acks):6.1f}  p95 {percentile(rest.acks, 0.95):6.1f}"
@@ -494,6 +521,7 @@ def main() -> None:
             with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
                 load = Load(rasa_urls, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
                 # Warm-up, not counted: every route once, then a burst on each app (its threads and connections).
+                load.learn_replies(20)
                 for debtor in range(1, 6):
                     load.twiml(debtor, 0, "hola")
                     load.rasa(debtor + 5, 0, "hola")
