@@ -59,14 +59,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if models is not None:
         models.start()
     freeze_startup_objects()
-    yield
-    if models is not None:
-        models.stop()
-    if campaigns is not None:
-        campaigns.stop()
-    await app.state.intake.close()
-    worker.stop()
-    unfreeze_objects()
+    try:
+        yield
+        if models is not None:
+            models.stop()
+        if campaigns is not None:
+            campaigns.stop()
+        await app.state.intake.close()
+        worker.stop()
+    finally:
+        unfreeze_objects()
 
 
 def create_app() -> FastAPI:

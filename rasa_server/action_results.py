@@ -29,15 +29,15 @@ def _by_event_name(schema: dict[str, Any]) -> AnswerCheck | None:
     event = events.get("items", {})
     branches = event.get("oneOf", [])
     names = [branch.get("properties", {}).get("event", {}).get("const") for branch in branches]
-    if events.get("type") != "array" or not branches or not all(isinstance(name, str) for name in names) \
-            or len(set(names)) != len(names):
+    if set(events) != {"type", "items"} or events["type"] != "array" or "$schema" in schema or not branches \
+            or not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
         return None
     common = {key: value for key, value in event.items() if key != "oneOf"}
     per_name = {name: _one_validator({"allOf": [common, branch]}) for name, branch in zip(names, branches, strict=True)}
     rest = _one_validator({**schema, "properties": {key: value for key, value in schema["properties"].items()
                                                     if key != "events"}})
 
-    def check(answer: Any) -> bool:
+    def by_event_name(answer: Any) -> bool:
         if not rest(answer):
             return False
         answered_events = answer.get("events", [])
@@ -50,7 +50,7 @@ def _by_event_name(schema: dict[str, Any]) -> AnswerCheck | None:
                 return False
         return True
 
-    return check
+    return by_event_name
 
 
 def check_action_results_with_one_validator() -> None:
@@ -63,4 +63,5 @@ def check_action_results_with_one_validator() -> None:
             return True
         return _RASAS_CHECK(self, result)  # raises Rasa's ValidationError, with its message
 
+    validate_action_result.answers_checked_by = is_valid.__name__  # type: ignore[attr-defined]
     RemoteAction._validate_action_result = validate_action_result

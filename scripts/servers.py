@@ -135,7 +135,7 @@ def start_action_server(action_port: int, env: dict[str, str], log: Path) -> sub
 def start_rasa(model: Path, rasa_port: int, endpoints: Path, token: str, env: dict[str, str],
                log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        # Rasa's command line with the change rasa_server/ makes to the running server, as in compose
+        # Rasa's command line with the changes rasa_server/ makes to the running server, as in compose
         [str(RASA_BIN.with_name("python")), "-m", "rasa_server", "run", "--model", str(model), "--enable-api",
          "--auth-token", token, "--interface", "127.0.0.1", "--port", str(rasa_port), "--endpoints", str(endpoints),
          "--credentials", str(PROJECT_ROOT / "credentials.yml")],

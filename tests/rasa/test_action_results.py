@@ -60,8 +60,7 @@ slow_checks = []  # answers that went through jsonschema.validate, Rasa's own ch
 rasas_validate = jsonschema.validate
 jsonschema.validate = lambda instance, schema, *args, **kwargs: (
     slow_checks.append(instance), rasas_validate(instance, schema, *args, **kwargs))
-from rasa_server.action_results import _by_event_name
-dispatched = _by_event_name(RemoteAction.action_response_format_spec()) is not None
+dispatched = RemoteAction._validate_action_result.answers_checked_by == "by_event_name"
 print(json.dumps({"rasa": rasas, "ours": verdicts(answers), "slow": slow_checks, "dispatched": dispatched}))
 """
 
