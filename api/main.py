@@ -33,7 +33,7 @@ from api.timing import ServerTiming
 from api.worker import RetryWorker
 from bot.admin.model_jobs import ModelWorker
 from bot.agents.access import require_role
-from bot.common.heap import freeze_startup_objects, unfreeze_objects
+from bot.common.heap import freeze_startup_objects
 from bot.common.settings import check_settings, exit_if_unsafe, get_settings
 from bot.ledger.changes import change_feed
 from bot.ledger.models import Role
@@ -58,17 +58,13 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     models = ModelWorker() if get_settings().model_jobs_in_app else None  # else `python -m api.model_worker`
     if models is not None:
         models.start()
-    freeze_startup_objects()
-    try:
-        yield
-        if models is not None:
-            models.stop()
-        if campaigns is not None:
-            campaigns.stop()
-        await app.state.intake.close()
-        worker.stop()
-    finally:
-        unfreeze_objects()
+    yield
+    if models is not None:
+        models.stop()
+    if campaigns is not None:
+        campaigns.stop()
+    await app.state.intake.close()
+    worker.stop()
 
 
 def create_app() -> FastAPI:
@@ -117,3 +113,4 @@ def create_app() -> FastAPI:
 
 exit_if_unsafe("the app")  # under uvicorn: one line per problem and exit code 2, not a traceback
 app = create_app()
+freeze_startup_objects()  # once a process (uvicorn, a test run) has imported the app: bot/common/heap.py
