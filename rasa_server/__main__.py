@@ -7,10 +7,10 @@ import sys
 
 from rasa.__main__ import main
 
-from rasa_server.action_results import check_action_results_with_one_validator
+from rasa_server.action_results import check_action_answers_by_event_name
 from rasa_server.heap import freeze_after_model_loads
 
 if __name__ == "__main__":
-    check_action_results_with_one_validator()
+    check_action_answers_by_event_name()
     freeze_after_model_loads()
     sys.exit(main())

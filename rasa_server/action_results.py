@@ -53,8 +53,9 @@ def _by_event_name(schema: dict[str, Any]) -> AnswerCheck | None:
     return by_event_name
 
 
-def check_action_results_with_one_validator() -> None:
-    """Replace RemoteAction's check of an action server's answer by one with validators built once."""
+def check_action_answers_by_event_name() -> None:
+    """Replace RemoteAction's check of an action server's answer by the per-event-name one, validators built once
+    (one validator for the whole schema if it is not of the shape that relies on)."""
     schema = RemoteAction.action_response_format_spec()
     is_valid = _by_event_name(schema) or _one_validator(schema)
 

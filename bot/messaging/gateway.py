@@ -65,13 +65,13 @@ _MARK_HANDLED = (update(_messages).where(_messages.c.id == bindparam("message_id
                  .returning(_messages.c.conversation_id))
 _conversations = cast(Table, Conversation.__table__)
 _opt_outs = cast(Table, OptOut.__table__)
+_OPTED_OUT_BY = select(_opt_outs.c.message_id).where(_opt_outs.c.e164 == bindparam("contact_key"))
 # A turn's start: the message, what the gateway decides by (its conversation's mode, the number's opt-out), one row.
 _TURN_COLUMNS = (_messages.c.id, _messages.c.body, _messages.c.media, _messages.c.status,
                  _messages.c.conversation_id, _conversations.c.sender_id, _conversations.c.channel,
                  _conversations.c.mode, _conversations.c.reset_dialogue,
                  exists().where(_opt_outs.c.e164 == bindparam("contact_key")).label("opted_out"),
-                 select(_opt_outs.c.message_id).where(_opt_outs.c.e164 == bindparam("contact_key"))
-                 .scalar_subquery().label("opted_out_by"))  # the message whose turn opted out, if any
+                 _OPTED_OUT_BY.scalar_subquery().label("opted_out_by"))  # the message whose turn opted out, if any
 _MESSAGE_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
                   .where(_messages.c.id == bindparam("message_id"), _messages.c.status.in_(_WAITING)))
 _WAITING_FACTS = (select(*_TURN_COLUMNS).join_from(_messages, _conversations)
@@ -350,7 +350,7 @@ class Gateway:
     def _opted_out_by(key: str, message_id: int) -> bool:
         """Whether this message's turn opted the number out (read only when the dialogue failed)."""
         with session_scope() as session:
-            return bool(session.scalar(select(_opt_outs.c.message_id).where(_opt_outs.c.e164 == key)) == message_id)
+            return bool(session.scalar(_OPTED_OUT_BY, {"contact_key": key}) == message_id)
 
     def _gateway_says(self, facts: Row[Any], name: str) -> str:
         """One of the gateway's own lines, in the conversation's "tú" or "vos" (read only when it is said)."""

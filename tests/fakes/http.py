@@ -8,6 +8,10 @@ from typing import Any
 
 
 class JSONHandler(BaseHTTPRequestHandler):
+    # HTTP/1.1 keeps the connection open between requests, as Twilio's and Stripe's APIs do: the SDKs' pooled
+    # sessions then reuse it instead of connecting for every call (a benchmark measured connects, not sends).
+    protocol_version = "HTTP/1.1"
+
     def reply(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
         self.send_response(status)

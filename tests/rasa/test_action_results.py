@@ -53,8 +53,8 @@ def verdicts(answers):
 
 answers = json.loads(sys.argv[1])
 rasas = verdicts(answers)
-from rasa_server.action_results import check_action_results_with_one_validator
-check_action_results_with_one_validator()
+from rasa_server.action_results import check_action_answers_by_event_name
+check_action_answers_by_event_name()
 import jsonschema
 slow_checks = []  # answers that went through jsonschema.validate, Rasa's own check: the failing ones only
 rasas_validate = jsonschema.validate

@@ -156,3 +156,46 @@ def test_a_sender_with_a_stale_outbox_does_not_overwrite_what_another_sent(sessi
     session.flush()
     session.expire_all()
     assert session.get(Message, message.id).status is MessageStatus.SENT
+
+
+def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_order(session: Session) -> None:
+    """REST mode sends a turn's replies with one claim: every one is "sending" (committed, `checkpoint`) before the
+    provider hears of the first, so a sender killed midway never sends one twice; one another sender holds is left
+    to it, one the provider refuses is recorded failed, and the rest leave in order with their ids written."""
+    from sqlalchemy import Table, select, update
+
+    from bot.ledger.models import Message, MessageStatus
+    from bot.messaging.outbox import OutboundRequest, TransportError, send_replies_of, store_outbound
+
+    conversation = get_or_create_conversation(session, "sms:+525512340096")
+    _, taken, _, _ = (store_outbound(session, conversation, body, NOW, status=MessageStatus.QUEUED)[0]
+                                   for body in ("uno", "dos", "tres", "cuatro"))
+    messages: Table = Message.__table__  # type: ignore[assignment]
+    session.execute(update(messages).where(messages.c.id == taken.id).values(status=MessageStatus.SENDING))
+    events: list[object] = []
+
+    class Transport:
+        def send(self, request: OutboundRequest) -> str:
+            events.append(request.body)
+            if request.body == "tres":
+                raise TransportError("30003", "Unreachable destination handset")
+            return f"SM-{request.body}"
+
+        def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+            raise AssertionError("nothing was lost")
+
+    def checkpoint() -> None:
+        events.append(dict(session.execute(select(messages.c.body, messages.c.status)
+                                           .where(messages.c.conversation_id == conversation.id)).all()))
+
+    assert send_replies_of(session, Transport(), conversation.id, NOW, checkpoint=checkpoint) == 2
+    sending = MessageStatus.SENDING
+    assert events == [{"uno": sending, "dos": sending, "tres": sending, "cuatro": sending}, "uno", "tres", "cuatro"]
+    session.flush()
+    session.expire_all()
+    stored = {message.body: message for message in session.scalars(
+        select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id))}
+    assert [(stored[body].status, stored[body].external_id, stored[body].error_code) for body in stored] == [
+        (MessageStatus.SENT, "SM-uno", None), (MessageStatus.SENDING, None, None),
+        (MessageStatus.FAILED, None, "30003"), (MessageStatus.SENT, "SM-cuatro", None)]
+    assert [stored[body].sent_at is not None for body in stored] == [True, False, False, True]
