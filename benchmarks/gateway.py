@@ -2,9 +2,9 @@
 
 The real stack runs as in production, each part its own process: PostgreSQL, Redis, Rasa (Redis tracker and
 lock stores), the action server, two app processes (uvicorn; one answering Twilio with TwiML, one in
-REPLY_MODE=rest sending replies through a local fake of Twilio's API with the official SDK). The portfolio
-holds 100,000 debtors. N debtors (default 50) at once each verify themselves and ask for their balance
-(4 messages, each sent when the previous one was answered):
+REPLY_MODE=rest sending replies with the official SDK through a local fake of Twilio's API, a process of its
+own). The portfolio holds 100,000 debtors. N debtors (default 50) at once each verify themselves and ask for
+their balance (4 messages, each sent when the previous one was answered):
 
 1. straight to Rasa's REST channel (the same senders' conversations, without the gateway);
 2. through the signed Twilio webhook, TwiML mode (the whole path: gateway + Rasa + actions);
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -38,7 +40,7 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from benchmarks.campaigns import fresh_database
-from benchmarks.profiling import IDLE, CpuMeter, Roots, Rule, Sampler, classify, lower_priority, pids_of
+from benchmarks.profiling import IDLE, CpuMeter, Roots, Rule, Sampler, classify, pids_of, set_niceness
 from bot.admin.rasa_model import active_model, model_path
 from bot.common.settings import PROJECT_ROOT
 from bot.messaging.dialogue import replica_for
@@ -56,6 +58,7 @@ SMALL_PORTFOLIO = 1_000
 # lower priority than the webhooks' app. Off by default, as in compose: starved, the reply side holds its row and
 # Redis locks longer. CFS weights: nice 10 is 110 against nice 0's 1024.
 REPLY_SIDE_NICE = 0
+FAKE_TWILIO = "the fake Twilio"
 
 SEED = [
     """INSERT INTO creditors (code, name, created_at) VALUES ('banco-aurora', 'Banco Aurora', now())
@@ -179,6 +182,49 @@ class SentReplies(list[dict[str, str]]):
         with self._changed:
             if not self._changed.wait_for(lambda: self._count[to] > more_than, timeout=timeout):
                 raise TimeoutError(f"no reply to {to} within {timeout:.0f} s")
+
+
+class _Forwarded(list[dict[str, str]]):
+    """The fake's record in its own process: every send also goes to the benchmark's `SentReplies`."""
+
+    def __init__(self, out: multiprocessing.Queue[dict[str, str] | None]) -> None:
+        super().__init__()
+        self._out = out
+
+    def append(self, item: dict[str, str]) -> None:
+        super().append(item)
+        self._out.put(item)
+
+
+def _serve_fake_twilio(sent: multiprocessing.Queue[dict[str, str] | None], url: multiprocessing.Queue[str]) -> None:
+    url.put(FakeTwilio(sent=_Forwarded(sent)).start().url)
+    threading.Event().wait()  # until terminated
+
+
+@contextmanager
+def fake_twilio_apart(sent: SentReplies) -> Iterator[tuple[str, int]]:
+    """The fake Twilio in a process of its own (its URL and pid): Twilio's API is not in the interpreter that sends
+    the webhooks, and in the benchmark's its threads held the lock the debtors' threads need to note an
+    acknowledgement. Its sends reach `sent` through a queue."""
+    context = multiprocessing.get_context("spawn")
+    sends: multiprocessing.Queue[dict[str, str] | None] = context.Queue()
+    urls: multiprocessing.Queue[str] = context.Queue()
+    process = context.Process(target=_serve_fake_twilio, args=(sends, urls), name="fake-twilio", daemon=True)
+    process.start()
+
+    def forward() -> None:
+        for item in iter(sends.get, None):
+            sent.append(item)
+
+    relay = threading.Thread(target=forward, daemon=True)
+    relay.start()
+    try:
+        yield urls.get(timeout=60), process.pid or 0
+    finally:
+        process.terminate()
+        process.join(timeout=20)
+        sends.put(None)
+        relay.join(timeout=20)
 
 
 @dataclass
@@ -418,12 +464,15 @@ def merged(label: str, rounds: list[Burst]) -> Burst:
 
 
 def cpu_line(burst: Burst) -> str:
-    """CPU ms a message per process (those that worked), and how busy the machine's cores were."""
+    """CPU ms a message per process (those that worked), and how busy the machine's cores were; the fake Twilio's
+    apart (its CPU competes for the same cores, but is not ours)."""
     messages = max(len(burst.latencies), 1)
-    used = {name: seconds for name, seconds in burst.cpu.items() if seconds * 1000 / messages >= 0.05}
+    used = {name: seconds for name, seconds in burst.cpu.items()
+            if seconds * 1000 / messages >= 0.05 and name != FAKE_TWILIO}
     parts = " + ".join(f"{name} {seconds * 1000 / messages:.1f}" for name, seconds in used.items())
-    busy = sum(used.values()) / burst.seconds / (os.cpu_count() or 1)
-    return (f"    CPU a message: {parts} = {sum(used.values()) * 1000 / messages:.1f} ms"
+    busy = (sum(used.values()) + burst.cpu.get(FAKE_TWILIO, 0.0)) / burst.seconds / (os.cpu_count() or 1)
+    fake = f"; {FAKE_TWILIO} {burst.cpu[FAKE_TWILIO] * 1000 / messages:.1f}" if burst.cpu.get(FAKE_TWILIO) else ""
+    return (f"    CPU a message: {parts} = {sum(used.values()) * 1000 / messages:.1f} ms{fake}"
             f" (cores {100 * busy:.0f}% busy)")
 
 
@@ -431,7 +480,8 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: 
     """Each route `rounds` times, taking turns (a slow minute of the machine does not fall on one route), fresh
     debtors every time; throughput is messages over the seconds the bursts took."""
     print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
-          f"({os.cpu_count()} cores; each route {rounds} times, taking turns; reply side at nice "
+          f"({os.cpu_count()} cores; each route {rounds} times, taking turns; apps at nice "
+          f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['app (REST)'])[0])}, reply side at nice "
           f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['rasa'])[0])}; Rasa: "
           f"{len(pids_of(roots['rasa']))} replica(s))")
     load.acks_by_turn.clear()
@@ -490,6 +540,8 @@ def main() -> None:
     parser.add_argument("--rasa-replicas", type=int, default=2,
                         help="Rasa servers on the same stores, as RASA_URL lists them (compose: 2; one Rasa process "
                         "uses one core)")
+    parser.add_argument("--app-nice", type=int, default=0,
+                        help="the webhooks' apps' niceness (an experiment; below 0 needs root; compose: cpu_shares)")
     parser.add_argument("--reply-side-nice", type=int, default=REPLY_SIDE_NICE,
                         help="niceness of Rasa, the action server and the reply worker (0: all equal)")
     args = parser.parse_args()
@@ -497,15 +549,15 @@ def main() -> None:
     if model is None or model != model_path():
         raise SystemExit("no model for the current inputs: run `make model` first")
     postgres, redis = start_postgres(), start_redis()
-    fake = FakeTwilio(sent=SentReplies()).start()
+    sent = SentReplies()
     apps: list[App] = []
     reply_worker: subprocess.Popen[bytes] | None = None
-    with tempfile.TemporaryDirectory() as tmp:
+    with fake_twilio_apart(sent) as (fake_url, fake_pid), tempfile.TemporaryDirectory() as tmp:
         logs = Path(tmp)
         url = fresh_database(postgres, "bench")
         seed(url, 1, SMALL_PORTFOLIO)
         env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": redis.url, "PUBLIC_BASE_URL": PUBLIC,
-               "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE": fake.url, "RASA_TOKEN": RASA_TOKEN,
+               "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_API_BASE": fake_url, "RASA_TOKEN": RASA_TOKEN,
                "RETRY_INTERVAL_SECONDS": "3600", "RASA_TIMEOUT_SECONDS": "30", "NLU_INBOX_REFRESH_MINUTES": "0",
                "MODEL_JOBS_IN_APP": "false"}
         running = servers.start(model, free_port(), free_port(), env=env, log_dir=logs, token=RASA_TOKEN,
@@ -517,9 +569,11 @@ def main() -> None:
             apps = [start_app(env, "twiml", logs / "app-twiml.log"), start_app(env, "rest", logs / "app-rest.log")]
             reply_worker = start_reply_worker(env, logs / "replies.log")
             for pid in (*(process.pid for process in running.processes), reply_worker.pid):  # every Rasa too
-                lower_priority(pid, args.reply_side_nice)
+                set_niceness(pid, args.reply_side_nice)
+            for app in apps:
+                set_niceness(app.process.pid, args.app_nice)
             with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
-                load = Load(rasa_urls, apps[0], apps[1], fake.sent)  # type: ignore[arg-type]
+                load = Load(rasa_urls, apps[0], apps[1], sent)
                 # Warm-up, not counted: every route once, then a burst on each app (its threads and connections).
                 load.learn_replies(19)  # a debtor nothing else uses (growth's short tracker is 20)
                 for debtor in range(1, 6):
@@ -543,7 +597,7 @@ def main() -> None:
                 if "bursts" in parts:
                     bursts(load, args.debtors, blocks, args.rounds,
                            {"app (TwiML)": apps[0].process.pid, "app (REST)": apps[1].process.pid,
-                            "replies": reply_worker.pid, **shared})
+                            "replies": reply_worker.pid, FAKE_TWILIO: fake_pid, **shared})
                 if "profile" in parts:
                     profile("gateway, TwiML, under py-spy", load.twiml, {"app": apps[0].process.pid, **shared},
                             range(next(blocks), next(blocks)), args.rate, (args.profiles or logs) / "twiml")
@@ -558,7 +612,6 @@ def main() -> None:
                 reply_worker.terminate()
                 reply_worker.wait(timeout=20)
             running.stop()
-            fake.stop()
             redis.stop()
             postgres.stop()
 

@@ -44,9 +44,9 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-def lower_priority(pid: int, niceness: int) -> None:
+def set_niceness(pid: int, niceness: int) -> None:
     """Give every thread of `pid` and of its descendants this niceness (nice is per thread on Linux; threads
-    started later inherit it)."""
+    started later inherit it). Below 0 needs root (or CAP_SYS_NICE)."""
     for process in process_tree(pid):
         for task in Path(f"/proc/{process}/task").glob("*"):
             try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from typing import Annotated, cast
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -19,6 +20,7 @@ from bot.messaging.outbox import record_status
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["twilio"])
 MAX_WEBHOOK_BYTES = 64 * 1024  # Twilio's form posts are a few KB (a WhatsApp body is at most 4,096 characters)
+URL_ENCODED = "application/x-www-form-urlencoded"
 
 
 async def signed_form(request: Request) -> dict[str, str]:
@@ -27,8 +29,8 @@ async def signed_form(request: Request) -> dict[str, str]:
     The URL signed is the public one Twilio called (PUBLIC_BASE_URL + path), so this holds behind a proxy.
     """
     settings = get_settings()
-    await read_body_capped(request, MAX_WEBHOOK_BYTES)  # 413 before anything is parsed or stored
-    form = {key: str(value) for key, value in (await request.form()).multi_items()}
+    body = await read_body_capped(request, MAX_WEBHOOK_BYTES)  # 413 before anything is parsed or stored
+    form = await form_of(request, body)
     url = settings.public_base_url.rstrip("/") + request.url.path
     if request.url.query:
         url += "?" + request.url.query
@@ -36,6 +38,15 @@ async def signed_form(request: Request) -> dict[str, str]:
     if not signature or not RequestValidator(settings.twilio_auth_token).validate(url, form, signature):
         raise HTTPException(status_code=403, detail="invalid Twilio signature")
     return form
+
+
+async def form_of(request: Request, body: bytes) -> dict[str, str]:
+    """The fields, the last of a repeated name. Twilio posts url-encoded forms: read as Starlette reads them (bytes
+    as Latin-1, then %-escapes and "+" undone, blank values kept), without its streaming parser, a tenth of a
+    webhook's CPU; any other body goes through Starlette's."""
+    if request.headers.get("content-type", "").partition(";")[0].strip().lower() == URL_ENCODED:
+        return dict(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
+    return {key: str(value) for key, value in (await request.form()).multi_items()}
 
 
 TwilioForm = Annotated[dict[str, str], Depends(signed_form)]
