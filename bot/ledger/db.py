@@ -1,6 +1,7 @@
 """Engines, sessions and migrations. SQLite by default, PostgreSQL through DATABASE_URL."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,7 +12,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, any_, create_engine, event, literal
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from bot.common.settings import get_settings
 
@@ -45,7 +48,36 @@ def make_engine(url: str) -> Engine:
     # A pool that keeps its connections: SQLAlchemy's default (5, plus 10 made and closed again on demand) had a
     # burst of webhooks open a PostgreSQL connection (a backend process) per request beyond the fifth.
     pool = get_settings().db_pool_size
-    return create_engine(url, pool_pre_ping=True, connect_args=options, pool_size=pool, max_overflow=pool // 2)
+    engine = create_engine(url, connect_args=options, pool_size=pool, max_overflow=pool // 2)
+    ping_connections_idle_for(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def ping_connections_idle_for(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle `seconds` or more; one that fails is replaced
+    before anyone uses it. SQLAlchemy's `pool_pre_ping` pings at every check-out: a round trip to PostgreSQL a unit
+    of work, a third of the reply worker's (issue 23), for connections used a moment ago. One that PostgreSQL
+    dropped within the last `seconds` (a restart) fails its statement instead, and the pool replaces it then."""
+    dialect = engine.dialect
+
+    def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def checked_out(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")  # None: connected just now
+        if idle_since is None or time.monotonic() - idle_since < seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:  # the pool drops it and checks out another (up to 3 tries)
+            raise DisconnectionError(f"a connection idle {time.monotonic() - idle_since:.0f} s failed its ping") \
+                from error
+
+    event.listen(engine, "checkin", checked_in)
+    event.listen(engine, "checkout", checked_out)
 
 
 @lru_cache(maxsize=8)
