@@ -19,14 +19,13 @@ from typing import Protocol
 
 import redis
 import redis.asyncio as redis_async
-from sqlalchemy import select
 
 from api.deps import get_gateway, get_redis, get_transport
 from bot.common.heap import freeze_startup_objects
 from bot.common.settings import exit_if_unsafe, get_settings
 from bot.ledger.changes import change_feed
 from bot.ledger.db import session_scope
-from bot.ledger.models import Conversation, MessageStatus, utcnow
+from bot.ledger.models import MessageStatus, utcnow
 from bot.messaging.gateway import Gateway
 from bot.messaging.outbox import Transport, send_replies_of
 
@@ -49,9 +48,7 @@ def answer_and_send(gateway: Gateway, transport: Transport, sender_id: str) -> N
     """The dialogue for every waiting message of the conversation, then its replies out, in order."""
     gateway.process(sender_id, MessageStatus.QUEUED)
     with gateway.sending(sender_id), session_scope() as session:
-        conversation_id = session.scalar(select(Conversation.id).where(Conversation.sender_id == sender_id))
-        if conversation_id is not None:
-            send_replies_of(session, transport, conversation_id, utcnow(), checkpoint=session.commit)
+        send_replies_of(session, transport, sender_id, utcnow(), checkpoint=session.commit)
 
 
 class ReplyDispatcher:

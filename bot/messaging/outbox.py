@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.common import config
@@ -198,7 +198,7 @@ def send_queued(session: Session, transport: Transport, now: datetime, limit: in
     return sent
 
 
-def send_replies_of(session: Session, transport: Transport, conversation_id: int, now: datetime,
+def send_replies_of(session: Session, transport: Transport, sender_id: str, now: datetime,
                     checkpoint: Callable[[], None] | None = None) -> int:
     """Send one conversation's queued replies, in order (REST mode, right after the dialogue answered): a burst
     of debtors does not have every reply thread walk the whole outbox. Returns how many left.
@@ -206,7 +206,8 @@ def send_replies_of(session: Session, transport: Transport, conversation_id: int
     A turn's replies are claimed in one statement and one `checkpoint`, and the provider's answers written in one
     more (issue 23: a claim, a commit and an answer each, a reply, were a third of the sending's CPU). A sender
     killed midway leaves the rest "sending", for `resume_sending`, which asks the provider first."""
-    queued = list(session.scalars(_queued_replies().where(Message.conversation_id == conversation_id)))
+    queued = list(session.scalars(_queued_replies().join(Message.conversation).options(
+        contains_eager(Message.conversation)).where(Conversation.sender_id == sender_id)))  # and the conversation
     leaving = [message for message in queued if _may_leave(session, message, now)]
     if not leaving:
         return 0

@@ -188,7 +188,7 @@ def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_ord
         events.append(dict(session.execute(select(messages.c.body, messages.c.status)
                                            .where(messages.c.conversation_id == conversation.id)).all()))
 
-    assert send_replies_of(session, Transport(), conversation.id, NOW, checkpoint=checkpoint) == 2
+    assert send_replies_of(session, Transport(), conversation.sender_id, NOW, checkpoint=checkpoint) == 2
     sending = MessageStatus.SENDING
     assert events == [{"uno": sending, "dos": sending, "tres": sending, "cuatro": sending}, "uno", "tres", "cuatro"]
     session.flush()
