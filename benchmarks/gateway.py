@@ -480,10 +480,8 @@ def bursts(load: Load, debtors: int, blocks: Iterator[int], rounds: int, roots: 
     """Each route `rounds` times, taking turns (a slow minute of the machine does not fall on one route), fresh
     debtors every time; throughput is messages over the seconds the bursts took."""
     print(f"\nA burst: {debtors} debtors at once, 4 messages each, portfolio of {PORTFOLIO:,} debtors "
-          f"({os.cpu_count()} cores; each route {rounds} times, taking turns; apps at nice "
-          f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['app (REST)'])[0])}, reply side at nice "
-          f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['rasa'])[0])}, debtors and fake Twilio at nice "
-          f"{os.getpriority(os.PRIO_PROCESS, 0)}; Rasa: "
+          f"({os.cpu_count()} cores; each route {rounds} times, taking turns; reply side at nice "
+          f"{os.getpriority(os.PRIO_PROCESS, pids_of(roots['rasa'])[0])}; Rasa: "
           f"{len(pids_of(roots['rasa']))} replica(s))")
     load.acks_by_turn.clear()
     load.acks_in_app_by_turn.clear()
@@ -541,11 +539,6 @@ def main() -> None:
     parser.add_argument("--rasa-replicas", type=int, default=2,
                         help="Rasa servers on the same stores, as RASA_URL lists them (compose: 2; one Rasa process "
                         "uses one core)")
-    parser.add_argument("--app-nice", type=int, default=0,
-                        help="the webhooks' apps' niceness (an experiment; below 0 needs root; compose: cpu_shares)")
-    parser.add_argument("--load-nice", type=int, default=0,
-                        help="the debtors' threads and the fake Twilio's niceness (an experiment: they stand for "
-                             "phones and Twilio, which do not share our cores; below 0 needs root)")
     parser.add_argument("--reply-side-nice", type=int, default=REPLY_SIDE_NICE,
                         help="niceness of Rasa, the action server and the reply worker (0: all equal)")
     args = parser.parse_args()
@@ -574,11 +567,6 @@ def main() -> None:
             reply_worker = start_reply_worker(env, logs / "replies.log")
             for pid in (*(process.pid for process in running.processes), reply_worker.pid):  # every Rasa too
                 set_niceness(pid, args.reply_side_nice)
-            for app in apps:
-                set_niceness(app.process.pid, args.app_nice)
-            for thread in Path("/proc/self/task").iterdir():  # this process only: every server is its child
-                os.setpriority(os.PRIO_PROCESS, int(thread.name), args.load_nice)
-            set_niceness(fake_pid, args.load_nice)
             with httpx.Client(timeout=60, limits=httpx.Limits(max_connections=2 * args.debtors)) as client:
                 load = Load(rasa_urls, apps[0], apps[1], sent)
                 # Warm-up, not counted: every route once, then a burst on each app (its threads and connections).
