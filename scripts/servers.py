@@ -20,8 +20,10 @@ import httpx
 from bot.common.settings import PROJECT_ROOT, get_settings
 
 RASA_BIN = PROJECT_ROOT / ".venv-rasa" / "bin" / "rasa"
-# Rasa's Redis tracker store replaying one session a turn (rasa_server/tracker_store.py), as in production.
+# Rasa's Redis tracker store replaying one session a turn (rasa_server/tracker_store.py) and a lock store of two
+# round trips a turn (rasa_server/lock_store.py), as in production.
 TRACKER_STORE = "rasa_server.tracker_store.SessionRedisTrackerStore"
+LOCK_STORE = "rasa_server.lock_store.RedisMutexLockStore"
 
 
 @dataclass
@@ -117,7 +119,7 @@ def endpoints_yaml(action_url: str, redis_url: str | None, retention_days: int =
         text += f'tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: "{tracker_db}"\n'
     if redis_url:
         location = urlsplit(redis_url)
-        for store, db, kind in (("tracker_store", 0, TRACKER_STORE), ("lock_store", 1, "redis")):
+        for store, db, kind in (("tracker_store", 0, TRACKER_STORE), ("lock_store", 1, LOCK_STORE)):
             text += (f"{store}:\n  type: {kind}\n  url: {location.hostname}\n  port: {location.port or 6379}\n"
                      f"  db: {db}\n  key_prefix: acuerdo\n")
             if store == "tracker_store":
