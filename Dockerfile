@@ -24,8 +24,8 @@ RUN /opt/rasa/bin/python -m pip install --no-cache-dir --upgrade pip \
     && /opt/rasa/bin/python -m pip install --no-cache-dir -c /tmp/constraints-rasa.txt rasa==3.6.21 jsonschema==3.2.0
 
 # The Rasa servers of docker-compose.yml (blue, green): the pinned Rasa above, run as uid 1001, with the code
-# that runs inside Rasa (rasa_server/: the tracker store endpoints.production.yml names; Rasa imports it from
-# its working directory).
+# that runs inside Rasa (rasa_server/: the tracker and lock stores endpoints.production.yml names, which Rasa
+# imports from its working directory; the changes `python -m rasa_server run` makes).
 FROM rasa AS rasa-server
 ENV PATH=/opt/rasa/bin:$PATH RASA_TELEMETRY_ENABLED=false
 RUN useradd --uid 1001 --create-home rasa
