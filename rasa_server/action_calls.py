@@ -41,8 +41,10 @@ def _session() -> aiohttp.ClientSession:
     loop = asyncio.get_running_loop()
     session = _sessions.get(loop)
     if session is None or session.closed:
+        # As Rasa's session a call had it: no cookies kept between calls, no cap on calls at once.
         session = _sessions[loop] = aiohttp.ClientSession(
-            json_serialize=encode, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT))
+            json_serialize=encode, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+            cookie_jar=aiohttp.DummyCookieJar(), connector=aiohttp.TCPConnector(limit=0))
     return session
 
 

@@ -55,11 +55,11 @@ class RedisMutexLockStore(LockStore):
                    wait_time_in_seconds: float = POLL_SECONDS) -> AsyncGenerator[TicketLock, None]:
         key, token = self.key_prefix + conversation_id, uuid.uuid4().hex
         deadline = time.monotonic() + lock_lifetime
-        while not await self.red.set(key, token, nx=True, px=max(1, int(lock_lifetime * 1000))):
-            if time.monotonic() >= deadline:
-                raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
-            await asyncio.sleep(min(wait_time_in_seconds, POLL_SECONDS))
-        try:
+        try:  # from the first SET on: a turn cancelled (its client gone) just after Redis took it still gives it back
+            while not await self.red.set(key, token, nx=True, px=max(1, int(lock_lifetime * 1000))):
+                if time.monotonic() >= deadline:
+                    raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
+                await asyncio.sleep(min(wait_time_in_seconds, POLL_SECONDS))
             yield TicketLock(conversation_id)  # what Rasa's own store yields (its callers do not use it)
-        finally:
-            await self._release(keys=[key], args=[token])
+        finally:  # only if it is still ours; shielded, so a cancellation does not cut the release short
+            await asyncio.shield(self._release(keys=[key], args=[token]))

@@ -12,7 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import ColumnElement, Engine, any_, create_engine, event, literal
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -58,9 +58,10 @@ PING_AFTER_IDLE_SECONDS = 10.0
 
 def ping_connections_idle_for(engine: Engine, seconds: float) -> None:
     """Ping a pooled connection before use only when it sat idle `seconds` or more; one that fails is replaced
-    before anyone uses it. SQLAlchemy's `pool_pre_ping` pings at every check-out: a round trip to PostgreSQL a unit
-    of work, a third of the reply worker's (issue 23), for connections used a moment ago. One that PostgreSQL
-    dropped within the last `seconds` (a restart) fails its statement instead, and the pool replaces it then."""
+    before anyone uses it, and the pool's older connections with it (a restart dropped them all), as pre-ping does.
+    SQLAlchemy's `pool_pre_ping` pings at every check-out: a round trip to PostgreSQL a unit of work, a third of
+    the reply worker's (issue 23), for connections used a moment ago. One that PostgreSQL dropped within the last
+    `seconds` (a restart) fails its statement instead, and the pool replaces it then."""
     dialect = engine.dialect
 
     def checked_in(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
@@ -72,8 +73,8 @@ def ping_connections_idle_for(engine: Engine, seconds: float) -> None:
             return
         try:
             dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as error:  # the pool drops it and checks out another (up to 3 tries)
-            raise DisconnectionError(f"a connection idle {time.monotonic() - idle_since:.0f} s failed its ping") \
+        except dialect.loaded_dbapi.Error as error:  # the pool drops it, and every older one, and connects anew
+            raise InvalidatePoolError(f"a connection idle {time.monotonic() - idle_since:.0f} s failed its ping") \
                 from error
 
     event.listen(engine, "checkin", checked_in)

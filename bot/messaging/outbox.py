@@ -5,6 +5,7 @@ on it; delivery statuses come back through `record_status`.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, insert, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -32,6 +34,7 @@ from bot.messaging.compliance import check_outbound, outreach_decision
 from bot.messaging.contact import contact_key, opt_out
 from bot.messaging.contact_rules import ContactDecision, ContactVerdict
 
+log = logging.getLogger(__name__)
 BODY_LIMIT = 1600  # Twilio's limit per message body
 OPTED_OUT_ERROR = "21610"  # Twilio: the recipient replied STOP / is blocked
 OUTSIDE_WINDOW_ERROR = "63016"  # Twilio: WhatsApp free text outside the 24-hour window
@@ -47,6 +50,9 @@ _CLAIM_ALL = (update(_messages).where(_messages.c.id.in_(bindparam("message_ids"
                                       _messages.c.status == MessageStatus.QUEUED)
               .values(status=MessageStatus.SENDING, updated_at=bindparam("at", type_=_messages.c.updated_at.type))
               .returning(_messages.c.id))  # a turn's replies, claimed at once
+_UNCLAIM = (update(_messages).where(_messages.c.id.in_(bindparam("message_ids", expanding=True)),
+                                    _messages.c.status == MessageStatus.SENDING)
+            .values(status=MessageStatus.QUEUED))
 _INSERT_MESSAGE = insert(_messages)  # the table's, not the entity's: Core's executemany, no ORM bulk bookkeeping
 _RECORD_SENT = (update(_messages).where(_messages.c.id == bindparam("message_id"))
                 .values(external_id=bindparam("sid", type_=_messages.c.external_id.type), status=MessageStatus.SENT,
@@ -203,23 +209,48 @@ def send_replies_of(session: Session, transport: Transport, sender_id: str, now:
     """Send one conversation's queued replies, in order (REST mode, right after the dialogue answered): a burst
     of debtors does not have every reply thread walk the whole outbox. Returns how many left.
 
-    A turn's replies are claimed in one statement and one `checkpoint`, and the provider's answers written in one
-    more (issue 23: a claim, a commit and an answer each, a reply, were a third of the sending's CPU). A sender
-    killed midway leaves the rest "sending", for `resume_sending`, which asks the provider first."""
+    A turn's replies are claimed in one statement and one `checkpoint` (issue 23: a claim and a commit each, a
+    reply). Each provider's id is written, and `checkpoint`ed, before the next reply leaves: its status callbacks
+    may come at any moment and find it. A send that fails without an answer (the network) leaves that reply
+    "sending", for `resume_sending`, which asks the provider first, and gives the ones not tried back to the
+    queue before it raises; a sender killed midway leaves them all "sending"."""
     queued = list(session.scalars(_queued_replies().join(Message.conversation).options(
         contains_eager(Message.conversation)).where(Conversation.sender_id == sender_id)))  # and the conversation
     leaving = [message for message in queued if _may_leave(session, message, now)]
     if not leaving:
         return 0
     taken = set(session.scalars(_CLAIM_ALL, {"message_ids": [message.id for message in leaving], "at": now}))
-    claimed = [message for message in leaving if message.id in taken]  # others: another sender has them
-    for message in claimed:
+    unsent = [message for message in leaving if message.id in taken]  # others: another sender has them
+    for message in unsent:
         _written(message, status=MessageStatus.SENDING, updated_at=now)
-    if checkpoint is not None and claimed:
+    if checkpoint is not None and unsent:
         checkpoint()
-    sent = [(message, sid) for message in claimed if (sid := _send(session, transport, message, now)) is not None]
-    _record_sent(session, sent, now)
-    return len(sent)
+    sent = 0
+    try:
+        while unsent:
+            message = unsent.pop(0)  # if its send raises, it stays "sending": the provider may have it
+            sid = _send(session, transport, message, now)
+            if sid is not None:
+                _record_sent(session, message, sid, now)
+                sent += 1
+            if checkpoint is not None and unsent:
+                checkpoint()
+    except Exception:
+        _give_back(session, unsent, checkpoint)
+        raise
+    return sent
+
+
+def _give_back(session: Session, claimed: list[Message], checkpoint: Callable[[], None] | None) -> None:
+    """Claimed replies that did not leave, queued again (if still ours), so the next pass sends them in seconds."""
+    if not claimed:
+        return
+    try:
+        session.execute(_UNCLAIM, {"message_ids": [message.id for message in claimed]})
+        if checkpoint is not None:
+            checkpoint()
+    except SQLAlchemyError:  # the database is what failed: they stay "sending", for `resume_sending`
+        log.warning("could not queue %d claimed replies again", len(claimed), exc_info=True)
 
 
 def _queued_replies() -> Select[tuple[Message]]:
@@ -316,7 +347,7 @@ def hand_over(session: Session, transport: Transport, message: Message, now: dat
     sid = _send(session, transport, message, now)
     if sid is None:
         return False
-    _record_sent(session, [(message, sid)], now)
+    _record_sent(session, message, sid, now)
     return True
 
 
@@ -335,13 +366,9 @@ def _send(session: Session, transport: Transport, message: Message, now: datetim
         return None
 
 
-def _record_sent(session: Session, sent: list[tuple[Message, str]], now: datetime) -> None:
-    """The provider's answers, one statement for all (executemany)."""
-    if not sent:
-        return
-    session.execute(_RECORD_SENT, [{"message_id": message.id, "sid": sid, "at": now} for message, sid in sent])
-    for message, sid in sent:
-        _written(message, external_id=sid, status=MessageStatus.SENT, sent_at=now, updated_at=now)
+def _record_sent(session: Session, message: Message, sid: str, now: datetime) -> None:
+    session.execute(_RECORD_SENT, {"message_id": message.id, "sid": sid, "at": now})
+    _written(message, external_id=sid, status=MessageStatus.SENT, sent_at=now, updated_at=now)
 
 
 def _written(message: Message, **values: Any) -> None:

@@ -147,9 +147,10 @@ class FakeStripe:
 
         class Handler(JSONHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                # Read before any answer: on a kept connection an unread body would be read as the next request.
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 if not self._authorized():
                     return
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
                 params = parse_nested_form(body)
                 if self.path == "/v1/checkout/sessions":
                     key = self.headers.get("Idempotency-Key")

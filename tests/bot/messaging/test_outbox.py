@@ -160,8 +160,9 @@ def test_a_sender_with_a_stale_outbox_does_not_overwrite_what_another_sent(sessi
 
 def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_order(session: Session) -> None:
     """REST mode sends a turn's replies with one claim: every one is "sending" (committed, `checkpoint`) before the
-    provider hears of the first, so a sender killed midway never sends one twice; one another sender holds is left
-    to it, one the provider refuses is recorded failed, and the rest leave in order with their ids written."""
+    provider hears of the first, so a sender killed midway never sends one twice; each one's id is written and
+    committed before the next leaves (a status callback may come at once); one another sender holds is left to
+    it, one the provider refuses is recorded failed, and the rest leave in order."""
     from sqlalchemy import Table, select, update
 
     from bot.ledger.models import Message, MessageStatus
@@ -169,7 +170,7 @@ def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_ord
 
     conversation = get_or_create_conversation(session, "sms:+525512340096")
     _, taken, _, _ = (store_outbound(session, conversation, body, NOW, status=MessageStatus.QUEUED)[0]
-                                   for body in ("uno", "dos", "tres", "cuatro"))
+                      for body in ("uno", "dos", "tres", "cuatro"))
     messages: Table = Message.__table__  # type: ignore[assignment]
     session.execute(update(messages).where(messages.c.id == taken.id).values(status=MessageStatus.SENDING))
     events: list[object] = []
@@ -184,13 +185,16 @@ def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_ord
         def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
             raise AssertionError("nothing was lost")
 
-    def checkpoint() -> None:
+    def checkpoint() -> None:  # a commit in production: what it would write, read back
+        session.flush()
         events.append(dict(session.execute(select(messages.c.body, messages.c.status)
                                            .where(messages.c.conversation_id == conversation.id)).all()))
 
     assert send_replies_of(session, Transport(), conversation.sender_id, NOW, checkpoint=checkpoint) == 2
-    sending = MessageStatus.SENDING
-    assert events == [{"uno": sending, "dos": sending, "tres": sending, "cuatro": sending}, "uno", "tres", "cuatro"]
+    sending, sent, failed = MessageStatus.SENDING, MessageStatus.SENT, MessageStatus.FAILED
+    assert events == [{"uno": sending, "dos": sending, "tres": sending, "cuatro": sending}, "uno",
+                      {"uno": sent, "dos": sending, "tres": sending, "cuatro": sending}, "tres",
+                      {"uno": sent, "dos": sending, "tres": failed, "cuatro": sending}, "cuatro"]
     session.flush()
     session.expire_all()
     stored = {message.body: message for message in session.scalars(
@@ -199,3 +203,34 @@ def test_a_turns_replies_are_claimed_together_before_any_leaves_and_leave_in_ord
         (MessageStatus.SENT, "SM-uno", None), (MessageStatus.SENDING, None, None),
         (MessageStatus.FAILED, None, "30003"), (MessageStatus.SENT, "SM-cuatro", None)]
     assert [stored[body].sent_at is not None for body in stored] == [True, False, False, True]
+
+
+def test_a_send_that_fails_without_an_answer_keeps_what_left_and_queues_what_was_not_tried(session: Session) -> None:
+    """The network fails on a turn's second reply: the first stays recorded as sent, the second stays "sending"
+    (Twilio may have it: `resume_sending` asks before sending it again), the third is queued again for the next
+    pass, and the error reaches the caller."""
+    from sqlalchemy import Table, select
+
+    from bot.ledger.models import Message, MessageStatus
+    from bot.messaging.outbox import OutboundRequest, send_replies_of, store_outbound
+
+    conversation = get_or_create_conversation(session, "sms:+525512340095")
+    for body in ("uno", "dos", "tres"):
+        store_outbound(session, conversation, body, NOW, status=MessageStatus.QUEUED)
+
+    class Transport:
+        def send(self, request: OutboundRequest) -> str:
+            if request.body == "dos":
+                raise ConnectionError("connection reset by peer")
+            return f"SM-{request.body}"
+
+        def find_sent(self, request: OutboundRequest, since: datetime) -> list[str]:
+            return []
+
+    with pytest.raises(ConnectionError):
+        send_replies_of(session, Transport(), conversation.sender_id, NOW, checkpoint=session.flush)
+    messages: Table = Message.__table__  # type: ignore[assignment]
+    assert session.execute(select(messages.c.body, messages.c.status, messages.c.external_id)
+                           .where(messages.c.conversation_id == conversation.id).order_by(messages.c.id)).all() == [
+        ("uno", MessageStatus.SENT, "SM-uno"), ("dos", MessageStatus.SENDING, None),
+        ("tres", MessageStatus.QUEUED, None)]
