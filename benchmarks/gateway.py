@@ -17,6 +17,7 @@ their balance (4 messages, each sent when the previous one was answered):
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import json
 import multiprocessing
@@ -577,6 +578,8 @@ def main() -> None:
                     load.rest(debtor + 10, 0, "hola")
                 drive("warm-up", range(900, 950), load.rest)
                 drive("warm-up", range(950, 1000), load.twiml)
+                gc.collect()  # this client's own full collections would stall its debtors' threads mid-measurement
+                gc.freeze()
                 blocks = iter(range(1_000, PORTFOLIO, args.debtors))  # fresh debtors for every burst
                 parts = set(args.parts.split(","))
                 if "growth" in parts:

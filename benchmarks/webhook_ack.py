@@ -10,6 +10,7 @@ spent per webhook. Every message is checked stored and queued at the end.
 from __future__ import annotations
 
 import argparse
+import gc
 import http.client
 import os
 import statistics
@@ -111,6 +112,8 @@ def main() -> None:
                 postgres_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
                 meter = CpuMeter({"app": app.process.pid, "PostgreSQL": postgres_pid,
                                   "Redis": redis_server.process.pid})
+                gc.collect()  # this client's own collections would stall its threads mid-measurement
+                gc.freeze()
                 meter.start()
                 first: tuple[list[float], list[float]] = ([], [])
                 later: tuple[list[float], list[float]] = ([], [])
