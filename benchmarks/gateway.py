@@ -17,7 +17,6 @@ their balance (4 messages, each sent when the previous one was answered):
 from __future__ import annotations
 
 import argparse
-import gc
 import http.client
 import json
 import multiprocessing
@@ -43,6 +42,7 @@ from twilio.request_validator import RequestValidator
 from benchmarks.campaigns import fresh_database
 from benchmarks.profiling import IDLE, CpuMeter, Roots, Rule, Sampler, classify, pids_of, set_niceness
 from bot.admin.rasa_model import active_model, model_path
+from bot.common.heap import freeze_startup_objects
 from bot.common.settings import PROJECT_ROOT
 from bot.messaging.dialogue import replica_for
 from scripts import servers
@@ -578,8 +578,7 @@ def main() -> None:
                     load.rest(debtor + 10, 0, "hola")
                 drive("warm-up", range(900, 950), load.rest)
                 drive("warm-up", range(950, 1000), load.twiml)
-                gc.collect()  # this client's own full collections would stall its debtors' threads mid-measurement
-                gc.freeze()
+                freeze_startup_objects()  # the client's own full collections would stall its timing threads
                 blocks = iter(range(1_000, PORTFOLIO, args.debtors))  # fresh debtors for every burst
                 parts = set(args.parts.split(","))
                 if "growth" in parts:

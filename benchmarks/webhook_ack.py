@@ -10,7 +10,6 @@ spent per webhook. Every message is checked stored and queued at the end.
 from __future__ import annotations
 
 import argparse
-import gc
 import http.client
 import os
 import statistics
@@ -28,6 +27,7 @@ from api.replies import QUEUE_KEY
 from benchmarks.campaigns import fresh_database
 from benchmarks.gateway import OUR_NUMBER, PUBLIC, TOKEN, conversation_of, percentile, phone_of, seed, start_app
 from benchmarks.profiling import CpuMeter
+from bot.common.heap import freeze_startup_objects
 from scripts.services import start_postgres, start_redis
 
 PATH = "/webhooks/twilio/whatsapp"
@@ -112,8 +112,7 @@ def main() -> None:
                 postgres_pid = int((postgres.data_dir / "postmaster.pid").read_text().split()[0])
                 meter = CpuMeter({"app": app.process.pid, "PostgreSQL": postgres_pid,
                                   "Redis": redis_server.process.pid})
-                gc.collect()  # this client's own collections would stall its threads mid-measurement
-                gc.freeze()
+                freeze_startup_objects()  # this client's own collections would stall its threads mid-measurement
                 meter.start()
                 first: tuple[list[float], list[float]] = ([], [])
                 later: tuple[list[float], list[float]] = ([], [])

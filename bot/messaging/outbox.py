@@ -43,13 +43,10 @@ _DELIVERY_ORDER = ["queued", "sending", "sent", "delivered", "read"]
 _messages = cast(Table, Message.__table__)
 # A send's two writes, built once: the claim (only a queued message: whoever claims it first sends it) and the
 # provider's answer.
-_CLAIM = (update(_messages).where(_messages.c.id == bindparam("message_id"),
-                                  _messages.c.status == MessageStatus.QUEUED)
-          .values(status=MessageStatus.SENDING, updated_at=bindparam("at", type_=_messages.c.updated_at.type)))
-_CLAIM_ALL = (update(_messages).where(_messages.c.id.in_(bindparam("message_ids", expanding=True)),
+_CLAIM = (update(_messages).where(_messages.c.id.in_(bindparam("message_ids", expanding=True)),
                                       _messages.c.status == MessageStatus.QUEUED)
               .values(status=MessageStatus.SENDING, updated_at=bindparam("at", type_=_messages.c.updated_at.type))
-              .returning(_messages.c.id))  # a turn's replies, claimed at once
+              .returning(_messages.c.id))  # only queued ones: whoever claims a message first sends it
 _UNCLAIM = (update(_messages).where(_messages.c.id.in_(bindparam("message_ids", expanding=True)),
                                     _messages.c.status == MessageStatus.SENDING)
             .values(status=MessageStatus.QUEUED))
@@ -219,7 +216,7 @@ def send_replies_of(session: Session, transport: Transport, sender_id: str, now:
     leaving = [message for message in queued if _may_leave(session, message, now)]
     if not leaving:
         return 0
-    taken = set(session.scalars(_CLAIM_ALL, {"message_ids": [message.id for message in leaving], "at": now}))
+    taken = set(session.scalars(_CLAIM, {"message_ids": [message.id for message in leaving], "at": now}))
     unsent = [message for message in leaving if message.id in taken]  # others: another sender has them
     for message in unsent:
         _written(message, status=MessageStatus.SENDING, updated_at=now)
@@ -319,8 +316,7 @@ def send_one(session: Session, transport: Transport, message: Message, now: date
     """
     if not _may_leave(session, message, now):
         return False
-    taken = session.execute(_CLAIM, {"message_id": message.id, "at": now})
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if not session.scalars(_CLAIM, {"message_ids": [message.id], "at": now}).first():
         return False  # another sender (worker, webhook, agent reply) has it: never sent twice
     _written(message, status=MessageStatus.SENDING, updated_at=now)
     if checkpoint is not None:
